@@ -1,0 +1,36 @@
+# BillPort: `make run` brings up the whole local stack; `make test` runs the whole suite.
+PY := .venv/bin/python
+STAMP := .venv/.installed
+REPLICAS ?=
+
+.PHONY: setup run stop test test-unit test-integration bench lint clean
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m devstack run --replicas "$(REPLICAS)"
+
+stop:
+	@if [ -x $(PY) ]; then $(PY) -m devstack stop; fi
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+test-integration: $(STAMP)
+	$(PY) -m pytest tests/integration
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+lint: $(STAMP)
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+
+clean: stop
+	rm -rf .local

@@ -1,0 +1,241 @@
+"""The whole local stack: infrastructure, then every service, then the gateway.
+
+Used by `make run` (the supervisor in `__main__`), by the test suite (its own ports and
+folders) and by `make bench`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack import kafka, postgres
+from devstack.procs import StackError, alive, spawn, stop_group, wait_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("usage", "invoicing", "payments", "notifier")
+
+
+@dataclass
+class StackConfig:
+    home: Path = ROOT / ".local"
+    kafka_port: int = 19092
+    controller_port: int = 19093
+    pg_port: int = 55432
+    smtp_port: int = 2525
+    gateway_port: int = 8000
+    service_base_port: int = 8101
+    admin_token: str = ""
+    replicas: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def dsn(self) -> str:
+        return postgres.dsn(self.pg_port)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def service_port(self, service: str, instance: int) -> int:
+        return self.service_base_port + SERVICES.index(service) + 10 * instance
+
+    def service_urls(self, service: str) -> list[str]:
+        n = self.replicas.get(service, 1)
+        return [f"http://127.0.0.1:{self.service_port(service, i)}" for i in range(n)]
+
+    def service_env(self, service: str, instance: int) -> dict[str, str]:
+        prefix = f"BILLPORT_{service.upper()}_"
+        return {
+            prefix + "KAFKA_BOOTSTRAP": self.bootstrap,
+            prefix + "DATABASE_URL": self.dsn,
+            prefix + "HTTP_PORT": str(self.service_port(service, instance)),
+            prefix + "INSTANCE": str(instance),
+            prefix + "SMTP_PORT": str(self.smtp_port),
+        }
+
+    def gateway_env(self) -> dict[str, str]:
+        env = {
+            "BILLPORT_GATEWAY_KAFKA_BOOTSTRAP": self.bootstrap,
+            "BILLPORT_GATEWAY_DATABASE_URL": self.dsn,
+            "BILLPORT_GATEWAY_PORT": str(self.gateway_port),
+            "BILLPORT_ADMIN_TOKEN": self.admin_token,
+        }
+        for s in SERVICES:
+            env[f"BILLPORT_GATEWAY_{s.upper()}_URLS"] = ",".join(self.service_urls(s))
+        return env
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+    cmd: list[str]
+    env: dict[str, str]
+    port: int | None = None
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.procs: dict[str, Proc] = {}
+        self.run_dir = config.home / "run"
+        self.log_dir = config.home / "logs"
+
+    # -- infrastructure --------------------------------------------------------------------
+    def start_infra(self) -> None:
+        c = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._say("Kafka broker (KRaft) on", c.bootstrap)
+        broker = kafka.start(c.home / "kafka", c.kafka_port, c.controller_port)
+        self._track(Proc("kafka", broker, c.home / "kafka" / "kafka.log", [], {}, c.kafka_port))
+        self._say("PostgreSQL on port", str(c.pg_port))
+        postgres.start(c.home / "postgres", c.pg_port)
+        created = asyncio.run(_ensure_topics(c.bootstrap))
+        if created:
+            self._say("topics created:", ", ".join(created))
+        mail = self._spawn_python(
+            "smtp-inbox",
+            [
+                "-m",
+                "devstack.smtp_inbox",
+                "--port",
+                str(c.smtp_port),
+                "--dir",
+                str(c.home / "mail"),
+            ],
+            {},
+        )
+        wait_port(c.smtp_port, 20, mail.popen, "the SMTP inbox", mail.log)
+
+    # -- services --------------------------------------------------------------------------
+    def start_service(self, service: str, instance: int = 0) -> Proc:
+        env = self.config.service_env(service, instance)
+        proc = self._spawn_python(f"{service}-{instance}", ["-m", f"services.{service}"], env)
+        proc.port = self.config.service_port(service, instance)
+        return proc
+
+    def start_gateway(self) -> Proc:
+        proc = self._spawn_python("gateway", ["-m", "services.gateway"], self.config.gateway_env())
+        proc.port = self.config.gateway_port
+        return proc
+
+    def start_services(self, timeout: float = 120) -> None:
+        started = [
+            self.start_service(s, i)
+            for s in SERVICES
+            for i in range(self.config.replicas.get(s, 1))
+        ]
+        started.append(self.start_gateway())
+        for proc in started:
+            assert proc.port is not None
+            wait_port(proc.port, timeout, proc.popen, proc.name, proc.log)
+        self.wait_healthy(timeout)
+
+    def restart(self, name: str) -> Proc:
+        old = self.procs[name]
+        stop_group(old.popen.pid, timeout=5)
+        old.popen.wait()
+        fresh = self._spawn_python(name, old.cmd, old.env)
+        fresh.port = old.port
+        if fresh.port:
+            wait_port(fresh.port, 60, fresh.popen, name, fresh.log)
+        return fresh
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, as a crash would: no shutdown hooks run."""
+        proc = self.procs[name]
+        os.killpg(proc.popen.pid, 9)
+        proc.popen.wait()
+
+    def wait_healthy(self, timeout: float = 120) -> dict[str, object]:
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.config.gateway_url + "/healthz", timeout=5) as r:
+                    return dict(json.loads(r.read()))
+            except urllib.error.HTTPError as exc:
+                last = json.loads(exc.read() or b"{}")
+            except (urllib.error.URLError, OSError) as exc:
+                last = str(exc)
+            time.sleep(0.3)
+        raise StackError(f"the stack did not become healthy within {timeout:.0f}s: {last}")
+
+    # -- shutdown --------------------------------------------------------------------------
+    def stop(self) -> None:
+        order = [n for n in self.procs if n not in ("kafka", "smtp-inbox")]
+        for name in ["gateway", *reversed(order), "smtp-inbox", "kafka"]:
+            proc = self.procs.pop(name, None)
+            if proc is not None:
+                stop_group(proc.popen.pid, timeout=30 if name == "kafka" else 15)
+                proc.popen.wait()
+                (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
+        postgres.stop(self.config.home / "postgres")
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _spawn_python(self, name: str, args: list[str], env: dict[str, str]) -> Proc:
+        log = self.log_dir / f"{name}.log"
+        popen = spawn([sys.executable, *args], log, env=env, cwd=ROOT)
+        return self._track(Proc(name, popen, log, args, env))
+
+    def _track(self, proc: Proc) -> Proc:
+        self.procs[proc.name] = proc
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / f"{proc.name}.pid").write_text(str(proc.popen.pid))
+        return proc
+
+    def _say(self, *words: str) -> None:
+        print("  ·", *words, flush=True)
+
+
+async def _ensure_topics(bootstrap: str) -> list[str]:
+    from shared.kafka import ensure_topics
+
+    for attempt in range(30):
+        try:
+            return await ensure_topics(bootstrap)
+        except Exception:
+            if attempt == 29:
+                raise
+            await asyncio.sleep(1)
+    return []
+
+
+def kill_leftovers(run_dir: Path) -> list[str]:
+    """Stop processes a crashed supervisor left behind (by their pid files)."""
+    stopped = []
+    for pidfile in sorted(run_dir.glob("*.pid")):
+        if pidfile.name == "supervisor.pid":
+            continue
+        pid = int(pidfile.read_text() or 0)
+        if pid and alive(pid):
+            stop_group(pid)
+            stopped.append(pidfile.stem)
+        pidfile.unlink(missing_ok=True)
+    return stopped
+
+
+def admin_token(home: Path) -> str:
+    """`BILLPORT_ADMIN_TOKEN` when set; otherwise one made once and kept in `.local`."""
+    env = os.environ.get("BILLPORT_ADMIN_TOKEN")
+    if env:
+        return env
+    path = home / "admin-token"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text("bp_admin_" + secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what BillPort needs on a Debian 12 machine, only what is missing:
+# Debian packages (WeasyPrint's libraries, fonts, PostgreSQL 15 server, Java, Maven),
+# then a virtual environment in .venv with the pinned Python packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBS=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+      postgresql-15 maven openjdk-17-jre-headless)
+[ "${BILLPORT_WITH_BROWSER:-0}" = "1" ] && DEBS+=(chromium)
+
+missing=()
+for pkg in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+# Java and Maven may come from elsewhere than Debian: present on PATH is enough.
+filtered=()
+for pkg in "${missing[@]}"; do
+  case "$pkg" in
+    maven) command -v mvn >/dev/null || filtered+=("$pkg") ;;
+    openjdk-17-jre-headless) command -v java >/dev/null || filtered+=("$pkg") ;;
+    *) filtered+=("$pkg") ;;
+  esac
+done
+if [ ${#filtered[@]} -gt 0 ]; then
+  echo "Installing Debian packages: ${filtered[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y -q "${filtered[@]}" >/dev/null 2>&1 || {
+    $SUDO apt-get update -q >/dev/null
+    $SUDO apt-get install -y -q "${filtered[@]}" >/dev/null
+  }
+fi
+
+PYTHON="${PYTHON:-python3}"
+"$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+touch .venv/.installed
+echo "Environment ready (.venv)."

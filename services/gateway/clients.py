@@ -1,0 +1,71 @@
+"""HTTP clients of the services' internal APIs; each service may run several replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import httpx
+
+from shared.errors import BillPortError, TransientError
+
+
+class ServiceError(BillPortError):
+    """A 4xx answer of a service, passed on to the caller as it was."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        super().__init__(str(error.get("message", "request refused")), fields=error.get("fields"))
+        self.http_status = status
+        self.code = str(error.get("code", "refused"))
+
+
+class ServiceClients:
+    def __init__(self, urls: dict[str, list[str]], timeout: float = 10.0) -> None:
+        self._urls = urls
+        self._turn = {name: itertools.cycle(range(len(u))) for name, u in urls.items()}
+        self._http = httpx.AsyncClient(timeout=timeout)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    def names(self) -> list[str]:
+        return list(self._urls)
+
+    def urls(self, service: str) -> list[str]:
+        return self._urls[service]
+
+    async def get(self, service: str, path: str, params: dict[str, Any] | None = None) -> Any:
+        return await self.call(service, "GET", path, params=params)
+
+    async def call(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
+        """Round-robin over the replicas; a replica that does not answer is skipped."""
+        urls = self._urls[service]
+        start = next(self._turn[service])
+        for i in range(len(urls)):
+            base = urls[(start + i) % len(urls)]
+            try:
+                response = await self._http.request(method, base + path, **kwargs)
+            except httpx.TransportError:
+                continue
+            if response.status_code >= 500:
+                continue
+            if response.status_code >= 400:
+                raise ServiceError(response.status_code, response.json())
+            return response.json()
+        raise TransientError(f"the {service} service is not reachable; try again shortly")
+
+    async def health(self, service: str) -> dict[str, Any]:
+        async def one(base: str) -> dict[str, Any]:
+            try:
+                r = await self._http.get(base + "/healthz", timeout=2.0)
+                body = r.json()
+                return {"url": base, "state": body.get("state", "down")}
+            except (httpx.HTTPError, ValueError):
+                return {"url": base, "state": "down"}
+
+        instances = await asyncio.gather(*(one(u) for u in self._urls[service]))
+        up = sum(1 for i in instances if i["state"] == "up")
+        state = "up" if up == len(instances) else ("degraded" if up else "down")
+        return {"state": state, "instances": list(instances)}

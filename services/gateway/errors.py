@@ -1,0 +1,66 @@
+"""Every error leaves the gateway as `{"error": {"code", "message", "fields"?}}`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from shared.errors import BillPortError
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "validation_failed",
+}
+
+
+def _body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, object]:
+    error: dict[str, object] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+async def on_billport_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BillPortError)
+    if exc.http_status >= 500:
+        log.warning("answered %s: %s", exc.http_status, exc.message)
+    return JSONResponse(exc.to_body(), status_code=exc.http_status)
+
+
+async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        fields[".".join(loc) or "body"] = str(err.get("msg", "invalid"))
+    return JSONResponse(_body("validation_failed", "the request is not valid", fields), 422)
+
+
+async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = _CODES.get(exc.status_code, "error")
+    return JSONResponse(_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+
+async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error")
+    return JSONResponse(_body("internal", "an unexpected error occurred; it was logged"), 500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(BillPortError, on_billport_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

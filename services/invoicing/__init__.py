@@ -1,0 +1,1 @@
+"""Invoicing service: the catalog and the invoices."""

@@ -1,0 +1,28 @@
+"""Invoicing service process: `python -m services.invoicing`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from pydantic_settings import SettingsConfigDict
+
+from services.invoicing import api, handlers
+from shared.service import build_app
+from shared.settings import ServiceSettings
+
+
+class InvoicingSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLPORT_INVOICING_", extra="ignore")
+    service_name: str = "invoicing"
+    db_schema: str = "invoicing"
+    http_port: int = 8102
+
+
+def create_app(settings: InvoicingSettings | None = None) -> FastAPI:
+    settings = settings or InvoicingSettings()
+    return build_app(
+        settings,
+        Path(__file__).parent,
+        lambda rt: ([handlers.router(rt)], [api.router(rt)]),
+    )

@@ -1,0 +1,1 @@
+"""Notifier service: invoice documents and e-mail."""

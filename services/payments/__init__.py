@@ -1,0 +1,1 @@
+"""Payments service: postings and reversals, with a double-entry ledger."""

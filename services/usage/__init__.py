@@ -1,0 +1,1 @@
+"""Usage service: Starlink usage snapshots in, exact daily usage per service line out."""

@@ -1,0 +1,76 @@
+"""Usage consumers: `usage.raw` in, daily rows stored, `usage.recorded` staged in the outbox."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from faststream.kafka import KafkaRouter
+
+from services.usage import repository
+from services.usage.domain import Snapshot, newest_per_day
+from shared.consumer import consume
+from shared.db import outbox, processed
+from shared.events.topics import USAGE_RAW, USAGE_RECORDED
+from shared.events.usage import DailyUsage, UsageRecorded, UsageSnapshotsReceived
+from shared.service import Runtime
+
+CONSUMER = "usage.raw->daily_usage"
+
+
+def snapshots_of(event: UsageSnapshotsReceived) -> list[Snapshot]:
+    return [
+        Snapshot(
+            event.service_line_number,
+            s.date,
+            s.priority_gb,
+            s.opt_in_priority_gb,
+            s.standard_gb,
+            s.non_billable_gb,
+            s.observed_at,
+        )
+        for s in event.snapshots
+    ]
+
+
+def announcements(changed: list[Snapshot], correlation_id: str | None) -> list[UsageRecorded]:
+    by_line: dict[str, list[DailyUsage]] = defaultdict(list)
+    for s in changed:
+        by_line[s.service_line_number].append(
+            DailyUsage(
+                date=s.date,
+                priority_gb=s.priority_gb,
+                opt_in_priority_gb=s.opt_in_priority_gb,
+                standard_gb=s.standard_gb,
+                non_billable_gb=s.non_billable_gb,
+                observed_at=s.observed_at,
+            )
+        )
+    return [
+        UsageRecorded(service_line_number=line, days=days, correlation_id=correlation_id)
+        for line, days in by_line.items()
+    ]
+
+
+def router(runtime: Runtime) -> KafkaRouter:
+    kafka = KafkaRouter()
+
+    async def process(records: list[Any]) -> None:
+        events = [USAGE_RAW.parse(r.value) for r in records]
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            fresh = await processed.claim(conn, CONSUMER, [e.event_id for e in events])
+            new_events = [e for e in events if e.event_id in fresh]
+            snapshots = newest_per_day(s for e in new_events for s in snapshots_of(e))
+            changed = await repository.upsert_days(conn, snapshots)
+            correlation = new_events[0].correlation_id if new_events else None
+            await outbox.stage(conn, USAGE_RECORDED, announcements(changed, correlation))
+
+    consume(
+        kafka,
+        USAGE_RAW,
+        runtime.settings.group_id,
+        process,
+        runtime.dead_letters,
+        runtime.settings.consumer_max_attempts,
+    )
+    return kafka

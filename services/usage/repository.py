@@ -1,0 +1,70 @@
+"""SQL of the usage service (schema `usage`)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import asyncpg
+
+from services.usage.domain import Snapshot
+
+# Newest wins; ties broken by the figures (same order as domain.Snapshot.precedence);
+# an identical or older snapshot updates nothing and so is not RETURNed.
+UPSERT_DAYS = """
+INSERT INTO daily_usage AS d (service_line_number, day, priority_gb, opt_in_priority_gb,
+                              standard_gb, non_billable_gb, observed_at)
+SELECT * FROM unnest($1::text[], $2::date[], $3::numeric[], $4::numeric[], $5::numeric[],
+                     $6::numeric[], $7::timestamptz[])
+ON CONFLICT (service_line_number, day) DO UPDATE SET
+    priority_gb = excluded.priority_gb,
+    opt_in_priority_gb = excluded.opt_in_priority_gb,
+    standard_gb = excluded.standard_gb,
+    non_billable_gb = excluded.non_billable_gb,
+    observed_at = excluded.observed_at,
+    updated_at = now()
+WHERE (excluded.observed_at, excluded.priority_gb, excluded.opt_in_priority_gb,
+       excluded.standard_gb, excluded.non_billable_gb)
+    > (d.observed_at, d.priority_gb, d.opt_in_priority_gb, d.standard_gb, d.non_billable_gb)
+RETURNING service_line_number, day, priority_gb, opt_in_priority_gb, standard_gb,
+          non_billable_gb, observed_at
+"""
+
+
+async def upsert_days(conn: asyncpg.Connection, snapshots: list[Snapshot]) -> list[Snapshot]:
+    """Store the snapshots (at most one per key); returns the days whose figures changed."""
+    if not snapshots:
+        return []
+    rows = await conn.fetch(
+        UPSERT_DAYS,
+        [s.service_line_number for s in snapshots],
+        [s.date for s in snapshots],
+        [s.priority_gb for s in snapshots],
+        [s.opt_in_priority_gb for s in snapshots],
+        [s.standard_gb for s in snapshots],
+        [s.non_billable_gb for s in snapshots],
+        [s.observed_at for s in snapshots],
+    )
+    return [
+        Snapshot(
+            r["service_line_number"],
+            r["day"],
+            r["priority_gb"],
+            r["opt_in_priority_gb"],
+            r["standard_gb"],
+            r["non_billable_gb"],
+            r["observed_at"],
+        )
+        for r in rows
+    ]
+
+
+async def daily_rows(
+    conn: asyncpg.Connection, service_line_number: str, start: date, end: date
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT day, priority_gb, opt_in_priority_gb, standard_gb, non_billable_gb, observed_at"
+        " FROM daily_usage WHERE service_line_number = $1 AND day BETWEEN $2 AND $3 ORDER BY day",
+        service_line_number,
+        start,
+        end,
+    )

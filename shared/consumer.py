@@ -1,0 +1,51 @@
+"""Subscribing a handler to a topic under the consumer contract of `shared.kafka`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream.kafka import KafkaRouter
+from faststream.kafka.annotations import KafkaMessage
+
+from shared.events.topics import Topic
+from shared.kafka import ACK_POLICY, DeadLetterer, guarded, raw_decoder
+from shared.metrics import CONSUMED, PROCESSING
+
+Process = Callable[[list[Any]], Awaitable[None]]
+"""Applies a list of ConsumerRecords in one transaction (idempotently), or raises."""
+
+
+def consume(
+    router: KafkaRouter,
+    topic: Topic[Any],
+    group_id: str,
+    process: Process,
+    dead_letters: Callable[[], DeadLetterer],
+    max_attempts: int,
+    max_records: int = 500,
+) -> None:
+    """Register a batch subscriber of `topic` in consumer group `group_id`.
+
+    `dead_letters` is called at delivery time: the producer behind it opens in the lifespan."""
+
+    @router.subscriber(
+        topic.name,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=50,
+        ack_policy=ACK_POLICY,
+        auto_offset_reset="earliest",
+        decoder=raw_decoder,
+    )
+    async def handle(body: Any, message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records = list(raw) if isinstance(raw, tuple) else [raw]
+        if not records:
+            return
+        CONSUMED.labels(topic.name).inc(len(records))
+        started = time.perf_counter()
+        await guarded(records, process, dead_letters(), max_attempts)
+        PROCESSING.labels(topic.name).observe(time.perf_counter() - started)

@@ -1,0 +1,1 @@
+"""Database helpers: pool, migrations, transactional outbox, processed-events table."""

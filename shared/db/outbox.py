@@ -1,0 +1,106 @@
+"""Transactional outbox: events are rows written with the state change, then relayed to Kafka.
+
+`stage` writes events inside the caller's transaction; `OutboxRelay` publishes committed rows in
+id order and deletes them once Kafka acknowledged every one. A crash between the two publishes
+again (at-least-once); consumers are idempotent by `event_id`, so the effect is exactly once.
+One relay per schema works at a time (a transaction-scoped advisory lock), which keeps the
+per-key order of events even with several replicas of a service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import asyncpg
+
+from shared.events.envelope import Event
+from shared.events.topics import Topic
+from shared.kafka import KafkaProducer
+from shared.metrics import OUTBOX_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+
+async def stage(conn: asyncpg.Connection, topic: Topic[Any], events: Iterable[Event]) -> int:
+    rows = [(topic.name, topic.key_of(e).decode(), e.to_json()) for e in events]
+    if rows:
+        await conn.executemany("INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)", rows)
+    return len(rows)
+
+
+def _relay_lock_key(schema: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"outbox:{schema}".encode()).digest()[:7], "big")
+
+
+class OutboxRelay:
+    def __init__(
+        self, pool: asyncpg.Pool, producer: KafkaProducer, schema: str, batch: int = 500
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._schema = schema
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+
+    async def start(self) -> None:
+        self._listener = await self._pool.acquire()
+        await self._listener.add_listener(f"{self._schema}_outbox", self._on_notify)
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.remove_listener(f"{self._schema}_outbox", self._on_notify)
+            await self._pool.release(self._listener)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                published = await self.publish_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Nothing was deleted: the rows stay and are published on the next round.
+                log.exception("outbox relay round failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            if published < self._batch:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+
+    async def publish_once(self) -> int:
+        """Publish one batch of committed rows; returns how many were published."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            locked = await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1)", _relay_lock_key(self._schema)
+            )
+            if not locked:
+                return 0
+            rows = await conn.fetch(
+                "SELECT id, topic, key, payload FROM outbox ORDER BY id LIMIT $1", self._batch
+            )
+            if not rows:
+                return 0
+            await self._producer.send_all(
+                (r["topic"], r["key"].encode() if r["key"] else None, r["payload"]) for r in rows
+            )
+            await conn.execute(
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            )
+        OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
+        return len(rows)

@@ -1,0 +1,1 @@
+"""Event schemas, one module per producing context; topics in `topics`."""

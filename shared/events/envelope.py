@@ -1,0 +1,42 @@
+"""The envelope every event carries, and JSON (de)serialisation without floats."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """Base of every event: frozen, strict about unknown fields, always UTC."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: UUID = Field(default_factory=uuid4)
+    type: str
+    occurred_at: datetime = Field(default_factory=utc_now)
+    schema_version: int = 1
+    correlation_id: str | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _must_be_aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a time zone (UTC)")
+        return value.astimezone(UTC)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def loads_exact(raw: bytes | str) -> Any:
+    """JSON to Python with every number that has a fraction as Decimal, never float."""
+    return json.loads(raw, parse_float=Decimal)

@@ -1,0 +1,92 @@
+"""Every topic, its key and its one event union. The only place topic names are spelled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar, Union
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from shared.errors import ValidationFailed
+from shared.events.dead_letter import DeadLetter
+from shared.events.envelope import Event, loads_exact
+from shared.events.invoicing import (
+    InvoiceApproved,
+    InvoiceGenerated,
+    InvoiceRevised,
+    InvoiceStatusChanged,
+)
+from shared.events.notifier import InvoiceSendFailed, InvoiceSendRequested, InvoiceSent
+from shared.events.payments import PaymentPosted, PaymentReversed
+from shared.events.usage import UsageRecorded, UsageSnapshotsReceived
+
+E = TypeVar("E")
+
+PARTITIONS = 6
+
+
+@dataclass(frozen=True)
+class Topic(Generic[E]):
+    name: str
+    key_field: str
+    adapter: TypeAdapter[E]
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+    def parse(self, raw: bytes | str) -> E:
+        """Bytes off the wire to the topic's event; a PermanentError says exactly what is wrong."""
+        try:
+            data = loads_exact(raw)
+        except ValueError as exc:
+            raise ValidationFailed(f"not JSON: {exc}") from None
+        try:
+            return self.adapter.validate_python(data)
+        except ValidationError as exc:
+            raise ValidationFailed(
+                f"not a valid {self.name} event", fields=validation_fields(exc)
+            ) from None
+
+    def key_of(self, event: Event) -> bytes:
+        return str(getattr(event, self.key_field)).encode()
+
+
+def validation_fields(exc: ValidationError) -> dict[str, str]:
+    return {".".join(str(p) for p in err["loc"]) or "body": err["msg"] for err in exc.errors()}
+
+
+def _union(*models: type[Any]) -> Any:
+    return Annotated[Union[models], Field(discriminator="type")]  # noqa: UP007
+
+
+USAGE_RAW: Topic[UsageSnapshotsReceived] = Topic(
+    "usage.raw", "service_line_number", TypeAdapter(UsageSnapshotsReceived)
+)
+USAGE_RECORDED: Topic[UsageRecorded] = Topic(
+    "usage.recorded", "service_line_number", TypeAdapter(UsageRecorded)
+)
+InvoicingEvent = _union(InvoiceGenerated, InvoiceRevised, InvoiceApproved, InvoiceStatusChanged)
+INVOICING_EVENTS: Topic[Any] = Topic("invoicing.events", "invoice_id", TypeAdapter(InvoicingEvent))
+PaymentsEvent = _union(PaymentPosted, PaymentReversed)
+PAYMENTS_EVENTS: Topic[Any] = Topic("payments.events", "invoice_id", TypeAdapter(PaymentsEvent))
+NOTIFIER_COMMANDS: Topic[InvoiceSendRequested] = Topic(
+    "notifier.commands", "invoice_id", TypeAdapter(InvoiceSendRequested)
+)
+NotifierEvent = _union(InvoiceSent, InvoiceSendFailed)
+NOTIFIER_EVENTS: Topic[Any] = Topic("notifier.events", "invoice_id", TypeAdapter(NotifierEvent))
+
+ALL_TOPICS: tuple[Topic[Any], ...] = (
+    USAGE_RAW,
+    USAGE_RECORDED,
+    INVOICING_EVENTS,
+    PAYMENTS_EVENTS,
+    NOTIFIER_COMMANDS,
+    NOTIFIER_EVENTS,
+)
+DEAD_LETTER: TypeAdapter[DeadLetter] = TypeAdapter(DeadLetter)
+
+
+def all_topic_names() -> list[str]:
+    """Every topic with its dead-letter companion, as created by the local stack."""
+    return [name for topic in ALL_TOPICS for name in (topic.name, topic.dlq)]

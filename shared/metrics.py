@@ -1,0 +1,15 @@
+"""Prometheus metrics every process exposes at `/metrics`."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+CONSUMED = Counter("billport_consumed_total", "Messages consumed", ["topic"])
+PRODUCED = Counter("billport_produced_total", "Messages produced", ["topic"])
+FAILED = Counter("billport_failed_total", "Message deliveries that failed", ["topic", "kind"])
+DEAD_LETTERED = Counter("billport_dead_lettered_total", "Messages sent to a DLQ", ["topic"])
+OUTBOX_PUBLISHED = Counter("billport_outbox_published_total", "Outbox rows relayed", ["schema"])
+REJECTED = Counter("billport_rejected_total", "Input refused at the edge", ["route"])
+PROCESSING = Histogram(
+    "billport_processing_seconds", "Time to process one delivery (message or batch)", ["topic"]
+)

@@ -1,0 +1,90 @@
+"""Exact amounts: money in cents and data volumes in GB, both Decimal, never float.
+
+Rounding rule (documented in README): amounts are rounded half-up to the cent at line level,
+with `round_cents`. Inputs that already carry more than two decimals are refused as Money
+rather than silently rounded; GB values keep every decimal they arrive with (up to 9, one byte).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+CENT = Decimal("0.01")
+GB_MAX_DECIMALS = 9
+
+
+def round_cents(value: Decimal) -> Decimal:
+    """Half-up to the cent: the one rounding step of every invoice line."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def to_decimal(value: Any) -> Decimal:
+    """Decimal from a string, int or Decimal; floats are refused because they are inexact."""
+    if isinstance(value, (bool, float)):
+        raise ValueError('must be a decimal string such as "12.34", not a binary float')
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number") from None
+    else:
+        raise ValueError("must be a decimal string")
+    if not result.is_finite():
+        raise ValueError("must be a finite decimal number")
+    return result
+
+
+def _decimal_places(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def parse_money(value: Any) -> Decimal:
+    amount = to_decimal(value)
+    if _decimal_places(amount.normalize()) > 2:
+        raise ValueError("must have at most two decimal places")
+    return amount.quantize(CENT)
+
+
+def parse_gb(value: Any) -> Decimal:
+    gb = to_decimal(value)
+    if gb < 0:
+        raise ValueError("must not be negative")
+    if _decimal_places(gb.normalize()) > GB_MAX_DECIMALS:
+        raise ValueError(f"must have at most {GB_MAX_DECIMALS} decimal places (one byte)")
+    return gb
+
+
+def format_decimal(value: Decimal) -> str:
+    """Plain notation, never exponent form ("0E-9" becomes "0.000000000")."""
+    return format(value, "f")
+
+
+def format_gb(value: Decimal) -> str:
+    """GB without padding zeros: numeric(20,9) "3.250000000" reads "3.25", zero reads "0"."""
+    if value == 0:
+        return "0"
+    return format(value.normalize(), "f")
+
+
+def format_money(value: Decimal) -> str:
+    """Always two decimals: "4082.35", "12.00"."""
+    return format(value.quantize(CENT), "f")
+
+
+_gb_as_string = PlainSerializer(format_gb, return_type=str, when_used="json")
+_money_as_string = PlainSerializer(format_money, return_type=str, when_used="json")
+_string_schema = WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$"})
+
+Money = Annotated[Decimal, BeforeValidator(parse_money), _money_as_string, _string_schema]
+"""An amount of money: exact to the cent, JSON as a decimal string ("4082.35")."""
+
+GB = Annotated[Decimal, BeforeValidator(parse_gb), _gb_as_string, _string_schema]
+"""A data volume in decimal GB (10^9 bytes): non-negative, exact, JSON as a decimal string."""

@@ -1,0 +1,22 @@
+"""Running a service's FastAPI app under uvicorn (the `__main__` of every service)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import uvicorn
+from fastapi import FastAPI
+
+from shared.settings import ServiceSettings
+
+
+def serve(create_app: Callable[[], FastAPI], settings: ServiceSettings) -> None:
+    uvicorn.run(
+        create_app(),
+        host=settings.http_host,
+        port=settings.http_port,
+        loop="uvloop",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,154 @@
+"""What every service process is made of: settings, a pool on its own schema, the idempotent
+producer, the outbox relay, a FastStream broker for its consumers, and a small FastAPI app for
+its internal API, `/healthz`, `/readyz` and `/metrics`.
+
+`build_app` wires them; nothing connects before the lifespan starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from faststream.kafka import KafkaBroker, KafkaRouter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.db.migrate import migrate
+from shared.db.outbox import OutboxRelay
+from shared.db.pool import open_pool
+from shared.errors import BillPortError
+from shared.kafka import DeadLetterer, KafkaProducer, make_broker
+from shared.logs import setup_logging
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """The live resources of one service process; fields are set in the lifespan."""
+
+    settings: ServiceSettings
+    broker: KafkaBroker
+    _pool: asyncpg.Pool | None = None
+    _producer: KafkaProducer | None = None
+    _dead_letters: DeadLetterer | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the database pool opens in the lifespan")
+        return self._pool
+
+    @property
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("the producer opens in the lifespan")
+        return self._producer
+
+    def dead_letters(self) -> DeadLetterer:
+        if self._dead_letters is None:
+            raise RuntimeError("the producer opens in the lifespan")
+        return self._dead_letters
+
+
+def build_app(
+    settings: ServiceSettings,
+    service_dir: Path,
+    routers: Callable[[Runtime], tuple[list[KafkaRouter], list[APIRouter]]],
+) -> FastAPI:
+    setup_logging(settings.log_level, settings.service_name)
+    runtime = Runtime(
+        settings=settings,
+        broker=make_broker(settings.kafka_bootstrap, f"{settings.group_id}-{settings.instance}"),
+    )
+    kafka_routers, api_routers = routers(runtime)
+    for router in kafka_routers:
+        runtime.broker.include_router(router)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime._pool = await open_pool(settings)
+        async with runtime.pool.acquire() as conn:
+            applied = await migrate(conn, settings.db_schema, service_dir)
+        if applied:
+            log.info("migrations applied: %s", ", ".join(applied))
+        runtime._producer = KafkaProducer(settings.kafka_bootstrap, settings.group_id)
+        await runtime.producer.start()
+        runtime._dead_letters = DeadLetterer(runtime.producer, settings.group_id)
+        relay = OutboxRelay(
+            runtime.pool, runtime.producer, settings.db_schema, settings.outbox_batch
+        )
+        await relay.start()
+        await runtime.broker.start()
+        log.info("%s ready on %s:%s", settings.service_name, settings.http_host, settings.http_port)
+        try:
+            yield
+        finally:
+            await runtime.broker.stop()
+            await relay.stop()
+            await runtime.producer.stop()
+            await runtime.pool.close()
+
+    app = FastAPI(title=f"BillPort {settings.service_name} (internal)", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.add_exception_handler(BillPortError, _error_response)  # type: ignore[arg-type]
+    for router in api_routers:
+        app.include_router(router)
+    app.include_router(_ops_router(runtime))
+    return app
+
+
+async def _error_response(_: Request, exc: BillPortError) -> JSONResponse:
+    return JSONResponse(exc.to_body(), status_code=exc.http_status)
+
+
+async def check_components(runtime: Runtime) -> dict[str, dict[str, str]]:
+    async def postgres() -> bool:
+        try:
+            async with runtime.pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1", timeout=2)
+        except Exception:
+            return False
+        return True
+
+    pg_ok, kafka_ok = await asyncio.gather(postgres(), runtime.producer.healthy())
+    return {
+        "postgres": {"state": "up" if pg_ok else "down"},
+        "kafka": {"state": "up" if kafka_ok else "down"},
+    }
+
+
+def _ops_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/healthz")
+    async def healthz() -> JSONResponse:
+        components = await check_components(runtime)
+        healthy = all(c["state"] == "up" for c in components.values())
+        body = {
+            "service": runtime.settings.service_name,
+            "instance": runtime.settings.instance,
+            "state": "up" if healthy else "degraded",
+            "components": components,
+        }
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        return await healthz()
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

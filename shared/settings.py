@@ -1,0 +1,30 @@
+"""Settings per service: pydantic-settings, one env prefix per service (`BILLPORT_USAGE_…`)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs; each service subclasses it with its own prefix and schema."""
+
+    model_config = SettingsConfigDict(env_prefix="BILLPORT_", extra="ignore")
+
+    service_name: str = "service"
+    instance: int = 0
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    database_url: str = "postgresql://billport@127.0.0.1:55432/billport"
+    db_schema: str = "public"
+    db_pool_min: int = 1
+    db_pool_max: int = 8
+    http_host: str = "127.0.0.1"
+    http_port: int = 8100
+    consumer_max_attempts: int = 5
+    """Tries of one message before a non-transient failure sends it to the dead-letter topic."""
+    outbox_batch: int = 500
+    log_level: str = "INFO"
+
+    @property
+    def group_id(self) -> str:
+        """One consumer group per service: replicas share the partitions."""
+        return f"billport-{self.service_name}"
