@@ -42,7 +42,7 @@ def consume(
     )
     async def handle(body: Any, message: KafkaMessage) -> None:
         raw = message.raw_message
-        records = list(raw) if isinstance(raw, tuple) else [raw]
+        records = list(raw) if isinstance(raw, (tuple, list)) else [raw]
         if not records:
             return
         CONSUMED.labels(topic.name).inc(len(records))

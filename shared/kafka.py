@@ -82,7 +82,7 @@ def raw_decoder(msg: Any) -> Any:
     """Hand handlers the bytes: parsing (and refusing) is the handler's job, so that a poison
     message reaches the dead-letter path instead of failing inside the framework."""
     raw = msg.raw_message
-    if isinstance(raw, tuple):
+    if isinstance(raw, (tuple, list)):  # a batch (a list in FastStream's in-memory broker)
         return [r.value for r in raw]
     return raw.value
 

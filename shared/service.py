@@ -102,8 +102,8 @@ def build_app(
     app = FastAPI(title=f"BillPort {settings.service_name} (internal)", lifespan=lifespan)
     app.state.runtime = runtime
     app.add_exception_handler(BillPortError, _error_response)  # type: ignore[arg-type]
-    for router in api_routers:
-        app.include_router(router)
+    for api_router in api_routers:
+        app.include_router(api_router)
     app.include_router(_ops_router(runtime))
     return app
 

@@ -1,4 +1,5 @@
-from services.gateway.main import GatewaySettings, create_app
+from services.gateway.main import create_app
+from services.gateway.settings import GatewaySettings
 from shared.serve import serve
 
 settings = GatewaySettings()

@@ -38,7 +38,7 @@ async def store_usage(conn: asyncpg.Connection, events: list[UsageRecorded]) -> 
                 d.observed_at,
             )
             key = (event.service_line_number, d.date)
-            if key not in latest or (row[6], *row[2:6]) > (latest[key][6], *latest[key][2:6]):  # type: ignore[operator]
+            if key not in latest or (row[6], *row[2:6]) > (latest[key][6], *latest[key][2:6]):
                 latest[key] = row
     if latest:
         columns = list(zip(*latest.values(), strict=True))

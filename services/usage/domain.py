@@ -9,27 +9,27 @@ arrival order (the SQL upsert uses the same ordering: `precedence`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     service_line_number: str
-    date: date
+    date: dt.date
     priority_gb: Decimal
     opt_in_priority_gb: Decimal
     standard_gb: Decimal
     non_billable_gb: Decimal
-    observed_at: datetime
+    observed_at: dt.datetime
 
     @property
-    def key(self) -> tuple[str, date]:
+    def key(self) -> tuple[str, dt.date]:
         return (self.service_line_number, self.date)
 
-    def precedence(self) -> tuple[datetime, Decimal, Decimal, Decimal, Decimal]:
+    def precedence(self) -> tuple[dt.datetime, Decimal, Decimal, Decimal, Decimal]:
         return (
             self.observed_at,
             self.priority_gb,
@@ -41,7 +41,7 @@ class Snapshot:
 
 def newest_per_day(snapshots: Iterable[Snapshot]) -> list[Snapshot]:
     """One snapshot per (service line, day): the one with the highest precedence."""
-    best: dict[tuple[str, date], Snapshot] = {}
+    best: dict[tuple[str, dt.date], Snapshot] = {}
     for snap in snapshots:
         current = best.get(snap.key)
         if current is None or snap.precedence() > current.precedence():
@@ -50,7 +50,7 @@ def newest_per_day(snapshots: Iterable[Snapshot]) -> list[Snapshot]:
 
 
 def apply(
-    current: dict[tuple[str, date], Snapshot], incoming: Iterable[Snapshot]
+    current: dict[tuple[str, dt.date], Snapshot], incoming: Iterable[Snapshot]
 ) -> list[Snapshot]:
     """Fold snapshots into the current daily rows; returns the rows that changed."""
     changed = []

@@ -61,10 +61,11 @@ async def upsert_days(conn: asyncpg.Connection, snapshots: list[Snapshot]) -> li
 async def daily_rows(
     conn: asyncpg.Connection, service_line_number: str, start: date, end: date
 ) -> list[asyncpg.Record]:
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT day, priority_gb, opt_in_priority_gb, standard_gb, non_billable_gb, observed_at"
         " FROM daily_usage WHERE service_line_number = $1 AND day BETWEEN $2 AND $3 ORDER BY day",
         service_line_number,
         start,
         end,
     )
+    return rows

@@ -1,0 +1,72 @@
+"""The layout's promises, checked on the source: services never import each other, domain
+modules do no I/O, nothing connects at import time."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = sorted(p.name for p in (ROOT / "services").iterdir() if (p / "__init__.py").exists())
+IO_MODULES = {
+    "asyncpg",
+    "aiokafka",
+    "faststream",
+    "httpx",
+    "fastapi",
+    "socket",
+    "smtplib",
+    "aiosmtplib",
+    "subprocess",
+    "os",
+}
+
+
+def imports_of(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_services_never_import_each_other(service: str) -> None:
+    for path in (ROOT / "services" / service).rglob("*.py"):
+        for name in imports_of(path):
+            if name.startswith("services."):
+                assert name.split(".")[1] == service, f"{path} imports {name}"
+
+
+def test_shared_imports_no_service() -> None:
+    for path in (ROOT / "shared").rglob("*.py"):
+        assert not any(n.startswith("services") for n in imports_of(path)), path
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_domain_modules_are_pure(service: str) -> None:
+    domain = ROOT / "services" / service / "domain.py"
+    if domain.exists():
+        roots = {n.split(".")[0] for n in imports_of(domain)}
+        assert not roots & IO_MODULES, f"{domain} imports {roots & IO_MODULES}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_create_app_connects_nothing(service: str) -> None:
+    """Building the app must not touch Kafka or PostgreSQL (both are unreachable here)."""
+    module = importlib.import_module(f"services.{service}.main")
+    app = module.create_app()
+    assert app.router.lifespan_context is not None
+
+
+def test_no_float_in_money_paths() -> None:
+    for folder in ("shared", "services"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "float":
+                    pytest.fail(f"float() call in {path}:{node.lineno}")

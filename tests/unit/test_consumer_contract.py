@@ -1,0 +1,108 @@
+"""The consumer contract of shared.kafka: retry transient failures and leave the message
+unacknowledged; dead-letter permanent ones with the reason; never drop a good neighbour."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from faststream.kafka import KafkaBroker, KafkaRouter, TestKafkaBroker
+
+from shared.consumer import consume
+from shared.errors import ValidationFailed
+from shared.events.topics import USAGE_RAW
+from shared.events.usage import UsageSnapshotsReceived
+from shared.kafka import guarded
+
+
+class FakeDeadLetters:
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, str, str, int]] = []
+
+    async def send(self, record: Any, reason: str, error_type: str, attempts: int) -> None:
+        self.sent.append((record.value, reason, error_type, attempts))
+
+
+def rec(value: bytes, offset: int = 0) -> Any:
+    return SimpleNamespace(topic="usage.raw", partition=0, offset=offset, key=b"k", value=value)
+
+
+async def test_poison_record_is_dead_lettered_and_neighbours_applied() -> None:
+    applied: list[bytes] = []
+
+    async def process(records: list[Any]) -> None:
+        if any(r.value == b"bad" for r in records):
+            raise ValidationFailed("bad record", fields={"priority_gb": "must be a number"})
+        applied.extend(r.value for r in records)
+
+    dlq = FakeDeadLetters()
+    await guarded([rec(b"a", 0), rec(b"bad", 1), rec(b"c", 2)], process, dlq, max_attempts=3)
+    assert applied == [b"a", b"c"]
+    assert dlq.sent == [
+        (b"bad", "bad record (priority_gb: must be a number)", "ValidationFailed", 1)
+    ]
+
+
+async def test_unexpected_error_is_retried_then_dead_lettered() -> None:
+    calls = 0
+
+    async def process(records: list[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        raise KeyError("boom")
+
+    dlq = FakeDeadLetters()
+    await guarded([rec(b"x")], process, dlq, max_attempts=4)
+    assert calls == 4
+    assert dlq.sent[0][2:] == ("KeyError", 4)
+    assert "boom" in dlq.sent[0][1]
+
+
+async def test_transient_failure_is_retried_then_left_unacknowledged() -> None:
+    calls = 0
+
+    async def process(records: list[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        raise ConnectionRefusedError("database away")
+
+    dlq = FakeDeadLetters()
+    with pytest.raises(ConnectionRefusedError):
+        await guarded([rec(b"x")], process, dlq, max_attempts=3, transient_retries=2)
+    assert calls == 3 and dlq.sent == []
+
+
+async def test_transient_failure_that_heals_is_applied() -> None:
+    applied: list[bytes] = []
+
+    async def process(records: list[Any]) -> None:
+        if not applied and len(applied) == 0 and not hasattr(process, "failed"):
+            process.failed = True  # type: ignore[attr-defined]
+            raise TimeoutError("slow database")
+        applied.extend(r.value for r in records)
+
+    await guarded([rec(b"x")], process, FakeDeadLetters(), max_attempts=3)
+    assert applied == [b"x"]
+
+
+async def test_subscriber_wiring_with_the_in_memory_broker() -> None:
+    dlq = FakeDeadLetters()
+    parsed: list[UsageSnapshotsReceived] = []
+
+    async def process(records: list[Any]) -> None:
+        parsed.extend(USAGE_RAW.parse(r.value) for r in records)
+
+    router = KafkaRouter()
+    consume(router, USAGE_RAW, "billport-test", process, lambda: dlq, max_attempts=2)
+    broker = KafkaBroker()
+    broker.include_router(router)
+    good = UsageSnapshotsReceived(
+        service_line_number="AST-1-2-3",
+        snapshots=[{"date": "2026-11-01", "priority_gb": "2", "observed_at": "2026-11-02T00:00Z"}],
+    )
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(good.to_json(), "usage.raw", key=b"AST-1-2-3")
+        await test_broker.publish(b"{oops", "usage.raw", key=b"AST-1-2-3")
+    assert parsed == [good]
+    assert len(dlq.sent) == 1 and dlq.sent[0][1].startswith("not JSON")

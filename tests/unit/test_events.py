@@ -1,0 +1,113 @@
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from shared.errors import ValidationFailed
+from shared.events.invoicing import InvoiceApproved, InvoiceGenerated
+from shared.events.payments import PaymentPosted
+from shared.events.topics import (
+    ALL_TOPICS,
+    INVOICING_EVENTS,
+    PAYMENTS_EVENTS,
+    USAGE_RAW,
+    all_topic_names,
+)
+from shared.events.usage import UsageSnapshotsReceived
+
+SNAP = {"date": "2026-11-01", "priority_gb": "1.5", "observed_at": "2026-11-02T00:00:00Z"}
+
+
+def test_envelope_fields_and_round_trip() -> None:
+    event = UsageSnapshotsReceived(
+        service_line_number="AST-1-2-3", snapshots=[SNAP], correlation_id="c-1"
+    )
+    wire = json.loads(event.to_json())
+    assert {"event_id", "type", "occurred_at", "schema_version", "correlation_id"} <= set(wire)
+    assert wire["type"] == "usage.snapshots_received" and wire["schema_version"] == 1
+    assert wire["snapshots"][0]["priority_gb"] == "1.5"
+    assert USAGE_RAW.parse(event.to_json()) == event
+
+
+def test_events_are_frozen() -> None:
+    event = UsageSnapshotsReceived(service_line_number="AST-1-2-3", snapshots=[SNAP])
+    with pytest.raises(ValidationError):
+        event.source = "other"  # type: ignore[misc]
+
+
+def test_union_per_topic_picks_the_model_by_type() -> None:
+    facts = dict(
+        invoice_id="INV-202611-000001",
+        org_id="org_1",
+        kind="SUBSCRIPTION",
+        period="2026-11",
+        revision=1,
+        amount="10.00",
+        payments="0",
+        balance="10.00",
+        status="GENERATED",
+    )
+    generated = InvoiceGenerated(**facts)
+    approved = InvoiceApproved(**facts, approved_by="tok_1")
+    assert isinstance(INVOICING_EVENTS.parse(generated.to_json()), InvoiceGenerated)
+    assert isinstance(INVOICING_EVENTS.parse(approved.to_json()), InvoiceApproved)
+    posted = PaymentPosted(
+        payment_id="p1",
+        invoice_id="INV-1",
+        amount="5.5",
+        received_on="2026-11-03",
+        method="ACH",
+        posted_by="tok_1",
+    )
+    assert PAYMENTS_EVENTS.parse(posted.to_json()).amount == Decimal("5.50")
+
+
+def test_numbers_on_the_wire_are_read_exactly_not_as_floats() -> None:
+    raw = json.dumps(
+        {
+            "type": "usage.snapshots_received",
+            "service_line_number": "AST-1-2-3",
+            "snapshots": [{**SNAP, "priority_gb": "X"}],
+        }
+    )
+    raw = raw.replace('"X"', "12345678901.123456789")  # 20 significant digits: a float has 17
+    assert USAGE_RAW.parse(raw).snapshots[0].priority_gb == Decimal("12345678901.123456789")
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b"\xff\xfe", None),
+        (b'{"type": "usage.recorded"}', "type"),
+        (
+            b'{"type": "usage.snapshots_received", "service_line_number": "AST-1-2-3",'
+            b' "snapshots": []}',
+            "snapshots",
+        ),
+    ],
+)
+def test_parse_failures_are_permanent_and_say_where(raw: bytes, field: str | None) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        USAGE_RAW.parse(raw)
+    if field:
+        assert field in (caught.value.fields or {})
+
+
+def test_timestamps_must_be_aware() -> None:
+    with pytest.raises(ValidationError, match="time zone"):
+        UsageSnapshotsReceived(
+            service_line_number="AST-1-2-3", snapshots=[SNAP], occurred_at=datetime(2026, 11, 1)
+        )
+    assert UsageSnapshotsReceived(
+        service_line_number="AST-1-2-3",
+        snapshots=[SNAP],
+        occurred_at=datetime(2026, 11, 1, tzinfo=UTC),
+    ).occurred_at.tzinfo
+
+
+def test_every_topic_has_a_dead_letter_topic() -> None:
+    names = all_topic_names()
+    assert len(names) == 2 * len(ALL_TOPICS)
+    assert all(f"{t.name}.dlq" in names for t in ALL_TOPICS)
