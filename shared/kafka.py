@@ -75,7 +75,10 @@ class KafkaProducer:
 
 def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
     """The FastStream broker of a service; subscribers choose ACK_POLICY explicitly."""
-    return KafkaBroker(bootstrap, client_id=client_id, enable_idempotence=True, logger=log)
+    # Per-message "Received/Processed" lines at DEBUG: at thousands a second they drown the log.
+    return KafkaBroker(
+        bootstrap, client_id=client_id, enable_idempotence=True, logger=log, log_level=logging.DEBUG
+    )
 
 
 def raw_decoder(msg: Any) -> Any:

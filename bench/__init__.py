@@ -1,0 +1,1 @@
+"""`make bench`: performance figures, one line each: `BENCH <name> <value> <unit>`."""

@@ -1,0 +1,53 @@
+"""`python -m bench`: boots its own stack from cold (cached jars, fresh data) on ports of its
+own, measures, and stops it again. Figures go to stdout, progress to stderr."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from pathlib import Path
+
+from bench import slice as slice_bench
+from bench.report import figure, progress
+from devstack.procs import rss_mb
+from devstack.stack import ROOT, Stack, StackConfig
+
+HOME = ROOT / ".local" / "bench"
+TOKEN = "bp_bench_admin_token"
+
+
+def postgres_pid(home: Path) -> int:
+    return int((home / "postgres" / "pgdata" / "postmaster.pid").read_text().split()[0])
+
+
+def main() -> None:
+    shutil.rmtree(HOME, ignore_errors=True)
+    config = StackConfig(home=HOME, kafka_port=39092, controller_port=39093, pg_port=55452,
+                         smtp_port=2527, gateway_port=8950, service_base_port=8951,
+                         admin_token=TOKEN)
+    stack = Stack(config)
+    try:
+        progress("booting a fresh stack")
+        started = time.perf_counter()
+        stack.start_infra()
+        stack.start_services()
+        figure("boot_seconds", time.perf_counter() - started, "s")
+        time.sleep(2)  # let the processes settle before reading their memory
+        for name, proc in stack.procs.items():
+            figure(f"rss_mb_{name.replace('-', '_')}", rss_mb(proc.popen.pid), "MB")
+        figure("rss_mb_postgres", rss_mb(postgres_pid(HOME)), "MB")
+
+        lines = int(os.environ.get("BENCH_SLICE_LINES", "2000"))
+        days = int(os.environ.get("BENCH_SLICE_DAYS", "100"))
+        progress(f"slice: {lines * days} records through gateway -> usage -> invoicing")
+        rps = asyncio.run(slice_bench.run(config.gateway_url, TOKEN, config.dsn, lines, days))
+        figure("slice_rps", rps, "records/s")
+    finally:
+        progress("stopping the bench stack")
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

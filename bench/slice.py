@@ -1,0 +1,68 @@
+"""Records per second through the whole slice: HTTP push to the gateway, `usage.raw`, the usage
+service, PostgreSQL, the outbox, `usage.recorded`, the invoicing service's committed copy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import date, timedelta
+
+import asyncpg
+import httpx
+
+from bench.report import progress
+
+
+def payloads(lines: int, days: int, batch: int) -> list[bytes]:
+    start = date(2025, 1, 1)
+    records = [
+        {
+            "service_line_number": f"AST-{n:06d}-00000-01",
+            "date": (start + timedelta(days=d)).isoformat(),
+            "priority_gb": f"{(n * 7 + d) % 50}.{d % 1000:03d}",
+            "opt_in_priority_gb": f"{(n * 7 + d) % 50}",
+            "standard_gb": "1.25",
+            "observed_at": "2026-01-01T00:00:00Z",
+        }
+        for d in range(days)
+        for n in range(lines)
+    ]
+    return [
+        json.dumps({"records": records[i : i + batch]}).encode()
+        for i in range(0, len(records), batch)
+    ]
+
+
+async def run(gateway_url: str, token: str, dsn: str, lines: int, days: int,
+              batch: int = 1000, concurrency: int = 4) -> float:
+    bodies = payloads(lines, days, batch)
+    total = lines * days
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    async def pusher(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            r = await client.post("/api/v1/usage/records", content=body, headers=headers)
+            if r.status_code != 202 or r.json()["rejected"]:
+                raise RuntimeError(f"push failed: {r.status_code} {r.text[:300]}")
+
+    db = await asyncpg.connect(dsn)
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=60) as client:
+        await asyncio.gather(*(pusher(client) for _ in range(concurrency)))
+    pushed = time.perf_counter() - started
+    progress(f"{total} records pushed in {pushed:.1f}s; waiting for the invoicing service")
+    while True:
+        done = await db.fetchval("SELECT count(*) FROM invoicing.line_daily_usage")
+        if done >= total:
+            break
+        if time.perf_counter() - started > 600:
+            raise RuntimeError(f"only {done} of {total} records arrived within 600 s")
+        await asyncio.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    await db.close()
+    return total / elapsed
