@@ -24,9 +24,16 @@ def postgres_pid(home: Path) -> int:
 
 def main() -> None:
     shutil.rmtree(HOME, ignore_errors=True)
-    config = StackConfig(home=HOME, kafka_port=39092, controller_port=39093, pg_port=55452,
-                         smtp_port=2527, gateway_port=8950, service_base_port=8951,
-                         admin_token=TOKEN)
+    config = StackConfig(
+        home=HOME,
+        kafka_port=39092,
+        controller_port=39093,
+        pg_port=55452,
+        smtp_port=2527,
+        gateway_port=8950,
+        service_base_port=8951,
+        admin_token=TOKEN,
+    )
     stack = Stack(config)
     try:
         progress("booting a fresh stack")

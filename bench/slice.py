@@ -34,8 +34,15 @@ def payloads(lines: int, days: int, batch: int) -> list[bytes]:
     ]
 
 
-async def run(gateway_url: str, token: str, dsn: str, lines: int, days: int,
-              batch: int = 1000, concurrency: int = 4) -> float:
+async def run(
+    gateway_url: str,
+    token: str,
+    dsn: str,
+    lines: int,
+    days: int,
+    batch: int = 1000,
+    concurrency: int = 4,
+) -> float:
     bodies = payloads(lines, days, batch)
     total = lines * days
     queue: asyncio.Queue[bytes] = asyncio.Queue()

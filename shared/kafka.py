@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
@@ -33,6 +35,16 @@ log = logging.getLogger(__name__)
 
 ACK_POLICY = AckPolicy.NACK_ON_ERROR
 """Commit after processing; on an unhandled error seek back so the message comes again."""
+
+
+@functools.lru_cache(maxsize=262_144)
+def partition_for(key: str, partitions: int = PARTITIONS) -> int:
+    """The partition Kafka's default partitioner gives `key` (murmur2, as the Java client).
+
+    Records of several keys may share one message when they share this partition: their order
+    per key is then the same as if each had been sent on its own."""
+    index: int = (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return index
 
 
 class KafkaProducer:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, PlainSerializer, ValidationInfo, WithJsonSchema
 
 CENT = Decimal("0.01")
 GB_MAX_DECIMALS = 9
@@ -21,10 +21,21 @@ def round_cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def to_decimal(value: Any) -> Decimal:
-    """Decimal from a string, int or Decimal; floats are refused because they are inexact."""
-    if isinstance(value, (bool, float)):
-        raise ValueError('must be a decimal string such as "12.34", not a binary float')
+def to_decimal(value: Any, from_json: bool = False) -> Decimal:
+    """Decimal from a string, int or Decimal.
+
+    A binary float is refused, except one just read from JSON text: its shortest repr is the
+    number as written when it has at most 15 significant digits; a longer one may already have
+    been rounded by the float, so it is refused too (send it as a decimal string)."""
+    if isinstance(value, bool):
+        raise ValueError('must be a decimal string such as "12.34"')
+    if isinstance(value, float):
+        text = repr(value)
+        if not from_json or "e" in text or "inf" in text or "nan" in text:
+            raise ValueError('must be a decimal string such as "12.34", not a binary float')
+        if len(text.replace(".", "").replace("-", "").lstrip("0")) > 15:
+            raise ValueError("has too many digits for a JSON number; send it as a decimal string")
+        value = text
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
@@ -46,15 +57,15 @@ def _decimal_places(value: Decimal) -> int:
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
-def parse_money(value: Any) -> Decimal:
-    amount = to_decimal(value)
+def parse_money(value: Any, from_json: bool = False) -> Decimal:
+    amount = to_decimal(value, from_json)
     if _decimal_places(amount.normalize()) > 2:
         raise ValueError("must have at most two decimal places")
     return amount.quantize(CENT)
 
 
-def parse_gb(value: Any) -> Decimal:
-    gb = to_decimal(value)
+def parse_gb(value: Any, from_json: bool = False) -> Decimal:
+    gb = to_decimal(value, from_json)
     if gb < 0:
         raise ValueError("must not be negative")
     if _decimal_places(gb.normalize()) > GB_MAX_DECIMALS:
@@ -83,8 +94,17 @@ _gb_as_string = PlainSerializer(format_gb, return_type=str, when_used="json")
 _money_as_string = PlainSerializer(format_money, return_type=str, when_used="json")
 _string_schema = WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$"})
 
-Money = Annotated[Decimal, BeforeValidator(parse_money), _money_as_string, _string_schema]
+
+def _money_field(value: Any, info: ValidationInfo) -> Decimal:
+    return parse_money(value, from_json=info.mode == "json")
+
+
+def _gb_field(value: Any, info: ValidationInfo) -> Decimal:
+    return parse_gb(value, from_json=info.mode == "json")
+
+
+Money = Annotated[Decimal, BeforeValidator(_money_field), _money_as_string, _string_schema]
 """An amount of money: exact to the cent, JSON as a decimal string ("4082.35")."""
 
-GB = Annotated[Decimal, BeforeValidator(parse_gb), _gb_as_string, _string_schema]
+GB = Annotated[Decimal, BeforeValidator(_gb_field), _gb_as_string, _string_schema]
 """A data volume in decimal GB (10^9 bytes): non-negative, exact, JSON as a decimal string."""

@@ -1,22 +1,29 @@
-"""Turning pushed usage into `usage.raw` events: per-record validation, grouping by service
-line (the topic's key), publishing with broker acknowledgement before the 202."""
+"""Turning pushed usage into `usage.raw` events: validation (one pass over the JSON text for a
+clean batch; record by record, with reasons, for a batch with errors), grouping by partition,
+publishing with broker acknowledgement before the 202."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from shared.errors import BadRequest, ValidationFailed
+from shared.events.envelope import loads_exact
 from shared.events.topics import USAGE_RAW
-from shared.events.usage import SERVICE_LINE_PATTERN, DailySnapshot, UsageSnapshotsReceived
-from shared.kafka import KafkaProducer
+from shared.events.usage import MAX_RECORDS_PER_MESSAGE, LineSnapshot, UsageRecordsReceived
+from shared.kafka import KafkaProducer, partition_for
+
+UsageRecordIn = LineSnapshot
 
 
-class UsageRecordIn(DailySnapshot):
-    """One record of `POST /usage/records`: a snapshot of one day of one service line."""
+class RecordsBody(BaseModel):
+    """Body of `POST /usage/records`."""
 
-    service_line_number: str = Field(pattern=SERVICE_LINE_PATTERN)
+    model_config = ConfigDict(extra="forbid")
+    records: list[LineSnapshot] = Field(max_length=MAX_RECORDS_PER_MESSAGE)
 
 
 class Rejection(BaseModel):
@@ -31,7 +38,7 @@ class IngestResult(BaseModel):
     rejected: list[Rejection]
 
 
-_record = TypeAdapter(UsageRecordIn)
+_record = TypeAdapter(LineSnapshot)
 
 
 def reason_of(exc: ValidationError) -> str:
@@ -42,8 +49,39 @@ def reason_of(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def validate_records(raw: list[Any]) -> tuple[list[UsageRecordIn], list[Rejection]]:
-    good: list[UsageRecordIn] = []
+def parse_records_body(raw: bytes, max_records: int) -> tuple[list[LineSnapshot], list[Rejection]]:
+    """Valid records and the rejected ones, or a 4xx for a body that is not a batch at all."""
+    if len(raw) and max_records >= MAX_RECORDS_PER_MESSAGE:
+        try:
+            return RecordsBody.model_validate_json(raw).records, []
+        except ValidationError:
+            pass  # some record is wrong, or the body is: find out exactly below
+    body = json_value(raw)
+    records = body.get("records") if isinstance(body, dict) else None
+    if not isinstance(records, list):
+        raise ValidationFailed(
+            "expected an object with a list `records`",
+            fields={"records": "must be a list of usage records"},
+        )
+    if len(records) > max_records:
+        raise ValidationFailed(
+            f"at most {max_records} records per request",
+            fields={"records": f"{len(records)} records; split the batch"},
+        )
+    return validate_records(records)
+
+
+def json_value(raw: bytes) -> Any:
+    if not raw:
+        raise BadRequest("the request body is empty; send JSON")
+    try:
+        return loads_exact(raw)
+    except ValueError as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+def validate_records(raw: list[Any]) -> tuple[list[LineSnapshot], list[Rejection]]:
+    good: list[LineSnapshot] = []
     bad: list[Rejection] = []
     for index, item in enumerate(raw):
         try:
@@ -60,21 +98,20 @@ def validate_records(raw: list[Any]) -> tuple[list[UsageRecordIn], list[Rejectio
     return good, bad
 
 
-def group_by_line(
-    records: list[UsageRecordIn], source: str, correlation_id: str | None
-) -> list[UsageSnapshotsReceived]:
-    by_line: dict[str, list[DailySnapshot]] = defaultdict(list)
+def group_by_partition(
+    records: Sequence[LineSnapshot], source: str, correlation_id: str | None
+) -> list[UsageRecordsReceived]:
+    """One event per partition of `usage.raw`, each record where its service line's key puts it."""
+    groups: dict[int, list[LineSnapshot]] = defaultdict(list)
     for r in records:
-        by_line[r.service_line_number].append(
-            DailySnapshot.model_construct(**r.model_dump(exclude={"service_line_number"}))
-        )
+        groups[partition_for(r.service_line_number)].append(r)
     return [
-        UsageSnapshotsReceived(
-            source=source, service_line_number=line, snapshots=snaps, correlation_id=correlation_id
+        UsageRecordsReceived.model_construct(
+            source=source, records=group, correlation_id=correlation_id
         )
-        for line, snaps in by_line.items()
+        for _, group in sorted(groups.items())
     ]
 
 
-async def publish(producer: KafkaProducer, events: list[UsageSnapshotsReceived]) -> None:
+async def publish(producer: KafkaProducer, events: list[UsageRecordsReceived]) -> None:
     await producer.send_all((USAGE_RAW.name, USAGE_RAW.key_of(e), e.to_json()) for e in events)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from services.invoicing import repository
 from services.invoicing.domain import period_bounds
@@ -32,6 +32,24 @@ def router(runtime: Runtime) -> APIRouter:
                 f: format_gb(row[f])
                 for f in ("priority_gb", "opt_in_priority_gb", "standard_gb", "non_billable_gb")
             },
+        }
+
+    @api.get("/usage/unassigned")
+    async def unassigned(limit: int = Query(default=500, ge=1, le=5000)) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            rows = await repository.unassigned_usage(conn, limit)
+        return {
+            "items": [
+                {
+                    "service_line_number": r["service_line_number"],
+                    "first_day": r["first_day"].isoformat(),
+                    "last_day": r["last_day"].isoformat(),
+                    "days_with_usage": r["days"],
+                    "priority_gb": format_gb(r["priority_gb"]),
+                }
+                for r in rows
+            ],
+            "next_cursor": None,
         }
 
     return api

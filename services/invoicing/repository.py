@@ -6,7 +6,7 @@ from datetime import date
 
 import asyncpg
 
-from shared.events.usage import UsageRecorded
+from shared.events.usage import LineDailyUsage, UsageRecorded
 
 # A day announced again with older figures (a replayed or reordered event) changes nothing.
 STORE_DAYS = """
@@ -25,24 +25,29 @@ WHERE (excluded.observed_at, excluded.priority_gb, excluded.opt_in_priority_gb,
 
 
 async def store_usage(conn: asyncpg.Connection, events: list[UsageRecorded]) -> None:
-    latest: dict[tuple[str, date], tuple[object, ...]] = {}
+    latest: dict[tuple[str, date], LineDailyUsage] = {}
     for event in events:
         for d in event.days:
-            row = (
-                event.service_line_number,
-                d.date,
-                d.priority_gb,
-                d.opt_in_priority_gb,
-                d.standard_gb,
-                d.non_billable_gb,
-                d.observed_at,
-            )
-            key = (event.service_line_number, d.date)
-            if key not in latest or (row[6], *row[2:6]) > (latest[key][6], *latest[key][2:6]):
-                latest[key] = row
+            key = (d.service_line_number, d.date)
+            held = latest.get(key)
+            if held is None or _precedence(d) > _precedence(held):
+                latest[key] = d
     if latest:
-        columns = list(zip(*latest.values(), strict=True))
-        await conn.execute(STORE_DAYS, *[list(c) for c in columns])
+        days = list(latest.values())
+        await conn.execute(
+            STORE_DAYS,
+            [d.service_line_number for d in days],
+            [d.date for d in days],
+            [d.priority_gb for d in days],
+            [d.opt_in_priority_gb for d in days],
+            [d.standard_gb for d in days],
+            [d.non_billable_gb for d in days],
+            [d.observed_at for d in days],
+        )
+
+
+def _precedence(d: LineDailyUsage) -> tuple[object, ...]:
+    return (d.observed_at, d.priority_gb, d.opt_in_priority_gb, d.standard_gb, d.non_billable_gb)
 
 
 async def month_usage(
@@ -58,3 +63,18 @@ async def month_usage(
         start,
         end,
     )
+
+
+async def unassigned_usage(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Service lines with usage that the catalog does not know, most recent usage first."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT u.service_line_number, min(u.day) AS first_day, max(u.day) AS last_day,"
+        " count(*) AS days, sum(u.priority_gb) AS priority_gb"
+        " FROM line_daily_usage u"
+        " WHERE NOT EXISTS (SELECT 1 FROM service_lines s"
+        "                   WHERE s.service_line_number = u.service_line_number)"
+        " GROUP BY u.service_line_number ORDER BY max(u.day) DESC, u.service_line_number"
+        " LIMIT $1",
+        limit,
+    )
+    return rows

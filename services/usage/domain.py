@@ -4,7 +4,8 @@ A snapshot is what a feed knew about one UTC day of one service line at `observe
 The newest snapshot of a day replaces older ones (figures are revised during and after the
 day, never added up); an older one arriving late changes nothing; an identical one is a no-op.
 Ties on `observed_at` are broken by the figures themselves, so the outcome never depends on
-arrival order (the SQL upsert uses the same ordering: `precedence`).
+arrival order (the SQL upsert uses the same ordering: `precedence`). A newer snapshot with the
+same figures is kept (its `observed_at`) but is not a change worth announcing.
 """
 
 from __future__ import annotations
@@ -29,14 +30,11 @@ class Snapshot:
     def key(self) -> tuple[str, dt.date]:
         return (self.service_line_number, self.date)
 
+    def figures(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        return (self.priority_gb, self.opt_in_priority_gb, self.standard_gb, self.non_billable_gb)
+
     def precedence(self) -> tuple[dt.datetime, Decimal, Decimal, Decimal, Decimal]:
-        return (
-            self.observed_at,
-            self.priority_gb,
-            self.opt_in_priority_gb,
-            self.standard_gb,
-            self.non_billable_gb,
-        )
+        return (self.observed_at, *self.figures())
 
 
 def newest_per_day(snapshots: Iterable[Snapshot]) -> list[Snapshot]:
@@ -46,17 +44,18 @@ def newest_per_day(snapshots: Iterable[Snapshot]) -> list[Snapshot]:
         current = best.get(snap.key)
         if current is None or snap.precedence() > current.precedence():
             best[snap.key] = snap
-    return sorted(best.values(), key=lambda s: s.key)
+    return list(best.values())
 
 
 def apply(
     current: dict[tuple[str, dt.date], Snapshot], incoming: Iterable[Snapshot]
 ) -> list[Snapshot]:
-    """Fold snapshots into the current daily rows; returns the rows that changed."""
+    """Fold snapshots into the current daily rows; returns the rows whose figures changed."""
     changed = []
     for snap in newest_per_day(incoming):
         existing = current.get(snap.key)
         if existing is None or snap.precedence() > existing.precedence():
             current[snap.key] = snap
-            changed.append(snap)
+            if existing is None or existing.figures() != snap.figures():
+                changed.append(snap)
     return changed

@@ -12,32 +12,32 @@ from services.usage.domain import Snapshot, newest_per_day
 from shared.consumer import consume
 from shared.db import outbox, processed
 from shared.events.topics import USAGE_RAW, USAGE_RECORDED
-from shared.events.usage import DailyUsage, UsageRecorded, UsageSnapshotsReceived
+from shared.events.usage import LineDailyUsage, LineSnapshot, UsageRecorded
+from shared.kafka import partition_for
 from shared.service import Runtime
 
 CONSUMER = "usage.raw->daily_usage"
 
 
-def snapshots_of(event: UsageSnapshotsReceived) -> list[Snapshot]:
-    return [
-        Snapshot(
-            event.service_line_number,
-            s.date,
-            s.priority_gb,
-            s.opt_in_priority_gb,
-            s.standard_gb,
-            s.non_billable_gb,
-            s.observed_at,
-        )
-        for s in event.snapshots
-    ]
+def snapshot_of(s: LineSnapshot) -> Snapshot:
+    return Snapshot(
+        s.service_line_number,
+        s.date,
+        s.priority_gb,
+        s.opt_in_priority_gb,
+        s.standard_gb,
+        s.non_billable_gb,
+        s.observed_at,
+    )
 
 
 def announcements(changed: list[Snapshot], correlation_id: str | None) -> list[UsageRecorded]:
-    by_line: dict[str, list[DailyUsage]] = defaultdict(list)
-    for s in changed:
-        by_line[s.service_line_number].append(
-            DailyUsage(
+    """One `usage.recorded` per partition: its lines' changed days, in (line, day) order."""
+    by_partition: dict[int, list[LineDailyUsage]] = defaultdict(list)
+    for s in sorted(changed, key=lambda s: s.key):
+        by_partition[partition_for(s.service_line_number)].append(
+            LineDailyUsage.model_construct(
+                service_line_number=s.service_line_number,
                 date=s.date,
                 priority_gb=s.priority_gb,
                 opt_in_priority_gb=s.opt_in_priority_gb,
@@ -47,8 +47,8 @@ def announcements(changed: list[Snapshot], correlation_id: str | None) -> list[U
             )
         )
     return [
-        UsageRecorded(service_line_number=line, days=days, correlation_id=correlation_id)
-        for line, days in by_line.items()
+        UsageRecorded(days=days, correlation_id=correlation_id)
+        for _, days in sorted(by_partition.items())
     ]
 
 
@@ -60,7 +60,9 @@ def router(runtime: Runtime) -> KafkaRouter:
         async with runtime.pool.acquire() as conn, conn.transaction():
             fresh = await processed.claim(conn, CONSUMER, [e.event_id for e in events])
             new_events = [e for e in events if e.event_id in fresh]
-            snapshots = newest_per_day(s for e in new_events for s in snapshots_of(e))
+            snapshots = newest_per_day(
+                snapshot_of(s) for e in new_events for s in e.line_snapshots()
+            )
             changed = await repository.upsert_days(conn, snapshots)
             correlation = new_events[0].correlation_id if new_events else None
             await outbox.stage(conn, USAGE_RECORDED, announcements(changed, correlation))

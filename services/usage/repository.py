@@ -8,25 +8,40 @@ import asyncpg
 
 from services.usage.domain import Snapshot
 
-# Newest wins; ties broken by the figures (same order as domain.Snapshot.precedence);
-# an identical or older snapshot updates nothing and so is not RETURNed.
+# One round trip: upsert where the incoming snapshot takes precedence (same order as
+# domain.Snapshot.precedence), and return the stored rows whose figures changed. The outer
+# SELECT reads `daily_usage` as it was before the INSERT (every part of a WITH statement sees
+# the same snapshot), which is how the previous figures are compared.
 UPSERT_DAYS = """
-INSERT INTO daily_usage AS d (service_line_number, day, priority_gb, opt_in_priority_gb,
-                              standard_gb, non_billable_gb, observed_at)
-SELECT * FROM unnest($1::text[], $2::date[], $3::numeric[], $4::numeric[], $5::numeric[],
-                     $6::numeric[], $7::timestamptz[])
-ON CONFLICT (service_line_number, day) DO UPDATE SET
-    priority_gb = excluded.priority_gb,
-    opt_in_priority_gb = excluded.opt_in_priority_gb,
-    standard_gb = excluded.standard_gb,
-    non_billable_gb = excluded.non_billable_gb,
-    observed_at = excluded.observed_at,
-    updated_at = now()
-WHERE (excluded.observed_at, excluded.priority_gb, excluded.opt_in_priority_gb,
-       excluded.standard_gb, excluded.non_billable_gb)
-    > (d.observed_at, d.priority_gb, d.opt_in_priority_gb, d.standard_gb, d.non_billable_gb)
-RETURNING service_line_number, day, priority_gb, opt_in_priority_gb, standard_gb,
-          non_billable_gb, observed_at
+WITH incoming AS (
+    SELECT * FROM unnest($1::text[], $2::date[], $3::numeric[], $4::numeric[],
+                         $5::numeric[], $6::numeric[], $7::timestamptz[])
+        AS t(service_line_number, day, priority_gb, opt_in_priority_gb, standard_gb,
+             non_billable_gb, observed_at)
+), stored AS (
+    INSERT INTO daily_usage AS d (service_line_number, day, priority_gb, opt_in_priority_gb,
+                                  standard_gb, non_billable_gb, observed_at)
+    SELECT * FROM incoming
+    ON CONFLICT (service_line_number, day) DO UPDATE SET
+        priority_gb = excluded.priority_gb,
+        opt_in_priority_gb = excluded.opt_in_priority_gb,
+        standard_gb = excluded.standard_gb,
+        non_billable_gb = excluded.non_billable_gb,
+        observed_at = excluded.observed_at,
+        updated_at = now()
+    WHERE (excluded.observed_at, excluded.priority_gb, excluded.opt_in_priority_gb,
+           excluded.standard_gb, excluded.non_billable_gb)
+        > (d.observed_at, d.priority_gb, d.opt_in_priority_gb, d.standard_gb, d.non_billable_gb)
+    RETURNING d.*
+)
+SELECT s.service_line_number, s.day, s.priority_gb, s.opt_in_priority_gb, s.standard_gb,
+       s.non_billable_gb, s.observed_at
+FROM stored s
+LEFT JOIN daily_usage before
+       ON before.service_line_number = s.service_line_number AND before.day = s.day
+WHERE before.service_line_number IS NULL
+   OR (before.priority_gb, before.opt_in_priority_gb, before.standard_gb, before.non_billable_gb)
+      IS DISTINCT FROM (s.priority_gb, s.opt_in_priority_gb, s.standard_gb, s.non_billable_gb)
 """
 
 

@@ -9,7 +9,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from shared.errors import ValidationFailed
 from shared.events.dead_letter import DeadLetter
-from shared.events.envelope import Event, loads_exact
+from shared.events.envelope import Event
 from shared.events.invoicing import (
     InvoiceApproved,
     InvoiceGenerated,
@@ -18,7 +18,7 @@ from shared.events.invoicing import (
 )
 from shared.events.notifier import InvoiceSendFailed, InvoiceSendRequested, InvoiceSent
 from shared.events.payments import PaymentPosted, PaymentReversed
-from shared.events.usage import UsageRecorded, UsageSnapshotsReceived
+from shared.events.usage import UsageRecorded, UsageRecordsReceived, UsageSnapshotsReceived
 
 E = TypeVar("E")
 
@@ -36,14 +36,15 @@ class Topic(Generic[E]):
         return f"{self.name}.dlq"
 
     def parse(self, raw: bytes | str) -> E:
-        """Bytes off the wire to the topic's event; a PermanentError says exactly what is wrong."""
+        """Bytes off the wire to the topic's event; a PermanentError says exactly what is wrong.
+
+        Validated straight from the JSON text (fast, and exact: see `shared.money`)."""
         try:
-            data = loads_exact(raw)
-        except ValueError as exc:
-            raise ValidationFailed(f"not JSON: {exc}") from None
-        try:
-            return self.adapter.validate_python(data)
+            return self.adapter.validate_json(raw)
         except ValidationError as exc:
+            invalid_json = [e for e in exc.errors() if e["type"] == "json_invalid"]
+            if invalid_json:
+                raise ValidationFailed(f"not JSON: {invalid_json[0]['msg']}") from None
             raise ValidationFailed(
                 f"not a valid {self.name} event", fields=validation_fields(exc)
             ) from None
@@ -53,15 +54,26 @@ class Topic(Generic[E]):
 
 
 def validation_fields(exc: ValidationError) -> dict[str, str]:
-    return {".".join(str(p) for p in err["loc"]) or "body": err["msg"] for err in exc.errors()}
+    """Field path -> message. The union member (an event type such as `usage.recorded`) is
+    left out of the path; a missing or unknown event type is reported on `type`."""
+    fields = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        if loc and "." in loc[0]:
+            loc = loc[1:]
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = ["type"]
+        fields[".".join(loc) or "body"] = err["msg"]
+    return fields
 
 
 def _union(*models: type[Any]) -> Any:
     return Annotated[Union[models], Field(discriminator="type")]  # noqa: UP007
 
 
-USAGE_RAW: Topic[UsageSnapshotsReceived] = Topic(
-    "usage.raw", "service_line_number", TypeAdapter(UsageSnapshotsReceived)
+UsageRawEvent = _union(UsageSnapshotsReceived, UsageRecordsReceived)
+USAGE_RAW: Topic[UsageSnapshotsReceived | UsageRecordsReceived] = Topic(
+    "usage.raw", "service_line_number", TypeAdapter(UsageRawEvent)
 )
 USAGE_RECORDED: Topic[UsageRecorded] = Topic(
     "usage.recorded", "service_line_number", TypeAdapter(UsageRecorded)

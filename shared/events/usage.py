@@ -1,5 +1,10 @@
 """Topics of usage: what feeds push (`usage.raw`) and what the usage service announces
-(`usage.recorded`)."""
+(`usage.recorded`).
+
+Both topics are keyed by service line number. A message may carry several service lines when
+they all hash to the same partition (`shared.kafka.partition_for`): the gateway groups a pushed
+batch that way, so a thousand records cost a handful of messages while every service line's
+records stay in order on its one partition."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from shared.events.envelope import Event
 from shared.money import GB
 
 SERVICE_LINE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{1,63}$"
+MAX_RECORDS_PER_MESSAGE = 10_000
 
 
 class DailySnapshot(BaseModel):
@@ -44,21 +50,51 @@ class DailySnapshot(BaseModel):
         return self
 
 
+class LineSnapshot(DailySnapshot):
+    """A snapshot naming its service line: one record of `POST /usage/records`."""
+
+    service_line_number: str = Field(pattern=SERVICE_LINE_PATTERN)
+
+
 class UsageSnapshotsReceived(Event):
-    """Topic `usage.raw`, key = service line number. Snapshots of one service line's days as a
-    feed saw them; a feed that speaks Kafka publishes exactly this JSON."""
+    """`usage.raw`, key = the service line number: snapshots of one service line's days. The
+    simplest form for a feed that speaks Kafka."""
 
     type: Literal["usage.snapshots_received"] = "usage.snapshots_received"
-    source: str = Field(default="api", max_length=100)
+    source: str = Field(default="api", max_length=200)
     service_line_number: str = Field(pattern=SERVICE_LINE_PATTERN)
-    snapshots: list[DailySnapshot] = Field(min_length=1, max_length=10_000)
+    snapshots: list[DailySnapshot] = Field(min_length=1, max_length=MAX_RECORDS_PER_MESSAGE)
+
+    def line_snapshots(self) -> list[LineSnapshot]:
+        return [
+            LineSnapshot.model_construct(service_line_number=self.service_line_number, **dict(s))
+            for s in self.snapshots
+        ]
 
 
-class DailyUsage(BaseModel):
+class UsageRecordsReceived(Event):
+    """`usage.raw`, key = one of its service lines: snapshots of several service lines that all
+    belong on the same partition (what the gateway publishes)."""
+
+    type: Literal["usage.records_received"] = "usage.records_received"
+    source: str = Field(default="api", max_length=200)
+    records: list[LineSnapshot] = Field(min_length=1, max_length=MAX_RECORDS_PER_MESSAGE)
+
+    def line_snapshots(self) -> list[LineSnapshot]:
+        return self.records
+
+    @property
+    def service_line_number(self) -> str:
+        """The message key: the first record's line (all its lines share its partition)."""
+        return self.records[0].service_line_number
+
+
+class LineDailyUsage(BaseModel):
     """The current figures of one day of one service line."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    service_line_number: str = Field(pattern=SERVICE_LINE_PATTERN)
     date: date
     priority_gb: GB
     opt_in_priority_gb: GB
@@ -68,8 +104,12 @@ class DailyUsage(BaseModel):
 
 
 class UsageRecorded(Event):
-    """Topic `usage.recorded`, key = service line number: these days' figures changed."""
+    """`usage.recorded`, key = one of its service lines: these days' figures changed (a day
+    whose newer snapshot repeats the same figures is not announced again)."""
 
     type: Literal["usage.recorded"] = "usage.recorded"
-    service_line_number: str = Field(pattern=SERVICE_LINE_PATTERN)
-    days: list[DailyUsage] = Field(min_length=1)
+    days: list[LineDailyUsage] = Field(min_length=1)
+
+    @property
+    def service_line_number(self) -> str:
+        return self.days[0].service_line_number

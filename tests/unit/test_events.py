@@ -64,7 +64,7 @@ def test_union_per_topic_picks_the_model_by_type() -> None:
     assert PAYMENTS_EVENTS.parse(posted.to_json()).amount == Decimal("5.50")
 
 
-def test_numbers_on_the_wire_are_read_exactly_not_as_floats() -> None:
+def raw_with_number(text: str) -> str:
     raw = json.dumps(
         {
             "type": "usage.snapshots_received",
@@ -72,8 +72,20 @@ def test_numbers_on_the_wire_are_read_exactly_not_as_floats() -> None:
             "snapshots": [{**SNAP, "priority_gb": "X"}],
         }
     )
-    raw = raw.replace('"X"', "12345678901.123456789")  # 20 significant digits: a float has 17
-    assert USAGE_RAW.parse(raw).snapshots[0].priority_gb == Decimal("12345678901.123456789")
+    return raw.replace('"X"', text)
+
+
+def test_json_numbers_are_read_exactly_as_written() -> None:
+    assert USAGE_RAW.parse(raw_with_number("72.345")).snapshots[0].priority_gb == Decimal("72.345")
+    assert USAGE_RAW.parse(raw_with_number("123456.123456789")).snapshots[0].priority_gb == (
+        Decimal("123456.123456789")
+    )
+
+
+def test_json_numbers_a_float_cannot_hold_are_refused_not_rounded() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        USAGE_RAW.parse(raw_with_number("12345678901.123456789"))  # 20 digits; a float has 17
+    assert "decimal string" in str(caught.value.fields)
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
+import json
 from decimal import Decimal
 
-from services.gateway.ingest import group_by_line, validate_records
+from services.gateway.ingest import group_by_partition, parse_records_body, validate_records
 from shared.events.envelope import loads_exact
+from shared.kafka import partition_for
 
 RAW = b"""[
  {"service_line_number": "AST-1-1-1", "date": "2026-11-01", "priority_gb": 1.25,
@@ -23,11 +25,22 @@ def test_records_are_validated_one_by_one() -> None:
     assert good[0].priority_gb == Decimal("1.25")
 
 
-def test_records_are_grouped_into_one_event_per_service_line() -> None:
+def test_records_are_grouped_into_one_event_per_partition() -> None:
     good, _ = validate_records(loads_exact(RAW))
-    events = group_by_line(good, "records:tok_1", "corr-1")
-    by_line = {e.service_line_number: e for e in events}
-    assert set(by_line) == {"AST-1-1-1", "AST-2-2-2"}
-    assert [s.date.day for s in by_line["AST-1-1-1"].snapshots] == [1, 2]
-    assert by_line["AST-2-2-2"].snapshots[0].record_id == "r-9"
+    events = group_by_partition(good, "records:tok_1", "corr-1")
+    assert sum(len(e.records) for e in events) == 3
+    for event in events:
+        parts = {partition_for(r.service_line_number) for r in event.records}
+        assert parts == {partition_for(event.service_line_number)}
     assert all(e.correlation_id == "corr-1" for e in events)
+    days = [r.date.day for e in events for r in e.records if r.service_line_number == "AST-1-1-1"]
+    assert days == [1, 2]  # a line's records keep their order
+
+
+def test_clean_batch_takes_the_fast_path_and_a_dirty_one_gets_reasons() -> None:
+    records = json.loads(RAW)
+    clean = json.dumps({"records": records[:3]}).encode()
+    good, bad = parse_records_body(clean, 10_000)
+    assert (len(good), bad) == (3, [])
+    good, bad = parse_records_body(b'{"records": ' + RAW + b"}", 10_000)
+    assert (len(good), [b.index for b in bad]) == (3, [3])

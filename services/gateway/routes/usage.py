@@ -1,8 +1,11 @@
-"""Usage routes: feeds push records; admins and finance read daily usage."""
+"""Usage routes: feeds push records or Starlink pages; admins and finance read daily usage.
+
+Reads are for admin and finance until service lines belong to organizations in the catalog;
+then org_user gets its own organization's lines (organization scoping)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -11,18 +14,18 @@ from fastapi.responses import JSONResponse
 from services.gateway.deps import Feed, Producer, Services, Settings, Staff
 from services.gateway.ingest import (
     IngestResult,
-    UsageRecordIn,
-    group_by_line,
+    Rejection,
+    group_by_partition,
+    json_value,
+    parse_records_body,
     publish,
-    validate_records,
 )
-from shared.errors import BadRequest, ValidationFailed
-from shared.events.envelope import loads_exact
+from shared.events.usage import LineSnapshot
+from shared.kafka import KafkaProducer
 from shared.metrics import REJECTED
+from shared.starlink import snapshots_of_page
 
 router = APIRouter(tags=["usage"])
-# Reads are for admin and finance until service lines belong to organizations in the catalog;
-# then org_user gets its own organization's lines (organization scoping).
 
 RECORDS_BODY = {
     "requestBody": {
@@ -35,7 +38,8 @@ RECORDS_BODY = {
                     "properties": {
                         "records": {
                             "type": "array",
-                            "items": UsageRecordIn.model_json_schema(
+                            "maxItems": 10_000,
+                            "items": LineSnapshot.model_json_schema(
                                 ref_template="#/components/schemas/{model}"
                             ),
                         }
@@ -46,15 +50,16 @@ RECORDS_BODY = {
     }
 }
 
-
-async def json_body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw:
-        raise BadRequest("the request body is empty; send JSON")
-    try:
-        return loads_exact(raw)
-    except ValueError as exc:
-        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+STARLINK_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A Starlink Enterprise API v2 `POST /public/v2/data-usage/query` response:"
+        " the whole wrapper `{errors, warnings, information, isValid, content}` or `content`."
+        " Every `billingCycles[].dailyDataUsage[]` entry becomes one daily snapshot observed at"
+        " the result's `lastUpdated`.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
 
 
 @router.post(
@@ -67,23 +72,38 @@ async def json_body(request: Request) -> Any:
 async def push_records(
     request: Request, user: Feed, producer: Producer, settings: Settings
 ) -> JSONResponse:
-    body = await json_body(request)
-    records = body.get("records") if isinstance(body, dict) else None
-    if not isinstance(records, list):
-        raise ValidationFailed(
-            "expected an object with a list `records`",
-            fields={"records": "must be a list of usage records"},
-        )
-    if len(records) > settings.max_records_per_request:
-        raise ValidationFailed(
-            f"at most {settings.max_records_per_request} records per request",
-            fields={"records": f"{len(records)} records; split the batch"},
-        )
-    good, bad = validate_records(records)
+    good, bad = parse_records_body(await request.body(), settings.max_records_per_request)
+    return await accept(request, producer, good, bad, f"records:{user.token_id}")
+
+
+@router.post(
+    "/usage/starlink",
+    status_code=202,
+    response_model=IngestResult,
+    openapi_extra=STARLINK_BODY,
+    summary="Push a Starlink Enterprise API v2 data-usage query response (wrapper or content)",
+)
+async def push_starlink_page(request: Request, user: Feed, producer: Producer) -> JSONResponse:
+    page = json_value(await request.body())
+    good, rejected = snapshots_of_page(page, datetime.now(UTC))
+    bad = [
+        Rejection(index=r.index, service_line_number=r.service_line_number, reason=r.reason)
+        for r in rejected
+    ]
+    return await accept(request, producer, good, bad, f"starlink:{user.token_id}")
+
+
+async def accept(
+    request: Request,
+    producer: KafkaProducer,
+    good: list[LineSnapshot],
+    bad: list[Rejection],
+    source: str,
+) -> JSONResponse:
+    """Publish the good records (acknowledged by Kafka), then answer 202 with both counts."""
     if bad:
-        REJECTED.labels("usage.records").inc(len(bad))
-    correlation = request.state.correlation_id
-    await publish(producer, group_by_line(good, f"records:{user.token_id}", correlation))
+        REJECTED.labels(request.url.path).inc(len(bad))
+    await publish(producer, group_by_partition(good, source, request.state.correlation_id))
     result = IngestResult(accepted=len(good), rejected=bad)
     return JSONResponse(result.model_dump(mode="json"), status_code=202)
 
@@ -118,3 +138,11 @@ async def line_usage_summary(
         f"/internal/service-lines/{service_line_number}/usage-summary",
         {"period": period},
     )
+
+
+@router.get(
+    "/usage/unassigned",
+    summary="Service lines with usage that the catalog does not know yet (kept, not billed)",
+)
+async def unassigned(user: Staff, services: Services) -> Any:
+    return await services.get("invoicing", "/internal/usage/unassigned")
