@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from bench import slice as slice_bench
+from bench import usage as usage_bench
 from bench.report import figure, progress
 from devstack.procs import rss_mb
 from devstack.stack import ROOT, Stack, StackConfig
@@ -51,6 +52,16 @@ def main() -> None:
         progress(f"slice: {lines * days} records through gateway -> usage -> invoicing")
         rps = asyncio.run(slice_bench.run(config.gateway_url, TOKEN, config.dsn, lines, days))
         figure("slice_rps", rps, "records/s")
+
+        lines = int(os.environ.get("BENCH_USAGE_LINES", "10000"))
+        days = int(os.environ.get("BENCH_USAGE_DAYS", "100"))
+        progress(f"usage ingest: {lines * days} records through the gateway, batches of 1,000")
+        usage = asyncio.run(usage_bench.ingest(config.gateway_url, TOKEN, config.dsn, lines, days))
+        figure("usage_ingest_rps", usage.ingest_rps, "records/s")
+        figure("pg_copy_rps", usage.copy_rps, "rows/s")
+        figure("usage_ingest_vs_copy", usage.ingest_rps / usage.copy_rps, "ratio")
+        figure("usage_event_to_db_p99_ms", usage.latency_p99_ms, "ms")
+        figure("usage_event_to_db_p50_ms", usage.latency_p50_ms, "ms")
     finally:
         progress("stopping the bench stack")
         stack.stop()

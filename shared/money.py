@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, ValidationInfo, WithJsonSchema
+from pydantic import BeforeValidator, Field, PlainSerializer, ValidationInfo, WithJsonSchema
 
 CENT = Decimal("0.01")
 GB_MAX_DECIMALS = 9
@@ -90,7 +90,6 @@ def format_money(value: Decimal) -> str:
     return format(value.quantize(CENT), "f")
 
 
-_gb_as_string = PlainSerializer(format_gb, return_type=str, when_used="json")
 _money_as_string = PlainSerializer(format_money, return_type=str, when_used="json")
 _string_schema = WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$"})
 
@@ -99,12 +98,15 @@ def _money_field(value: Any, info: ValidationInfo) -> Decimal:
     return parse_money(value, from_json=info.mode == "json")
 
 
-def _gb_field(value: Any, info: ValidationInfo) -> Decimal:
-    return parse_gb(value, from_json=info.mode == "json")
-
-
 Money = Annotated[Decimal, BeforeValidator(_money_field), _money_as_string, _string_schema]
 """An amount of money: exact to the cent, JSON as a decimal string ("4082.35")."""
 
-GB = Annotated[Decimal, BeforeValidator(_gb_field), _gb_as_string, _string_schema]
-"""A data volume in decimal GB (10^9 bytes): non-negative, exact, JSON as a decimal string."""
+GB = Annotated[
+    Decimal,
+    Field(ge=0, decimal_places=GB_MAX_DECIMALS, max_digits=20, allow_inf_nan=False),
+    _string_schema,
+]
+"""A data volume in decimal GB (10^9 bytes): non-negative, exact (at most 9 decimals, one byte),
+JSON as a decimal string. Validated natively by pydantic-core: usage arrives by the million.
+A JSON number is taken as written; `shared.events.envelope.has_long_number` sends a body whose
+numbers a float could not hold to the exact parser first."""

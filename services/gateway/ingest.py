@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from shared.errors import BadRequest, ValidationFailed
-from shared.events.envelope import loads_exact
+from shared.events.envelope import has_long_number, loads_exact
 from shared.events.topics import USAGE_RAW
 from shared.events.usage import MAX_RECORDS_PER_MESSAGE, LineSnapshot, UsageRecordsReceived
 from shared.kafka import KafkaProducer, partition_for
@@ -51,7 +51,7 @@ def reason_of(exc: ValidationError) -> str:
 
 def parse_records_body(raw: bytes, max_records: int) -> tuple[list[LineSnapshot], list[Rejection]]:
     """Valid records and the rejected ones, or a 4xx for a body that is not a batch at all."""
-    if len(raw) and max_records >= MAX_RECORDS_PER_MESSAGE:
+    if len(raw) and max_records >= MAX_RECORDS_PER_MESSAGE and not has_long_number(raw):
         try:
             return RecordsBody.model_validate_json(raw).records, []
         except ValidationError:

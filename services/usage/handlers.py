@@ -12,7 +12,7 @@ from services.usage.domain import Snapshot, newest_per_day
 from shared.consumer import consume
 from shared.db import outbox, processed
 from shared.events.topics import USAGE_RAW, USAGE_RECORDED
-from shared.events.usage import LineDailyUsage, LineSnapshot, UsageRecorded
+from shared.events.usage import LineSnapshot, UsageRecorded
 from shared.kafka import partition_for
 from shared.service import Runtime
 
@@ -31,23 +31,13 @@ def snapshot_of(s: LineSnapshot) -> Snapshot:
     )
 
 
-def announcements(changed: list[Snapshot], correlation_id: str | None) -> list[UsageRecorded]:
+def announcements(changed: list[Any], correlation_id: str | None) -> list[UsageRecorded]:
     """One `usage.recorded` per partition: its lines' changed days, in (line, day) order."""
-    by_partition: dict[int, list[LineDailyUsage]] = defaultdict(list)
-    for s in sorted(changed, key=lambda s: s.key):
-        by_partition[partition_for(s.service_line_number)].append(
-            LineDailyUsage.model_construct(
-                service_line_number=s.service_line_number,
-                date=s.date,
-                priority_gb=s.priority_gb,
-                opt_in_priority_gb=s.opt_in_priority_gb,
-                standard_gb=s.standard_gb,
-                non_billable_gb=s.non_billable_gb,
-                observed_at=s.observed_at,
-            )
-        )
+    by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in sorted(changed, key=lambda r: (r["service_line_number"], r["date"])):
+        by_partition[partition_for(row["service_line_number"])].append(dict(row))
     return [
-        UsageRecorded(days=days, correlation_id=correlation_id)
+        UsageRecorded.model_validate({"days": days, "correlation_id": correlation_id})
         for _, days in sorted(by_partition.items())
     ]
 

@@ -34,8 +34,10 @@ WITH incoming AS (
         > (d.observed_at, d.priority_gb, d.opt_in_priority_gb, d.standard_gb, d.non_billable_gb)
     RETURNING d.*
 )
-SELECT s.service_line_number, s.day, s.priority_gb, s.opt_in_priority_gb, s.standard_gb,
-       s.non_billable_gb, s.observed_at
+SELECT s.service_line_number, s.day AS date, trim_scale(s.priority_gb) AS priority_gb,
+       trim_scale(s.opt_in_priority_gb) AS opt_in_priority_gb,
+       trim_scale(s.standard_gb) AS standard_gb, trim_scale(s.non_billable_gb) AS non_billable_gb,
+       s.observed_at
 FROM stored s
 LEFT JOIN daily_usage before
        ON before.service_line_number = s.service_line_number AND before.day = s.day
@@ -45,11 +47,14 @@ WHERE before.service_line_number IS NULL
 """
 
 
-async def upsert_days(conn: asyncpg.Connection, snapshots: list[Snapshot]) -> list[Snapshot]:
-    """Store the snapshots (at most one per key); returns the days whose figures changed."""
+async def upsert_days(
+    conn: asyncpg.Connection, snapshots: list[Snapshot]
+) -> list[asyncpg.Record]:
+    """Store the snapshots (at most one per key); returns the days whose figures changed, as
+    `LineDailyUsage` fields (figures without padding zeros)."""
     if not snapshots:
         return []
-    rows = await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         UPSERT_DAYS,
         [s.service_line_number for s in snapshots],
         [s.date for s in snapshots],
@@ -59,18 +64,7 @@ async def upsert_days(conn: asyncpg.Connection, snapshots: list[Snapshot]) -> li
         [s.non_billable_gb for s in snapshots],
         [s.observed_at for s in snapshots],
     )
-    return [
-        Snapshot(
-            r["service_line_number"],
-            r["day"],
-            r["priority_gb"],
-            r["opt_in_priority_gb"],
-            r["standard_gb"],
-            r["non_billable_gb"],
-            r["observed_at"],
-        )
-        for r in rows
-    ]
+    return rows
 
 
 async def daily_rows(

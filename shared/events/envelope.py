@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -35,6 +36,15 @@ class Event(BaseModel):
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
+
+
+# A JSON number (after `:`, `[` or `,`) with 16 or more digits: more than a float holds exactly.
+_LONG_NUMBER = re.compile(rb"[:\[,]\s*-?(?:\d\.?){16,}")
+
+
+def has_long_number(raw: bytes) -> bool:
+    """Whether `raw` holds a number that must not pass through a float (see `loads_exact`)."""
+    return _LONG_NUMBER.search(raw) is not None
 
 
 def loads_exact(raw: bytes | str) -> Any:

@@ -8,11 +8,11 @@ records stay in order on its one partition."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared.events.envelope import Event
 from shared.money import GB
@@ -33,15 +33,8 @@ class DailySnapshot(BaseModel):
     opt_in_priority_gb: GB = Decimal("0")
     standard_gb: GB = Decimal("0")
     non_billable_gb: GB = Decimal("0")
-    observed_at: datetime
+    observed_at: AwareDatetime
     record_id: str | None = Field(default=None, max_length=200)
-
-    @field_validator("observed_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a time zone, e.g. 2026-11-03T10:00:00Z")
-        return value
 
     @model_validator(mode="after")
     def _opt_in_is_subset(self) -> DailySnapshot:
@@ -100,7 +93,7 @@ class LineDailyUsage(BaseModel):
     opt_in_priority_gb: GB
     standard_gb: GB
     non_billable_gb: GB
-    observed_at: datetime
+    observed_at: AwareDatetime
 
 
 class UsageRecorded(Event):

@@ -27,17 +27,26 @@ def test_round_cents_is_half_up(raw: str, cents: str) -> None:
 
 
 def test_money_and_gb_serialise_as_decimal_strings() -> None:
-    line = Line(amount="4082.3", usage="72.345000")
+    line = Line(amount="4082.3", usage="72.345")
     assert line.model_dump(mode="json") == {"amount": "4082.30", "usage": "72.345"}
     assert Line.model_validate_json(line.model_dump_json()) == line
 
 
 @pytest.mark.parametrize("bad", [0.1, 1.5, True, "abc", "NaN", "Infinity", None, [1]])
-def test_floats_and_non_numbers_are_refused(bad: object) -> None:
+def test_money_refuses_floats_and_non_numbers(bad: object) -> None:
     with pytest.raises(ValidationError):
         Line(amount=bad, usage="1")
+
+
+@pytest.mark.parametrize("bad", [True, "abc", "NaN", "Infinity", None, [1], "-0.5"])
+def test_gb_refuses_non_numbers(bad: object) -> None:
     with pytest.raises(ValidationError):
         Line(amount="1", usage=bad)
+
+
+def test_json_numbers_are_read_as_written() -> None:
+    line = Line.model_validate_json('{"amount": 10.5, "usage": 72.345}')
+    assert (line.amount, line.usage) == (Decimal("10.50"), Decimal("72.345"))
 
 
 def test_money_refuses_fractions_of_a_cent_instead_of_rounding() -> None:
@@ -51,7 +60,7 @@ def test_gb_keeps_every_decimal_up_to_a_byte_and_refuses_negative() -> None:
     assert Line(amount="1", usage="0.000000001").usage == Decimal("0.000000001")
     with pytest.raises(ValidationError, match="decimal places"):
         Line(amount="1", usage="0.0000000001")
-    with pytest.raises(ValidationError, match="negative"):
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
         Line(amount="1", usage="-0.5")
 
 

@@ -1,0 +1,143 @@
+"""Usage ingest at scale: one million daily records pushed through the gateway in batches of
+1,000, until every row is committed in PostgreSQL and announced on `usage.recorded` (the outbox
+is empty); a bare asyncpg COPY of the same rows for comparison; and, under that load, the
+latency of single records from the HTTP push to their committed row."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+import httpx
+
+from bench.report import progress
+
+START = date(2024, 1, 1)
+OBSERVED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class UsageFigures:
+    ingest_rps: float
+    copy_rps: float
+    latency_p99_ms: float
+    latency_p50_ms: float
+    probes: int
+
+
+def figures(n: int, d: int) -> tuple[str, str, str, str]:
+    priority = Decimal((n * 37 + d * 11) % 5000) / 100
+    return (str(priority), str(priority / 4), str(Decimal(d % 9) / 2), "0")
+
+
+def bodies(lines: int, days: int, batch: int) -> list[bytes]:
+    """Records in feed order (a line's days together), `batch` per request."""
+    out, chunk = [], []
+    for n in range(lines):
+        sln = f"AST-{n:06d}-10000-01"
+        for d in range(days):
+            p, o, s, nb = figures(n, d)
+            chunk.append({"service_line_number": sln, "date": (START + timedelta(d)).isoformat(),
+                          "priority_gb": p, "opt_in_priority_gb": o, "standard_gb": s,
+                          "non_billable_gb": nb, "observed_at": OBSERVED.isoformat()})
+            if len(chunk) == batch:
+                out.append(json.dumps({"records": chunk}).encode())
+                chunk = []
+    if chunk:
+        out.append(json.dumps({"records": chunk}).encode())
+    return out
+
+
+async def ingest(gateway_url: str, token: str, dsn: str, lines: int, days: int,
+                 concurrency: int = 4) -> UsageFigures:
+    payloads = bodies(lines, days, 1000)
+    total = lines * days
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    db = await asyncpg.create_pool(dsn, min_size=3, max_size=3)
+    assert db is not None
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in payloads:
+        queue.put_nowait(body)
+    latencies: list[float] = []
+    loading = True
+
+    async def pusher(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            r = await client.post("/api/v1/usage/records", content=queue.get_nowait(),
+                                  headers=headers)
+            if r.status_code != 202 or r.json()["rejected"]:
+                raise RuntimeError(f"push failed: {r.status_code} {r.text[:300]}")
+
+    async def prober(client: httpx.AsyncClient) -> None:
+        n = 0
+        while loading:
+            n += 1
+            sln = f"AST-PROBE-{n:06d}"
+            body = {"records": [{"service_line_number": sln, "date": "2026-01-01",
+                                 "priority_gb": "1", "observed_at": OBSERVED.isoformat()}]}
+            sent = time.perf_counter()
+            await client.post("/api/v1/usage/records", json=body, headers=headers)
+            while not await db.fetchval(
+                    "SELECT 1 FROM usage.daily_usage WHERE service_line_number = $1", sln):
+                await asyncio.sleep(0.005)
+            latencies.append((time.perf_counter() - sent) * 1000)
+            await asyncio.sleep(0.1)
+
+    async def reporter(started: float) -> None:
+        while loading:
+            await asyncio.sleep(5)
+            done = await db.fetchval("SELECT count(*) FROM usage.daily_usage")
+            progress(f"{done} rows committed after {time.perf_counter() - started:.0f}s")
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=120) as client:
+        probe = asyncio.create_task(prober(client))
+        report = asyncio.create_task(reporter(started))
+        await asyncio.gather(*(pusher(client) for _ in range(concurrency)))
+        progress(f"{total} records pushed in {time.perf_counter() - started:.1f}s")
+        while True:
+            rows = await db.fetchval(
+                "SELECT count(*) FROM usage.daily_usage WHERE service_line_number LIKE 'AST-%-10000-01'")
+            pending = await db.fetchval("SELECT count(*) FROM usage.outbox")
+            if rows >= total and pending == 0:
+                break
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        loading = False
+        await probe
+        report.cancel()
+    async with db.acquire() as conn:
+        copy_rps = await bare_copy(conn, lines, days)
+    await db.close()
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
+    return UsageFigures(total / elapsed, copy_rps, p99,
+                        statistics.median(ordered) if ordered else float("nan"), len(ordered))
+
+
+async def bare_copy(db: asyncpg.Connection, lines: int, days: int) -> float:
+    """The same rows, COPYed by asyncpg into a scratch table shaped like `daily_usage`."""
+    await db.execute("DROP TABLE IF EXISTS bench_copy_scratch")
+    await db.execute("CREATE TABLE bench_copy_scratch (LIKE usage.daily_usage INCLUDING ALL)")
+    rows = []
+    for n in range(lines):
+        sln = f"AST-{n:06d}-10000-01"
+        for d in range(days):
+            p, o, s, nb = figures(n, d)
+            rows.append((sln, START + timedelta(d), Decimal(p), Decimal(o), Decimal(s),
+                         Decimal(nb), OBSERVED))
+    columns = ["service_line_number", "day", "priority_gb", "opt_in_priority_gb", "standard_gb",
+               "non_billable_gb", "observed_at"]
+    started = time.perf_counter()
+    for i in range(0, len(rows), 100_000):
+        await db.copy_records_to_table("bench_copy_scratch", records=rows[i:i + 100_000],
+                                       columns=columns)
+    elapsed = time.perf_counter() - started
+    await db.execute("DROP TABLE bench_copy_scratch")
+    return len(rows) / elapsed

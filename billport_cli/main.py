@@ -1,0 +1,186 @@
+"""`billport <group> <command> [options]`.
+
+Each subcommand is one `Command` in `COMMANDS` (its group, name, arguments and what it runs),
+so adding one (e.g. `billport billing run`) is one more entry and one more function; the
+dispatcher does not change. Exit codes: 0 done, 1 the task failed (reason on stderr), 2 the
+command line was wrong (argparse's own convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from services.usage.poller import MAX_PAGE_SIZE, PollConfig, PollError, PollSummary, poll
+
+DEFAULT_GATEWAY = "http://127.0.0.1:8000"
+SHOWN_REJECTIONS = 5
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass(frozen=True)
+class Command:
+    """One `billport <group> <name>` subcommand."""
+
+    group: str
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, then run the chosen subcommand; returns the exit code instead of exiting, so that
+    tests and other Python code can call it."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help (0) and on usage errors (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    logging.basicConfig(level=logging.WARNING, format="billport: %(message)s", stream=sys.stderr)
+    command: Command = args.billport_command
+    try:
+        return command.run(args)
+    except KeyboardInterrupt:
+        print("billport: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for every command in `COMMANDS`. Built per call, since option defaults come
+    from the environment at that moment."""
+    parser = argparse.ArgumentParser(prog="billport", description="BillPort operator commands.")
+    groups = parser.add_subparsers(dest="group", metavar="GROUP", required=True)
+    commands_of: dict[str, Any] = {}
+    for command in COMMANDS:
+        if command.group not in commands_of:
+            group = groups.add_parser(command.group, help=GROUP_HELP.get(command.group))
+            commands_of[command.group] = group.add_subparsers(
+                dest="command", metavar="COMMAND", required=True
+            )
+        sub = commands_of[command.group].add_parser(
+            command.name, help=command.help, description=command.help
+        )
+        command.add_arguments(sub)
+        sub.set_defaults(billport_command=command)
+    return parser
+
+
+# --- billport usage poll -------------------------------------------------------------------
+
+
+def usage_poll_arguments(parser: argparse.ArgumentParser) -> None:
+    """Secrets and endpoints may come from the environment, so they stay out of `ps` output and
+    shell history; an option is required only when its variable is not set either."""
+    env_option(parser, "--api-url", "STARLINK_API_URL", "Starlink Enterprise API base URL")
+    env_option(parser, "--token-url", "STARLINK_TOKEN_URL", "Starlink OAuth2 token URL")
+    env_option(parser, "--client-id", "STARLINK_CLIENT_ID", "OAuth2 client id")
+    env_option(parser, "--client-secret", "STARLINK_CLIENT_SECRET", "OAuth2 client secret")
+    parser.add_argument("--account", help="Starlink account number (sent as accountNumber)")
+    env_option(parser, "--gateway", "BILLPORT_GATEWAY_URL", "BillPort gateway URL", DEFAULT_GATEWAY)
+    env_option(parser, "--token", "BILLPORT_FEED_TOKEN", "gateway bearer token (role feed)")
+    parser.add_argument(
+        "--page-size",
+        type=page_size,
+        default=MAX_PAGE_SIZE,
+        help=f"service lines per page, 1..{MAX_PAGE_SIZE} (default: {MAX_PAGE_SIZE})",
+    )
+
+
+def run_usage_poll(args: argparse.Namespace) -> int:
+    """Poll Starlink into the gateway: progress per page on stderr, the summary on stdout."""
+    config = PollConfig(
+        api_url=args.api_url,
+        token_url=args.token_url,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        gateway_url=args.gateway,
+        feed_token=args.token,
+        account_number=args.account,
+        page_size=args.page_size,
+    )
+    try:
+        summary = asyncio.run(poll(config, on_page=print_progress))
+    except PollError as exc:
+        print(f"billport usage poll: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(summary_text(summary))
+    return EXIT_OK
+
+
+def print_progress(page_index: int, results: int, accepted: int, rejected: int) -> None:
+    print(
+        f"page {page_index}: {results} service lines, {accepted} accepted, {rejected} rejected",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def summary_text(summary: PollSummary) -> str:
+    lines = [
+        f"pages: {summary.pages}",
+        f"service lines: {summary.service_lines}",
+        f"accepted: {summary.accepted}",
+        f"rejected: {summary.rejected}",
+    ]
+    shown = summary.rejections[:SHOWN_REJECTIONS]
+    if shown:
+        lines.append("first rejections:")
+        lines += [f"  {rejection_text(r)}" for r in shown]
+    if summary.rejected > len(shown):
+        lines.append(f"  ... and {summary.rejected - len(shown)} more")
+    return "\n".join(lines)
+
+
+def rejection_text(rejection: dict[str, Any]) -> str:
+    line = rejection.get("service_line_number") or "?"
+    where = f"page {rejection.get('page_index')}, entry {rejection.get('index')}"
+    return f"{where}, {line}: {rejection.get('reason')}"
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def env_option(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    variable: str,
+    help: str,
+    fallback: str | None = None,
+) -> None:
+    """An option defaulting to an environment variable (then to `fallback`); the help names the
+    variable, never its value, since some are secrets."""
+    default = os.environ.get(variable) or fallback
+    shown = f"${variable}" + (f", else {fallback}" if fallback else "")
+    parser.add_argument(
+        flag, default=default, required=default is None, help=f"{help} (default: {shown})"
+    )
+
+
+def page_size(text: str) -> int:
+    """argparse type for --page-size: refused here so that a bad value is a usage error (2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_PAGE_SIZE}, got {value}")
+    return value
+
+
+GROUP_HELP = {"usage": "Starlink usage"}
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        group="usage",
+        name="poll",
+        help="Fetch every Starlink data-usage page and push each to the gateway.",
+        add_arguments=usage_poll_arguments,
+        run=run_usage_poll,
+    ),
+)
