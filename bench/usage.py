@@ -43,9 +43,17 @@ def bodies(lines: int, days: int, batch: int) -> list[bytes]:
         sln = f"AST-{n:06d}-10000-01"
         for d in range(days):
             p, o, s, nb = figures(n, d)
-            chunk.append({"service_line_number": sln, "date": (START + timedelta(d)).isoformat(),
-                          "priority_gb": p, "opt_in_priority_gb": o, "standard_gb": s,
-                          "non_billable_gb": nb, "observed_at": OBSERVED.isoformat()})
+            chunk.append(
+                {
+                    "service_line_number": sln,
+                    "date": (START + timedelta(d)).isoformat(),
+                    "priority_gb": p,
+                    "opt_in_priority_gb": o,
+                    "standard_gb": s,
+                    "non_billable_gb": nb,
+                    "observed_at": OBSERVED.isoformat(),
+                }
+            )
             if len(chunk) == batch:
                 out.append(json.dumps({"records": chunk}).encode())
                 chunk = []
@@ -54,8 +62,9 @@ def bodies(lines: int, days: int, batch: int) -> list[bytes]:
     return out
 
 
-async def ingest(gateway_url: str, token: str, dsn: str, lines: int, days: int,
-                 concurrency: int = 4) -> UsageFigures:
+async def ingest(
+    gateway_url: str, token: str, dsn: str, lines: int, days: int, concurrency: int = 4
+) -> UsageFigures:
     payloads = bodies(lines, days, 1000)
     total = lines * days
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -69,8 +78,9 @@ async def ingest(gateway_url: str, token: str, dsn: str, lines: int, days: int,
 
     async def pusher(client: httpx.AsyncClient) -> None:
         while not queue.empty():
-            r = await client.post("/api/v1/usage/records", content=queue.get_nowait(),
-                                  headers=headers)
+            r = await client.post(
+                "/api/v1/usage/records", content=queue.get_nowait(), headers=headers
+            )
             if r.status_code != 202 or r.json()["rejected"]:
                 raise RuntimeError(f"push failed: {r.status_code} {r.text[:300]}")
 
@@ -79,12 +89,21 @@ async def ingest(gateway_url: str, token: str, dsn: str, lines: int, days: int,
         while loading:
             n += 1
             sln = f"AST-PROBE-{n:06d}"
-            body = {"records": [{"service_line_number": sln, "date": "2026-01-01",
-                                 "priority_gb": "1", "observed_at": OBSERVED.isoformat()}]}
+            body = {
+                "records": [
+                    {
+                        "service_line_number": sln,
+                        "date": "2026-01-01",
+                        "priority_gb": "1",
+                        "observed_at": OBSERVED.isoformat(),
+                    }
+                ]
+            }
             sent = time.perf_counter()
             await client.post("/api/v1/usage/records", json=body, headers=headers)
             while not await db.fetchval(
-                    "SELECT 1 FROM usage.daily_usage WHERE service_line_number = $1", sln):
+                "SELECT 1 FROM usage.daily_usage WHERE service_line_number = $1", sln
+            ):
                 await asyncio.sleep(0.005)
             latencies.append((time.perf_counter() - sent) * 1000)
             await asyncio.sleep(0.1)
@@ -103,7 +122,9 @@ async def ingest(gateway_url: str, token: str, dsn: str, lines: int, days: int,
         progress(f"{total} records pushed in {time.perf_counter() - started:.1f}s")
         while True:
             rows = await db.fetchval(
-                "SELECT count(*) FROM usage.daily_usage WHERE service_line_number LIKE 'AST-%-10000-01'")
+                "SELECT count(*) FROM usage.daily_usage"
+                " WHERE service_line_number LIKE 'AST-%-10000-01'"
+            )
             pending = await db.fetchval("SELECT count(*) FROM usage.outbox")
             if rows >= total and pending == 0:
                 break
@@ -117,8 +138,13 @@ async def ingest(gateway_url: str, token: str, dsn: str, lines: int, days: int,
     await db.close()
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
-    return UsageFigures(total / elapsed, copy_rps, p99,
-                        statistics.median(ordered) if ordered else float("nan"), len(ordered))
+    return UsageFigures(
+        total / elapsed,
+        copy_rps,
+        p99,
+        statistics.median(ordered) if ordered else float("nan"),
+        len(ordered),
+    )
 
 
 async def bare_copy(db: asyncpg.Connection, lines: int, days: int) -> float:
@@ -130,14 +156,31 @@ async def bare_copy(db: asyncpg.Connection, lines: int, days: int) -> float:
         sln = f"AST-{n:06d}-10000-01"
         for d in range(days):
             p, o, s, nb = figures(n, d)
-            rows.append((sln, START + timedelta(d), Decimal(p), Decimal(o), Decimal(s),
-                         Decimal(nb), OBSERVED))
-    columns = ["service_line_number", "day", "priority_gb", "opt_in_priority_gb", "standard_gb",
-               "non_billable_gb", "observed_at"]
+            rows.append(
+                (
+                    sln,
+                    START + timedelta(d),
+                    Decimal(p),
+                    Decimal(o),
+                    Decimal(s),
+                    Decimal(nb),
+                    OBSERVED,
+                )
+            )
+    columns = [
+        "service_line_number",
+        "day",
+        "priority_gb",
+        "opt_in_priority_gb",
+        "standard_gb",
+        "non_billable_gb",
+        "observed_at",
+    ]
     started = time.perf_counter()
     for i in range(0, len(rows), 100_000):
-        await db.copy_records_to_table("bench_copy_scratch", records=rows[i:i + 100_000],
-                                       columns=columns)
+        await db.copy_records_to_table(
+            "bench_copy_scratch", records=rows[i : i + 100_000], columns=columns
+        )
     elapsed = time.perf_counter() - started
     await db.execute("DROP TABLE bench_copy_scratch")
     return len(rows) / elapsed

@@ -14,6 +14,38 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol, TypeVar
+
+
+class DaySnapshot(Protocol):
+    """Anything shaped like a snapshot: `Snapshot` here, or the wire model `LineSnapshot`."""
+
+    @property
+    def service_line_number(self) -> str: ...
+    @property
+    def date(self) -> dt.date: ...
+    @property
+    def priority_gb(self) -> Decimal: ...
+    @property
+    def opt_in_priority_gb(self) -> Decimal: ...
+    @property
+    def standard_gb(self) -> Decimal: ...
+    @property
+    def non_billable_gb(self) -> Decimal: ...
+    @property
+    def observed_at(self) -> dt.datetime: ...
+
+
+S = TypeVar("S", bound=DaySnapshot)
+
+
+def figures(s: DaySnapshot) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    return (s.priority_gb, s.opt_in_priority_gb, s.standard_gb, s.non_billable_gb)
+
+
+def precedence(s: DaySnapshot) -> tuple[dt.datetime, Decimal, Decimal, Decimal, Decimal]:
+    """Newest first; equal instants ordered by the figures, so arrival order never matters."""
+    return (s.observed_at, *figures(s))
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,36 +58,26 @@ class Snapshot:
     non_billable_gb: Decimal
     observed_at: dt.datetime
 
-    @property
-    def key(self) -> tuple[str, dt.date]:
-        return (self.service_line_number, self.date)
 
-    def figures(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-        return (self.priority_gb, self.opt_in_priority_gb, self.standard_gb, self.non_billable_gb)
-
-    def precedence(self) -> tuple[dt.datetime, Decimal, Decimal, Decimal, Decimal]:
-        return (self.observed_at, *self.figures())
-
-
-def newest_per_day(snapshots: Iterable[Snapshot]) -> list[Snapshot]:
+def newest_per_day(snapshots: Iterable[S]) -> list[S]:
     """One snapshot per (service line, day): the one with the highest precedence."""
-    best: dict[tuple[str, dt.date], Snapshot] = {}
+    best: dict[tuple[str, dt.date], S] = {}
     for snap in snapshots:
-        current = best.get(snap.key)
-        if current is None or snap.precedence() > current.precedence():
-            best[snap.key] = snap
+        key = (snap.service_line_number, snap.date)
+        current = best.get(key)
+        if current is None or precedence(snap) > precedence(current):
+            best[key] = snap
     return list(best.values())
 
 
-def apply(
-    current: dict[tuple[str, dt.date], Snapshot], incoming: Iterable[Snapshot]
-) -> list[Snapshot]:
+def apply(current: dict[tuple[str, dt.date], S], incoming: Iterable[S]) -> list[S]:
     """Fold snapshots into the current daily rows; returns the rows whose figures changed."""
     changed = []
     for snap in newest_per_day(incoming):
-        existing = current.get(snap.key)
-        if existing is None or snap.precedence() > existing.precedence():
-            current[snap.key] = snap
-            if existing is None or existing.figures() != snap.figures():
+        key = (snap.service_line_number, snap.date)
+        existing = current.get(key)
+        if existing is None or precedence(snap) > precedence(existing):
+            current[key] = snap
+            if existing is None or figures(existing) != figures(snap):
                 changed.append(snap)
     return changed

@@ -8,36 +8,24 @@ from typing import Any
 from faststream.kafka import KafkaRouter
 
 from services.usage import repository
-from services.usage.domain import Snapshot, newest_per_day
+from services.usage.domain import newest_per_day
 from shared.consumer import consume
 from shared.db import outbox, processed
 from shared.events.topics import USAGE_RAW, USAGE_RECORDED
-from shared.events.usage import LineSnapshot, UsageRecorded
+from shared.events.usage import UsageRecorded
 from shared.kafka import partition_for
 from shared.service import Runtime
 
 CONSUMER = "usage.raw->daily_usage"
 
 
-def snapshot_of(s: LineSnapshot) -> Snapshot:
-    return Snapshot(
-        s.service_line_number,
-        s.date,
-        s.priority_gb,
-        s.opt_in_priority_gb,
-        s.standard_gb,
-        s.non_billable_gb,
-        s.observed_at,
-    )
-
-
-def announcements(changed: list[Any], correlation_id: str | None) -> list[UsageRecorded]:
-    """One `usage.recorded` per partition: its lines' changed days, in (line, day) order."""
-    by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
+def announcements(changed: list[Any], correlation_id: str | None) -> list[tuple[str, bytes]]:
+    """One `usage.recorded` per partition (key, JSON): its lines' changed days, in order."""
+    by_partition: dict[int, list[Any]] = defaultdict(list)
     for row in sorted(changed, key=lambda r: (r["service_line_number"], r["date"])):
-        by_partition[partition_for(row["service_line_number"])].append(dict(row))
+        by_partition[partition_for(row["service_line_number"])].append(row)
     return [
-        UsageRecorded.model_validate({"days": days, "correlation_id": correlation_id})
+        (days[0]["service_line_number"], UsageRecorded.serialize(days, correlation_id))
         for _, days in sorted(by_partition.items())
     ]
 
@@ -50,12 +38,10 @@ def router(runtime: Runtime) -> KafkaRouter:
         async with runtime.pool.acquire() as conn, conn.transaction():
             fresh = await processed.claim(conn, CONSUMER, [e.event_id for e in events])
             new_events = [e for e in events if e.event_id in fresh]
-            snapshots = newest_per_day(
-                snapshot_of(s) for e in new_events for s in e.line_snapshots()
-            )
+            snapshots = newest_per_day(s for e in new_events for s in e.line_snapshots())
             changed = await repository.upsert_days(conn, snapshots)
             correlation = new_events[0].correlation_id if new_events else None
-            await outbox.stage(conn, USAGE_RECORDED, announcements(changed, correlation))
+            await outbox.stage_serialized(conn, USAGE_RECORDED, announcements(changed, correlation))
 
     consume(
         kafka,

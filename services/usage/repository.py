@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import asyncpg
 
-from services.usage.domain import Snapshot
+from services.usage.domain import DaySnapshot
 
 # One round trip: upsert where the incoming snapshot takes precedence (same order as
 # domain.Snapshot.precedence), and return the stored rows whose figures changed. The outer
@@ -34,10 +35,12 @@ WITH incoming AS (
         > (d.observed_at, d.priority_gb, d.opt_in_priority_gb, d.standard_gb, d.non_billable_gb)
     RETURNING d.*
 )
-SELECT s.service_line_number, s.day AS date, trim_scale(s.priority_gb) AS priority_gb,
-       trim_scale(s.opt_in_priority_gb) AS opt_in_priority_gb,
-       trim_scale(s.standard_gb) AS standard_gb, trim_scale(s.non_billable_gb) AS non_billable_gb,
-       s.observed_at
+SELECT s.service_line_number, s.day::text AS date,
+       trim_scale(s.priority_gb)::text AS priority_gb,
+       trim_scale(s.opt_in_priority_gb)::text AS opt_in_priority_gb,
+       trim_scale(s.standard_gb)::text AS standard_gb,
+       trim_scale(s.non_billable_gb)::text AS non_billable_gb,
+       to_char(s.observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS observed_at
 FROM stored s
 LEFT JOIN daily_usage before
        ON before.service_line_number = s.service_line_number AND before.day = s.day
@@ -48,10 +51,10 @@ WHERE before.service_line_number IS NULL
 
 
 async def upsert_days(
-    conn: asyncpg.Connection, snapshots: list[Snapshot]
+    conn: asyncpg.Connection, snapshots: Sequence[DaySnapshot]
 ) -> list[asyncpg.Record]:
     """Store the snapshots (at most one per key); returns the days whose figures changed, as
-    `LineDailyUsage` fields (figures without padding zeros)."""
+    `LineDailyUsage` fields in JSON form (decimal text without padding zeros, UTC instants)."""
     if not snapshots:
         return []
     rows: list[asyncpg.Record] = await conn.fetch(

@@ -121,7 +121,7 @@ async def test_each_bad_record_is_rejected_with_its_reason(gateway: httpx.AsyncC
     assert sorted(reasons) == [1, 2, 3, 4, 5, 6, 7]
     assert "greater than or equal to 0" in reasons[1]
     assert "opt_in_priority_gb" in reasons[2]
-    assert "time zone" in reasons[3]
+    assert "timezone" in reasons[3]
     assert "date" in reasons[4]
     assert "decimal places" in reasons[5]
     assert "extra" in reasons[6]

@@ -21,35 +21,72 @@ def line() -> str:
 
 
 def starlink_page(sln: str) -> bytes:
-    return json.dumps({
-        "errors": [], "warnings": [], "information": [], "isValid": True,
-        "content": {"pageIndex": 0, "limit": 250, "isLastPage": True, "totalCount": 1,
-                    "results": [{
-                        "accountNumber": "ACC-1", "serviceLineNumber": sln,
+    return json.dumps(
+        {
+            "errors": [],
+            "warnings": [],
+            "information": [],
+            "isValid": True,
+            "content": {
+                "pageIndex": 0,
+                "limit": 250,
+                "isLastPage": True,
+                "totalCount": 1,
+                "results": [
+                    {
+                        "accountNumber": "ACC-1",
+                        "serviceLineNumber": sln,
                         "lastUpdated": "2026-11-03T04:00:00Z",
                         "servicePlan": {"productId": "p", "usageLimitGB": 50},
                         "billingCycles": [
-                            {"startDate": "2026-10-01T00:00:00Z",
-                             "endDate": "2026-10-31T23:59:59Z",
-                             "dailyDataUsage": [
-                                 {"date": "2026-10-31T00:00:00Z", "priorityGB": 5.5,
-                                  "optInPriorityGB": 1.25, "standardGB": 2,
-                                  "nonBillableGB": 0.5}]},
-                            {"startDate": "2026-11-01T00:00:00Z",
-                             "endDate": "2026-12-01T00:00:00Z",
-                             "dailyDataUsage": [
-                                 {"date": "2026-11-01T00:00:00Z", "priorityGB": 10.125,
-                                  "optInPriorityGB": 0, "standardGB": 0, "nonBillableGB": 0},
-                                 {"date": "2026-11-02T00:00:00Z", "priorityGB": 3,
-                                  "optInPriorityGB": 4, "standardGB": 0, "nonBillableGB": 0}]},
-                        ]}]},
-    }).encode()
+                            {
+                                "startDate": "2026-10-01T00:00:00Z",
+                                "endDate": "2026-10-31T23:59:59Z",
+                                "dailyDataUsage": [
+                                    {
+                                        "date": "2026-10-31T00:00:00Z",
+                                        "priorityGB": 5.5,
+                                        "optInPriorityGB": 1.25,
+                                        "standardGB": 2,
+                                        "nonBillableGB": 0.5,
+                                    }
+                                ],
+                            },
+                            {
+                                "startDate": "2026-11-01T00:00:00Z",
+                                "endDate": "2026-12-01T00:00:00Z",
+                                "dailyDataUsage": [
+                                    {
+                                        "date": "2026-11-01T00:00:00Z",
+                                        "priorityGB": 10.125,
+                                        "optInPriorityGB": 0,
+                                        "standardGB": 0,
+                                        "nonBillableGB": 0,
+                                    },
+                                    {
+                                        "date": "2026-11-02T00:00:00Z",
+                                        "priorityGB": 3,
+                                        "optInPriorityGB": 4,
+                                        "standardGB": 0,
+                                        "nonBillableGB": 0,
+                                    },
+                                ],
+                            },
+                        ],
+                    }
+                ],
+            },
+        }
+    ).encode()
 
 
 async def test_starlink_page_through_the_gateway(gateway: httpx.AsyncClient) -> None:
     sln = line()
-    r = await gateway.post("/api/v1/usage/starlink", content=starlink_page(sln),
-                           headers={"Content-Type": "application/json"})
+    r = await gateway.post(
+        "/api/v1/usage/starlink",
+        content=starlink_page(sln),
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 202, r.text
     body = r.json()
     assert body["accepted"] == 2
@@ -57,25 +94,36 @@ async def test_starlink_page_through_the_gateway(gateway: httpx.AsyncClient) -> 
     assert "cannot exceed" in body["rejected"][0]["reason"]
 
     async def daily() -> dict[str, Any]:
-        u = await gateway.get(f"/api/v1/service-lines/{sln}/usage",
-                              params={"from": "2026-10-01", "to": "2026-11-30"})
+        u = await gateway.get(
+            f"/api/v1/service-lines/{sln}/usage", params={"from": "2026-10-01", "to": "2026-11-30"}
+        )
         return dict(u.json())
 
     got = await eventually(daily, lambda d: len(d["days"]) == 2)
-    assert got["days"][0] == {"date": "2026-10-31", "priority_gb": "5.5",
-                              "opt_in_priority_gb": "1.25", "standard_gb": "2",
-                              "non_billable_gb": "0.5", "observed_at": "2026-11-03T04:00:00Z"}
+    assert got["days"][0] == {
+        "date": "2026-10-31",
+        "priority_gb": "5.5",
+        "opt_in_priority_gb": "1.25",
+        "standard_gb": "2",
+        "non_billable_gb": "0.5",
+        "observed_at": "2026-11-03T04:00:00Z",
+    }
     assert got["totals"]["priority_gb"] == "15.625"
     # the same page pushed again changes nothing
-    again = await gateway.post("/api/v1/usage/starlink", content=starlink_page(sln),
-                               headers={"Content-Type": "application/json"})
+    again = await gateway.post(
+        "/api/v1/usage/starlink",
+        content=starlink_page(sln),
+        headers={"Content-Type": "application/json"},
+    )
     assert again.json()["accepted"] == 2
     assert (await daily())["totals"]["priority_gb"] == "15.625"
 
 
 async def test_a_whole_page_with_errors_is_refused(gateway: httpx.AsyncClient) -> None:
-    r = await gateway.post("/api/v1/usage/starlink",
-                           json={"isValid": False, "errors": ["account unknown"], "content": None})
+    r = await gateway.post(
+        "/api/v1/usage/starlink",
+        json={"isValid": False, "errors": ["account unknown"], "content": None},
+    )
     assert r.status_code == 422 and "account unknown" in r.json()["error"]["fields"]["errors"]
 
 
@@ -85,9 +133,19 @@ async def test_usage_recorded_only_when_figures_change(
     sln = line()
 
     async def push(priority: str, observed: str) -> None:
-        r = await gateway.post("/api/v1/usage/records", json={"records": [{
-            "service_line_number": sln, "date": "2026-11-20", "priority_gb": priority,
-            "observed_at": observed}]})
+        r = await gateway.post(
+            "/api/v1/usage/records",
+            json={
+                "records": [
+                    {
+                        "service_line_number": sln,
+                        "date": "2026-11-20",
+                        "priority_gb": priority,
+                        "observed_at": observed,
+                    }
+                ]
+            },
+        )
         assert r.json()["accepted"] == 1
 
     async def announced() -> list[dict[str, Any]]:
@@ -99,13 +157,14 @@ async def test_usage_recorded_only_when_figures_change(
 
     await push("6", "2026-11-21T00:00:00Z")
     await eventually(announced, lambda d: len(d) == 1)
-    await push("6", "2026-11-21T06:00:00Z")   # newer snapshot, same figures: not announced
-    await push("4", "2026-11-20T12:00:00Z")   # older snapshot: ignored
+    await push("6", "2026-11-21T06:00:00Z")  # newer snapshot, same figures: not announced
+    await push("4", "2026-11-20T12:00:00Z")  # older snapshot: ignored
     await push("7.5", "2026-11-22T00:00:00Z")  # revised figures: announced
     days = await eventually(announced, lambda d: len(d) == 2)
     assert [d["priority_gb"] for d in days] == ["6", "7.5"]
-    u = await gateway.get(f"/api/v1/service-lines/{sln}/usage",
-                          params={"from": "2026-11-20", "to": "2026-11-20"})
+    u = await gateway.get(
+        f"/api/v1/service-lines/{sln}/usage", params={"from": "2026-11-20", "to": "2026-11-20"}
+    )
     assert u.json()["days"][0]["observed_at"] == "2026-11-22T00:00:00Z"
 
 
@@ -114,16 +173,29 @@ async def test_usage_of_unknown_lines_is_kept_and_reported_unassigned(
 ) -> None:
     known, unknown = line(), line()
     await db.execute("INSERT INTO invoicing.service_lines (service_line_number) VALUES ($1)", known)
-    records = [{"service_line_number": s, "date": "2026-11-10", "priority_gb": "2.5",
-                "observed_at": "2026-11-11T00:00:00Z"} for s in (known, unknown)]
+    records = [
+        {
+            "service_line_number": s,
+            "date": "2026-11-10",
+            "priority_gb": "2.5",
+            "observed_at": "2026-11-11T00:00:00Z",
+        }
+        for s in (known, unknown)
+    ]
     await gateway.post("/api/v1/usage/records", json={"records": records})
 
     async def report() -> dict[str, Any]:
         return dict((await gateway.get("/api/v1/usage/unassigned")).json())
 
     found = await eventually(
-        report, lambda r: unknown in [i["service_line_number"] for i in r["items"]])
+        report, lambda r: unknown in [i["service_line_number"] for i in r["items"]]
+    )
     item = next(i for i in found["items"] if i["service_line_number"] == unknown)
-    assert item == {"service_line_number": unknown, "first_day": "2026-11-10",
-                    "last_day": "2026-11-10", "days_with_usage": 1, "priority_gb": "2.5"}
+    assert item == {
+        "service_line_number": unknown,
+        "first_day": "2026-11-10",
+        "last_day": "2026-11-10",
+        "days_with_usage": 1,
+        "priority_gb": "2.5",
+    }
     assert known not in [i["service_line_number"] for i in found["items"]]

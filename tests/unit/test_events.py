@@ -122,3 +122,16 @@ def test_every_topic_has_a_dead_letter_topic() -> None:
     names = all_topic_names()
     assert len(names) == 2 * len(ALL_TOPICS)
     assert all(f"{t.name}.dlq" in names for t in ALL_TOPICS)
+
+
+def test_fast_usage_recorded_json_is_a_valid_usage_recorded_event() -> None:
+    from shared.events.topics import USAGE_RECORDED
+    from shared.events.usage import UsageRecorded
+
+    rows = [{"service_line_number": "AST-1-2-3", "date": "2026-11-01", "priority_gb": "7.5",
+             "opt_in_priority_gb": "0", "standard_gb": "1.25", "non_billable_gb": "0",
+             "observed_at": "2026-11-02T00:00:00.000000Z"}]
+    event = USAGE_RECORDED.parse(UsageRecorded.serialize(rows, "corr-9"))
+    assert event.correlation_id == "corr-9" and event.schema_version == 1
+    assert event.days[0].priority_gb == Decimal("7.5")
+    assert event.days[0].observed_at == datetime(2026, 11, 2, tzinfo=UTC)
