@@ -64,7 +64,9 @@ async def run(
     pushed = time.perf_counter() - started
     progress(f"{total} records pushed in {pushed:.1f}s; waiting for the invoicing service")
     while True:
-        done = await db.fetchval("SELECT count(*) FROM invoicing.line_daily_usage")
+        done = await db.fetchval(
+            "SELECT coalesce(sum(days_with_usage), 0) FROM invoicing.line_month_usage"
+        )
         if done >= total:
             break
         if time.perf_counter() - started > 600:

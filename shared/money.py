@@ -10,7 +10,14 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PlainSerializer, ValidationInfo, WithJsonSchema
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+)
 
 CENT = Decimal("0.01")
 GB_MAX_DECIMALS = 9
@@ -100,6 +107,20 @@ def _money_field(value: Any, info: ValidationInfo) -> Decimal:
 
 Money = Annotated[Decimal, BeforeValidator(_money_field), _money_as_string, _string_schema]
 """An amount of money: exact to the cent, JSON as a decimal string ("4082.35")."""
+
+GB_TEXT_PATTERN = r"^\d{1,11}(\.\d{1,9})?$"
+GB_TEXT_HINT = 'a non-negative decimal with at most 9 decimal places, e.g. "12.5"'
+
+GBText = Annotated[
+    str,
+    StringConstraints(pattern=GB_TEXT_PATTERN, max_length=21),
+    WithJsonSchema({"type": "string", "pattern": GB_TEXT_PATTERN}),
+]
+"""GB as exact decimal text, for usage on the wire (by the million): checked by pattern in
+pydantic-core without becoming a number, stored by PostgreSQL as `numeric`. Models using it set
+`coerce_numbers_to_str`, so a JSON number is taken as written (a body with numbers a float
+cannot hold goes to the exact parser first: `shared.events.envelope.has_long_number`). Code
+that computes converts it with `Decimal(text)`."""
 
 GB = Annotated[
     Decimal,

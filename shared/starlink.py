@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from shared.errors import ValidationFailed
+from shared.events.envelope import error_message
 from shared.events.usage import LineSnapshot
 
 _line_snapshot = TypeAdapter(LineSnapshot)
@@ -157,7 +158,8 @@ def _snapshot(
 def _reason(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'entry'}: {error_message(e)}"
+            for e in exc.errors()
         )
     if isinstance(exc, KeyError):
         return f"missing {exc.args[0]}"

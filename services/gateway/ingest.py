@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from shared.errors import BadRequest, ValidationFailed
-from shared.events.envelope import has_long_number, loads_exact
+from shared.events.envelope import error_message, has_long_number, loads_exact
 from shared.events.topics import USAGE_RAW
 from shared.events.usage import MAX_RECORDS_PER_MESSAGE, LineSnapshot, UsageRecordsReceived
 from shared.kafka import KafkaProducer, partition_for
@@ -45,7 +45,8 @@ def reason_of(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+        message = error_message(err)
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from services.invoicing import repository
 from services.invoicing.domain import period_bounds
+from services.invoicing.usage import FIGURES
 from shared.errors import ValidationFailed
 from shared.money import format_gb
 from shared.service import Runtime
@@ -19,19 +20,16 @@ def router(runtime: Runtime) -> APIRouter:
     @api.get("/service-lines/{service_line_number}/usage-summary")
     async def usage_summary(service_line_number: str, period: str) -> dict[str, Any]:
         try:
-            start, end = period_bounds(period)
+            start, _ = period_bounds(period)
         except ValueError as exc:
             raise ValidationFailed("bad period", fields={"period": str(exc)}) from None
         async with runtime.pool.acquire() as conn:
-            row = await repository.month_usage(conn, service_line_number, start, end)
+            row = await repository.month_usage(conn, service_line_number, start)
         return {
             "service_line_number": service_line_number,
             "period": period,
-            "days_with_usage": row["days"],
-            **{
-                f: format_gb(row[f])
-                for f in ("priority_gb", "opt_in_priority_gb", "standard_gb", "non_billable_gb")
-            },
+            "days_with_usage": row["days"] if row else 0,
+            **{f: format_gb(row[f]) if row else "0" for f in FIGURES},
         }
 
     @api.get("/usage/unassigned")

@@ -1,4 +1,4 @@
-"""Invoicing consumers. For now: `usage.recorded` kept as the billing copy of daily usage."""
+"""Invoicing consumers. For now: `usage.recorded` folded into monthly usage per service line."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from typing import Any
 from faststream.kafka import KafkaRouter
 
 from services.invoicing import repository
+from services.invoicing.usage import month_deltas
 from shared.consumer import consume
 from shared.db import processed
 from shared.events.topics import USAGE_RECORDED
 from shared.service import Runtime
 
-USAGE_CONSUMER = "usage.recorded->line_daily_usage"
+USAGE_CONSUMER = "usage.recorded->line_month_usage"
 
 
 def router(runtime: Runtime) -> KafkaRouter:
@@ -22,7 +23,8 @@ def router(runtime: Runtime) -> KafkaRouter:
         events = [USAGE_RECORDED.parse(r.value) for r in records]
         async with runtime.pool.acquire() as conn, conn.transaction():
             fresh = await processed.claim(conn, USAGE_CONSUMER, [e.event_id for e in events])
-            await repository.store_usage(conn, [e for e in events if e.event_id in fresh])
+            deltas = month_deltas(d for e in events if e.event_id in fresh for d in e.days)
+            await repository.add_to_months(conn, deltas)
 
     consume(
         kafka,

@@ -18,20 +18,21 @@ from typing import Protocol, TypeVar
 
 
 class DaySnapshot(Protocol):
-    """Anything shaped like a snapshot: `Snapshot` here, or the wire model `LineSnapshot`."""
+    """Anything shaped like a snapshot: `Snapshot` here, or the wire model `LineSnapshot`
+    (whose figures are exact decimal text)."""
 
     @property
     def service_line_number(self) -> str: ...
     @property
     def date(self) -> dt.date: ...
     @property
-    def priority_gb(self) -> Decimal: ...
+    def priority_gb(self) -> Decimal | str: ...
     @property
-    def opt_in_priority_gb(self) -> Decimal: ...
+    def opt_in_priority_gb(self) -> Decimal | str: ...
     @property
-    def standard_gb(self) -> Decimal: ...
+    def standard_gb(self) -> Decimal | str: ...
     @property
-    def non_billable_gb(self) -> Decimal: ...
+    def non_billable_gb(self) -> Decimal | str: ...
     @property
     def observed_at(self) -> dt.datetime: ...
 
@@ -40,7 +41,12 @@ S = TypeVar("S", bound=DaySnapshot)
 
 
 def figures(s: DaySnapshot) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    return (s.priority_gb, s.opt_in_priority_gb, s.standard_gb, s.non_billable_gb)
+    return (
+        Decimal(s.priority_gb),
+        Decimal(s.opt_in_priority_gb),
+        Decimal(s.standard_gb),
+        Decimal(s.non_billable_gb),
+    )
 
 
 def precedence(s: DaySnapshot) -> tuple[dt.datetime, Decimal, Decimal, Decimal, Decimal]:

@@ -15,10 +15,9 @@ from services.usage.domain import DaySnapshot
 # the same snapshot), which is how the previous figures are compared.
 UPSERT_DAYS = """
 WITH incoming AS (
-    SELECT * FROM unnest($1::text[], $2::date[], $3::numeric[], $4::numeric[],
-                         $5::numeric[], $6::numeric[], $7::timestamptz[])
-        AS t(service_line_number, day, priority_gb, opt_in_priority_gb, standard_gb,
-             non_billable_gb, observed_at)
+    SELECT line, day, p::numeric, o::numeric, s::numeric, n::numeric, observed_at
+    FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::text[],
+                $7::timestamptz[]) AS t(line, day, p, o, s, n, observed_at)
 ), stored AS (
     INSERT INTO daily_usage AS d (service_line_number, day, priority_gb, opt_in_priority_gb,
                                   standard_gb, non_billable_gb, observed_at)
@@ -40,7 +39,11 @@ SELECT s.service_line_number, s.day::text AS date,
        trim_scale(s.opt_in_priority_gb)::text AS opt_in_priority_gb,
        trim_scale(s.standard_gb)::text AS standard_gb,
        trim_scale(s.non_billable_gb)::text AS non_billable_gb,
-       to_char(s.observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS observed_at
+       to_char(s.observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS observed_at,
+       trim_scale(before.priority_gb)::text AS previous_priority_gb,
+       trim_scale(before.opt_in_priority_gb)::text AS previous_opt_in_priority_gb,
+       trim_scale(before.standard_gb)::text AS previous_standard_gb,
+       trim_scale(before.non_billable_gb)::text AS previous_non_billable_gb
 FROM stored s
 LEFT JOIN daily_usage before
        ON before.service_line_number = s.service_line_number AND before.day = s.day

@@ -10,6 +10,9 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import ErrorDetails
+
+from shared.money import GB_TEXT_HINT
 
 
 def utc_now() -> datetime:
@@ -50,3 +53,12 @@ def has_long_number(raw: bytes) -> bool:
 def loads_exact(raw: bytes | str) -> Any:
     """JSON to Python with every number that has a fraction as Decimal, never float."""
     return json.loads(raw, parse_float=Decimal)
+
+
+def error_message(err: ErrorDetails) -> str:
+    """A validation error as a person should read it (the GB pattern spelled out)."""
+    if err["type"] == "string_pattern_mismatch" and str(err["loc"][-1]).endswith("_gb"):
+        return f"must be {GB_TEXT_HINT}"
+    if err["type"] == "string_pattern_mismatch" and err["loc"][-1] == "service_line_number":
+        return "must be a Starlink service line number such as AST-511274-31364-54"
+    return str(err["msg"])

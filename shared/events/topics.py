@@ -9,7 +9,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from shared.errors import ValidationFailed
 from shared.events.dead_letter import DeadLetter
-from shared.events.envelope import Event, has_long_number, loads_exact
+from shared.events.envelope import Event, error_message, has_long_number, loads_exact
 from shared.events.invoicing import (
     InvoiceApproved,
     InvoiceGenerated,
@@ -68,7 +68,7 @@ def validation_fields(exc: ValidationError) -> dict[str, str]:
             loc = loc[1:]
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = ["type"]
-        fields[".".join(loc) or "body"] = err["msg"]
+        fields[".".join(loc) or "body"] = error_message(err)
     return fields
 
 

@@ -18,7 +18,7 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared.events.envelope import Event, utc_now
-from shared.money import GB
+from shared.money import GBText
 
 SERVICE_LINE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{1,63}$"
 MAX_RECORDS_PER_MESSAGE = 10_000
@@ -29,19 +29,21 @@ class DailySnapshot(BaseModel):
 
     `opt_in_priority_gb` is part of `priority_gb`, never added on top of it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
 
     date: date
-    priority_gb: GB
-    opt_in_priority_gb: GB = Decimal("0")
-    standard_gb: GB = Decimal("0")
-    non_billable_gb: GB = Decimal("0")
+    priority_gb: GBText
+    opt_in_priority_gb: GBText = "0"
+    standard_gb: GBText = "0"
+    non_billable_gb: GBText = "0"
     observed_at: AwareDatetime
     record_id: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
     def _opt_in_is_subset(self) -> DailySnapshot:
-        if self.opt_in_priority_gb > self.priority_gb:
+        if self.opt_in_priority_gb != "0" and Decimal(self.opt_in_priority_gb) > Decimal(
+            self.priority_gb
+        ):
             raise ValueError("opt_in_priority_gb is part of priority_gb and cannot exceed it")
         return self
 
@@ -86,17 +88,23 @@ class UsageRecordsReceived(Event):
 
 
 class LineDailyUsage(BaseModel):
-    """The current figures of one day of one service line."""
+    """The current figures of one day of one service line, and the figures they replace
+    (`previous_*`, null for a day not known before): a consumer can keep sums per month from
+    the differences without storing days."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
 
     service_line_number: str = Field(pattern=SERVICE_LINE_PATTERN)
     date: date
-    priority_gb: GB
-    opt_in_priority_gb: GB
-    standard_gb: GB
-    non_billable_gb: GB
+    priority_gb: GBText
+    opt_in_priority_gb: GBText
+    standard_gb: GBText
+    non_billable_gb: GBText
     observed_at: AwareDatetime
+    previous_priority_gb: GBText | None = None
+    previous_opt_in_priority_gb: GBText | None = None
+    previous_standard_gb: GBText | None = None
+    previous_non_billable_gb: GBText | None = None
 
 
 class UsageRecorded(Event):

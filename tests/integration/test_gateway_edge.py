@@ -119,7 +119,7 @@ async def test_each_bad_record_is_rejected_with_its_reason(gateway: httpx.AsyncC
     assert body["accepted"] == 1
     reasons = {x["index"]: x["reason"] for x in body["rejected"]}
     assert sorted(reasons) == [1, 2, 3, 4, 5, 6, 7]
-    assert "greater than or equal to 0" in reasons[1]
+    assert "non-negative decimal" in reasons[1]
     assert "opt_in_priority_gb" in reasons[2]
     assert "timezone" in reasons[3]
     assert "date" in reasons[4]

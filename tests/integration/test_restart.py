@@ -51,8 +51,8 @@ async def push(gateway: httpx.AsyncClient, n: int) -> None:
 
 async def invoicing_totals(db: Any) -> tuple[int, Decimal]:
     row = await db.fetchrow(
-        "SELECT count(*) AS n, coalesce(sum(priority_gb), 0) AS total"
-        " FROM invoicing.line_daily_usage WHERE service_line_number = ANY($1)",
+        "SELECT coalesce(sum(days_with_usage), 0) AS n, coalesce(sum(priority_gb), 0) AS total"
+        " FROM invoicing.line_month_usage WHERE service_line_number = ANY($1)",
         LINES,
     )
     return row["n"], row["total"]

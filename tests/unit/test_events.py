@@ -76,15 +76,14 @@ def raw_with_number(text: str) -> str:
 
 
 def test_json_numbers_are_read_exactly_as_written() -> None:
-    assert USAGE_RAW.parse(raw_with_number("72.345")).snapshots[0].priority_gb == Decimal("72.345")
-    assert USAGE_RAW.parse(raw_with_number("123456.123456789")).snapshots[0].priority_gb == (
-        Decimal("123456.123456789")
-    )
+    assert USAGE_RAW.parse(raw_with_number("72.345")).snapshots[0].priority_gb == "72.345"
+    exact = USAGE_RAW.parse(raw_with_number("123456.123456789")).snapshots[0].priority_gb
+    assert exact == "123456.123456789"
 
 
 def test_json_numbers_a_float_cannot_hold_are_read_exactly_not_rounded() -> None:
     raw = raw_with_number("12345678901.123456789")  # 20 digits; a float holds 17
-    assert USAGE_RAW.parse(raw).snapshots[0].priority_gb == Decimal("12345678901.123456789")
+    assert USAGE_RAW.parse(raw).snapshots[0].priority_gb == "12345678901.123456789"
 
 
 @pytest.mark.parametrize(
@@ -128,10 +127,22 @@ def test_fast_usage_recorded_json_is_a_valid_usage_recorded_event() -> None:
     from shared.events.topics import USAGE_RECORDED
     from shared.events.usage import UsageRecorded
 
-    rows = [{"service_line_number": "AST-1-2-3", "date": "2026-11-01", "priority_gb": "7.5",
-             "opt_in_priority_gb": "0", "standard_gb": "1.25", "non_billable_gb": "0",
-             "observed_at": "2026-11-02T00:00:00.000000Z"}]
+    rows = [
+        {
+            "service_line_number": "AST-1-2-3",
+            "date": "2026-11-01",
+            "priority_gb": "7.5",
+            "opt_in_priority_gb": "0",
+            "standard_gb": "1.25",
+            "non_billable_gb": "0",
+            "observed_at": "2026-11-02T00:00:00.000000Z",
+            "previous_priority_gb": "7",
+            "previous_opt_in_priority_gb": "0",
+            "previous_standard_gb": "1.25",
+            "previous_non_billable_gb": "0",
+        }
+    ]
     event = USAGE_RECORDED.parse(UsageRecorded.serialize(rows, "corr-9"))
     assert event.correlation_id == "corr-9" and event.schema_version == 1
-    assert event.days[0].priority_gb == Decimal("7.5")
+    assert event.days[0].priority_gb == "7.5"
     assert event.days[0].observed_at == datetime(2026, 11, 2, tzinfo=UTC)
