@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query
 
 from services.invoicing import repository
 from services.invoicing.domain import period_bounds
-from services.invoicing.usage import FIGURES
 from shared.errors import ValidationFailed
 from shared.money import format_gb
 from shared.service import Runtime
+
+FIGURES = ("priority_gb", "opt_in_priority_gb", "standard_gb", "non_billable_gb")
 
 
 def router(runtime: Runtime) -> APIRouter:

@@ -7,7 +7,6 @@ from typing import Any
 from faststream.kafka import KafkaRouter
 
 from services.invoicing import repository
-from services.invoicing.usage import month_deltas
 from shared.consumer import consume
 from shared.db import processed
 from shared.events.topics import USAGE_RECORDED
@@ -23,8 +22,8 @@ def router(runtime: Runtime) -> KafkaRouter:
         events = [USAGE_RECORDED.parse(r.value) for r in records]
         async with runtime.pool.acquire() as conn, conn.transaction():
             fresh = await processed.claim(conn, USAGE_CONSUMER, [e.event_id for e in events])
-            deltas = month_deltas(d for e in events if e.event_id in fresh for d in e.days)
-            await repository.add_to_months(conn, deltas)
+            days = [d for e in events if e.event_id in fresh for d in e.days]
+            await repository.add_days_to_months(conn, days)
 
     consume(
         kafka,

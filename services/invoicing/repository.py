@@ -6,14 +6,22 @@ from datetime import date
 
 import asyncpg
 
-from services.invoicing.usage import MonthDelta
+from shared.events.usage import LineDailyUsage
 
-ADD_TO_MONTHS = """
+# The differences are summed per (service line, month) by PostgreSQL, from the days' decimal
+# text: new figures minus the ones they replace (none for a day not known before).
+ADD_DAYS_TO_MONTHS = """
 INSERT INTO line_month_usage AS m (service_line_number, month, priority_gb, opt_in_priority_gb,
                                    standard_gb, non_billable_gb, days_with_usage, first_day,
                                    last_day)
-SELECT * FROM unnest($1::text[], $2::date[], $3::numeric[], $4::numeric[], $5::numeric[],
-                     $6::numeric[], $7::int[], $8::date[], $9::date[])
+SELECT line, date_trunc('month', day)::date,
+       sum(p::numeric - coalesce(pp::numeric, 0)), sum(o::numeric - coalesce(po::numeric, 0)),
+       sum(s::numeric - coalesce(ps::numeric, 0)), sum(n::numeric - coalesce(pn::numeric, 0)),
+       count(*) FILTER (WHERE pp IS NULL), min(day), max(day)
+FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::text[], $8::text[], $9::text[], $10::text[])
+     AS t(line, day, p, o, s, n, pp, po, ps, pn)
+GROUP BY 1, 2
 ON CONFLICT (service_line_number, month) DO UPDATE SET
     priority_gb = m.priority_gb + excluded.priority_gb,
     opt_in_priority_gb = m.opt_in_priority_gb + excluded.opt_in_priority_gb,
@@ -25,22 +33,23 @@ ON CONFLICT (service_line_number, month) DO UPDATE SET
 """
 
 
-async def add_to_months(
-    conn: asyncpg.Connection, deltas: dict[tuple[str, date], MonthDelta]
-) -> None:
-    if not deltas:
+async def add_days_to_months(conn: asyncpg.Connection, days: list[LineDailyUsage]) -> None:
+    """Move each service line's monthly sums by what these days changed."""
+    if not days:
         return
-    keys = list(deltas)
-    values = [deltas[k] for k in keys]
-    await conn.execute(
-        ADD_TO_MONTHS,
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        *[[v.figures[i] for v in values] for i in range(4)],
-        [v.new_days for v in values],
-        [v.first_day for v in values],
-        [v.last_day for v in values],
+    columns = (
+        "service_line_number",
+        "date",
+        "priority_gb",
+        "opt_in_priority_gb",
+        "standard_gb",
+        "non_billable_gb",
+        "previous_priority_gb",
+        "previous_opt_in_priority_gb",
+        "previous_standard_gb",
+        "previous_non_billable_gb",
     )
+    await conn.execute(ADD_DAYS_TO_MONTHS, *[[getattr(d, c) for d in days] for c in columns])
 
 
 async def month_usage(
