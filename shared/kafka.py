@@ -33,6 +33,9 @@ from shared.metrics import DEAD_LETTERED, FAILED, PRODUCED
 
 log = logging.getLogger(__name__)
 
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024 - 64 * 1024
+"""Largest payload a producer sends (the broker takes 8 MiB messages; headroom for the batch)."""
+
 ACK_POLICY = AckPolicy.NACK_ON_ERROR
 """Commit after processing; on an unhandled error seek back so the message comes again."""
 

@@ -9,6 +9,9 @@ PRODUCED = Counter("billport_produced_total", "Messages produced", ["topic"])
 FAILED = Counter("billport_failed_total", "Message deliveries that failed", ["topic", "kind"])
 DEAD_LETTERED = Counter("billport_dead_lettered_total", "Messages sent to a DLQ", ["topic"])
 OUTBOX_PUBLISHED = Counter("billport_outbox_published_total", "Outbox rows relayed", ["schema"])
+OUTBOX_DEAD = Counter(
+    "billport_outbox_dead_total", "Outbox rows set aside: too large for Kafka", ["schema"]
+)
 REJECTED = Counter("billport_rejected_total", "Input refused at the edge", ["route"])
 PROCESSING = Histogram(
     "billport_processing_seconds", "Time to process one delivery (message or batch)", ["topic"]

@@ -12,7 +12,7 @@ from services.usage.domain import newest_per_day
 from shared.consumer import consume
 from shared.db import outbox, processed
 from shared.events.topics import USAGE_RAW, USAGE_RECORDED
-from shared.events.usage import UsageRecorded
+from shared.events.usage import MAX_DAYS_PER_ANNOUNCEMENT, UsageRecorded
 from shared.kafka import partition_for
 from shared.service import Runtime
 
@@ -24,9 +24,14 @@ def announcements(changed: list[Any], correlation_id: str | None) -> list[tuple[
     by_partition: dict[int, list[Any]] = defaultdict(list)
     for row in sorted(changed, key=lambda r: (r["service_line_number"], r["date"])):
         by_partition[partition_for(row["service_line_number"])].append(row)
+    step = MAX_DAYS_PER_ANNOUNCEMENT
     return [
-        (days[0]["service_line_number"], UsageRecorded.serialize(days, correlation_id))
+        (
+            days[i]["service_line_number"],
+            UsageRecorded.serialize(days[i : i + step], correlation_id),
+        )
         for _, days in sorted(by_partition.items())
+        for i in range(0, len(days), step)
     ]
 
 

@@ -20,8 +20,8 @@ import asyncpg
 
 from shared.events.envelope import Event
 from shared.events.topics import Topic
-from shared.kafka import KafkaProducer
-from shared.metrics import OUTBOX_PUBLISHED
+from shared.kafka import MAX_MESSAGE_BYTES, KafkaProducer
+from shared.metrics import OUTBOX_DEAD, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +106,30 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
+            fits = [r for r in rows if len(r["payload"]) <= MAX_MESSAGE_BYTES]
+            if len(fits) < len(rows):
+                too_large = [r for r in rows if len(r["payload"]) > MAX_MESSAGE_BYTES]
+                await self._set_aside(conn, too_large)
             await self._producer.send_all(
-                (r["topic"], r["key"].encode() if r["key"] else None, r["payload"]) for r in rows
+                (r["topic"], r["key"].encode() if r["key"] else None, r["payload"]) for r in fits
             )
             await conn.execute(
                 "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
             )
         OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
         return len(rows)
+
+    async def _set_aside(self, conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> None:
+        """Rows no Kafka message can carry go to `outbox_dead` with the reason, in the relay's
+        transaction, so they do not block every event behind them."""
+        for r in rows:
+            reason = f"payload of {len(r['payload'])} bytes exceeds {MAX_MESSAGE_BYTES}"
+            await conn.execute(
+                "INSERT INTO outbox_dead (id, topic, key, payload, created_at, reason)"
+                " SELECT id, topic, key, payload, created_at, $2 FROM outbox WHERE id = $1",
+                r["id"],
+                reason,
+            )
+            await conn.execute("DELETE FROM outbox WHERE id = $1", r["id"])
+            log.error("outbox row %s set aside: %s", r["id"], reason)
+        OUTBOX_DEAD.labels(self._schema).inc(len(rows))

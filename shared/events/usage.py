@@ -22,6 +22,8 @@ from shared.money import GBText
 
 SERVICE_LINE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{1,63}$"
 MAX_RECORDS_PER_MESSAGE = 10_000
+MAX_DAYS_PER_ANNOUNCEMENT = 5_000
+"""Bounds a `usage.recorded` message (about 350 bytes a day) well below the 8 MiB message limit."""
 
 
 class DailySnapshot(BaseModel):

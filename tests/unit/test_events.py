@@ -146,3 +146,31 @@ def test_fast_usage_recorded_json_is_a_valid_usage_recorded_event() -> None:
     assert event.correlation_id == "corr-9" and event.schema_version == 1
     assert event.days[0].priority_gb == "7.5"
     assert event.days[0].observed_at == datetime(2026, 11, 2, tzinfo=UTC)
+
+
+def test_announcements_are_split_below_the_message_limit() -> None:
+    from services.usage.handlers import announcements
+    from shared.events.usage import MAX_DAYS_PER_ANNOUNCEMENT
+    from shared.kafka import MAX_MESSAGE_BYTES, partition_for
+
+    rows = [
+        {
+            "service_line_number": "AST-1-2-3",
+            "date": f"2026-{m:02d}-{d:02d}",
+            "priority_gb": "12345678901.123456789",
+            "opt_in_priority_gb": "0",
+            "standard_gb": "1.25",
+            "non_billable_gb": "0",
+            "observed_at": "2026-11-02T00:00:00.000000Z",
+            "previous_priority_gb": None,
+            "previous_opt_in_priority_gb": None,
+            "previous_standard_gb": None,
+            "previous_non_billable_gb": None,
+        }
+        for m in range(1, 13)
+        for d in range(1, 29)
+    ] * 40
+    messages = announcements(rows, None)
+    assert len(messages) == -(-len(rows) // MAX_DAYS_PER_ANNOUNCEMENT)
+    assert all(len(payload) < MAX_MESSAGE_BYTES // 2 for _, payload in messages)
+    assert {partition_for(key) for key, _ in messages} == {partition_for("AST-1-2-3")}
