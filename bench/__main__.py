@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from bench import slice as slice_bench
 from bench import usage as usage_bench
 from bench.report import figure, progress
 from devstack.procs import rss_mb
-from devstack.stack import ROOT, Stack, StackConfig
+from devstack.stack import ROOT, Stack, StackConfig, wipe
 
 HOME = ROOT / ".local" / "bench"
 TOKEN = "bp_bench_admin_token"
@@ -24,7 +25,8 @@ def postgres_pid(home: Path) -> int:
 
 
 def main() -> None:
-    shutil.rmtree(HOME, ignore_errors=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the stack on SIGTERM too
+    wipe(HOME)
     config = StackConfig(
         home=HOME,
         kafka_port=39092,

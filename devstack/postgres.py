@@ -89,6 +89,8 @@ def start(data_dir: Path, port: int, timeout: float = 60) -> str:
         options = (
             f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=on "
             "-c max_connections=300 -c shared_buffers=256MB -c synchronous_commit=on"
+            # bulk usage writes much WAL: fewer forced checkpoints (and full-page writes)
+            " -c max_wal_size=4GB -c checkpoint_timeout=15min"
         )
         _run(
             [

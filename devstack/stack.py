@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -212,6 +213,14 @@ async def _ensure_topics(bootstrap: str) -> list[str]:
                 raise
             await asyncio.sleep(1)
     return []
+
+
+def wipe(home: Path) -> None:
+    """Remove a stack's folder, first stopping whatever a previous run there left running."""
+    if home.exists():
+        kill_leftovers(home / "run")
+        postgres.stop(home / "postgres")
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def kill_leftovers(run_dir: Path) -> list[str]:

@@ -24,7 +24,7 @@ def consume(
     process: Process,
     dead_letters: Callable[[], DeadLetterer],
     max_attempts: int,
-    max_records: int = 2000,
+    max_records: int = 500,
 ) -> None:
     """Register a batch subscriber of `topic` in consumer group `group_id`.
 
@@ -36,8 +36,6 @@ def consume(
         batch=True,
         max_records=max_records,
         batch_timeout_ms=50,
-        # bigger fetches, fewer and larger transactions: per-batch costs are paid less often
-        max_partition_fetch_bytes=8 * 1024 * 1024,
         ack_policy=ACK_POLICY,
         auto_offset_reset="earliest",
         decoder=raw_decoder,

@@ -63,7 +63,7 @@ class KafkaProducer:
             linger_ms=5,
             max_batch_size=1024 * 1024,
             max_request_size=8 * 1024 * 1024,
-            compression_type=None,
+            compression_type="lz4",
         )
 
     async def start(self) -> None:

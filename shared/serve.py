@@ -16,6 +16,7 @@ def serve(create_app: Callable[[], FastAPI], settings: ServiceSettings) -> None:
         host=settings.http_host,
         port=settings.http_port,
         loop="uvloop",
+        http="httptools",
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,

@@ -6,24 +6,34 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from shared.errors import BadRequest, ValidationFailed
 from shared.events.envelope import error_message, has_long_number, loads_exact
 from shared.events.topics import USAGE_RAW
-from shared.events.usage import MAX_RECORDS_PER_MESSAGE, LineSnapshot, UsageRecordsReceived
+from shared.events.usage import (
+    MAX_RECORDS_PER_MESSAGE,
+    LineSnapshot,
+    LineSnapshotDict,
+    UsageRecordsReceived,
+    opt_in_exceeds_priority,
+)
 from shared.kafka import KafkaProducer, partition_for
 
 UsageRecordIn = LineSnapshot
 
 
-class RecordsBody(BaseModel):
-    """Body of `POST /usage/records`."""
+@with_config(ConfigDict(extra="forbid"))
+class RecordsBody(TypedDict):
+    """Body of `POST /usage/records` (validated in one pass over the JSON text)."""
 
-    model_config = ConfigDict(extra="forbid")
-    records: list[LineSnapshot] = Field(max_length=MAX_RECORDS_PER_MESSAGE)
+    records: Annotated[list[LineSnapshotDict], Field(max_length=MAX_RECORDS_PER_MESSAGE)]
+
+
+_body = TypeAdapter(RecordsBody)
 
 
 class Rejection(BaseModel):
@@ -50,11 +60,15 @@ def reason_of(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_records_body(raw: bytes, max_records: int) -> tuple[list[LineSnapshot], list[Rejection]]:
+def parse_records_body(
+    raw: bytes, max_records: int
+) -> tuple[list[LineSnapshotDict], list[Rejection]]:
     """Valid records and the rejected ones, or a 4xx for a body that is not a batch at all."""
     if len(raw) and max_records >= MAX_RECORDS_PER_MESSAGE and not has_long_number(raw):
         try:
-            return RecordsBody.model_validate_json(raw).records, []
+            clean = _body.validate_json(raw)["records"]
+            if not any(opt_in_exceeds_priority(r) for r in clean):
+                return clean, []
         except ValidationError:
             pass  # some record is wrong, or the body is: find out exactly below
     body = json_value(raw)
@@ -81,12 +95,12 @@ def json_value(raw: bytes) -> Any:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
 
 
-def validate_records(raw: list[Any]) -> tuple[list[LineSnapshot], list[Rejection]]:
-    good: list[LineSnapshot] = []
+def validate_records(raw: list[Any]) -> tuple[list[LineSnapshotDict], list[Rejection]]:
+    good: list[LineSnapshotDict] = []
     bad: list[Rejection] = []
     for index, item in enumerate(raw):
         try:
-            good.append(_record.validate_python(item))
+            good.append(_record.validate_python(item).model_dump(exclude_unset=True))  # type: ignore[arg-type]
         except ValidationError as exc:
             line = item.get("service_line_number") if isinstance(item, dict) else None
             bad.append(
@@ -100,19 +114,21 @@ def validate_records(raw: list[Any]) -> tuple[list[LineSnapshot], list[Rejection
 
 
 def group_by_partition(
-    records: Sequence[LineSnapshot], source: str, correlation_id: str | None
-) -> list[UsageRecordsReceived]:
-    """One event per partition of `usage.raw`, each record where its service line's key puts it."""
-    groups: dict[int, list[LineSnapshot]] = defaultdict(list)
+    records: Sequence[LineSnapshotDict], source: str, correlation_id: str | None
+) -> list[tuple[str, bytes]]:
+    """One `usage.raw` event per partition (key, JSON), each record where its service line's
+    key puts it, in the order received."""
+    groups: dict[int, list[LineSnapshotDict]] = defaultdict(list)
     for r in records:
-        groups[partition_for(r.service_line_number)].append(r)
+        groups[partition_for(r["service_line_number"])].append(r)
     return [
-        UsageRecordsReceived.model_construct(
-            source=source, records=group, correlation_id=correlation_id
+        (
+            group[0]["service_line_number"],
+            UsageRecordsReceived.serialize(group, source, correlation_id),
         )
         for _, group in sorted(groups.items())
     ]
 
 
-async def publish(producer: KafkaProducer, events: list[UsageRecordsReceived]) -> None:
-    await producer.send_all((USAGE_RAW.name, USAGE_RAW.key_of(e), e.to_json()) for e in events)
+async def publish(producer: KafkaProducer, messages: list[tuple[str, bytes]]) -> None:
+    await producer.send_all((USAGE_RAW.name, key.encode(), payload) for key, payload in messages)

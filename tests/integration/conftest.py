@@ -4,14 +4,13 @@ If anything cannot start, every test here fails with the reason: nothing is skip
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import httpx
 import pytest
 
-from devstack.stack import ROOT, Stack, StackConfig
+from devstack.stack import ROOT, Stack, StackConfig, wipe
 
 TEST_HOME = ROOT / ".local" / "test"
 ADMIN_TOKEN = "bp_test_admin_token"
@@ -19,7 +18,7 @@ ADMIN_TOKEN = "bp_test_admin_token"
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    shutil.rmtree(TEST_HOME, ignore_errors=True)
+    wipe(TEST_HOME)
     config = StackConfig(
         home=TEST_HOME,
         kafka_port=29092,

@@ -2,6 +2,7 @@ import json
 
 from services.gateway.ingest import group_by_partition, parse_records_body, validate_records
 from shared.events.envelope import loads_exact
+from shared.events.topics import USAGE_RAW
 from shared.kafka import partition_for
 
 RAW = b"""[
@@ -21,19 +22,21 @@ def test_records_are_validated_one_by_one() -> None:
     assert [b.index for b in bad] == [3]
     assert bad[0].service_line_number == "AST-1-1-1"
     assert "priority_gb" in bad[0].reason and "observed_at" in bad[0].reason
-    assert good[0].priority_gb == "1.25"
+    assert good[0]["priority_gb"] == "1.25"
 
 
 def test_records_are_grouped_into_one_event_per_partition() -> None:
     good, _ = validate_records(loads_exact(RAW))
-    events = group_by_partition(good, "records:tok_1", "corr-1")
+    messages = group_by_partition(good, "records:tok_1", "corr-1")
+    events = [USAGE_RAW.parse(payload) for _, payload in messages]
     assert sum(len(e.records) for e in events) == 3
-    for event in events:
+    for (key, _), event in zip(messages, events, strict=True):
         parts = {partition_for(r.service_line_number) for r in event.records}
-        assert parts == {partition_for(event.service_line_number)}
-    assert all(e.correlation_id == "corr-1" for e in events)
+        assert parts == {partition_for(key)}
+        assert event.correlation_id == "corr-1" and event.source == "records:tok_1"
     days = [r.date.day for e in events for r in e.records if r.service_line_number == "AST-1-1-1"]
     assert days == [1, 2]  # a line's records keep their order
+    assert [r.record_id for e in events for r in e.records if r.record_id] == ["r-9"]
 
 
 def test_clean_batch_takes_the_fast_path_and_a_dirty_one_gets_reasons() -> None:
@@ -43,3 +46,35 @@ def test_clean_batch_takes_the_fast_path_and_a_dirty_one_gets_reasons() -> None:
     assert (len(good), bad) == (3, [])
     good, bad = parse_records_body(b'{"records": ' + RAW + b"}", 10_000)
     assert (len(good), [b.index for b in bad]) == (3, [3])
+
+
+def test_fast_path_dict_and_model_agree_on_fields() -> None:
+    from shared.events.usage import LineSnapshot, LineSnapshotDict
+
+    assert set(LineSnapshotDict.__annotations__) == set(LineSnapshot.model_fields)
+
+
+def test_opt_in_above_priority_is_rejected_on_the_fast_path_too() -> None:
+    body = json.dumps(
+        {
+            "records": [
+                {
+                    "service_line_number": "AST-1-1-1",
+                    "date": "2026-11-01",
+                    "priority_gb": "1",
+                    "opt_in_priority_gb": "1.5",
+                    "observed_at": "2026-11-02T00:00:00Z",
+                },
+                {
+                    "service_line_number": "AST-1-1-1",
+                    "date": "2026-11-02",
+                    "priority_gb": "2",
+                    "opt_in_priority_gb": "1.5",
+                    "observed_at": "2026-11-02T00:00:00Z",
+                },
+            ]
+        }
+    ).encode()
+    good, bad = parse_records_body(body, 10_000)
+    assert len(good) == 1 and [b.index for b in bad] == [0]
+    assert "cannot exceed" in bad[0].reason

@@ -6,7 +6,7 @@ then org_user gets its own organization's lines (organization scoping)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -20,7 +20,7 @@ from services.gateway.ingest import (
     parse_records_body,
     publish,
 )
-from shared.events.usage import LineSnapshot
+from shared.events.usage import LineSnapshot, LineSnapshotDict
 from shared.kafka import KafkaProducer
 from shared.metrics import REJECTED
 from shared.starlink import snapshots_of_page
@@ -90,13 +90,14 @@ async def push_starlink_page(request: Request, user: Feed, producer: Producer) -
         Rejection(index=r.index, service_line_number=r.service_line_number, reason=r.reason)
         for r in rejected
     ]
-    return await accept(request, producer, good, bad, f"starlink:{user.token_id}")
+    records = [cast(LineSnapshotDict, s.model_dump()) for s in good]
+    return await accept(request, producer, records, bad, f"starlink:{user.token_id}")
 
 
 async def accept(
     request: Request,
     producer: KafkaProducer,
-    good: list[LineSnapshot],
+    good: list[LineSnapshotDict],
     bad: list[Rejection],
     source: str,
 ) -> JSONResponse:
