@@ -199,3 +199,37 @@ async def test_usage_of_unknown_lines_is_kept_and_reported_unassigned(
         "priority_gb": "2.5",
     }
     assert known not in [i["service_line_number"] for i in found["items"]]
+
+
+async def test_rejections_and_dead_letters_are_counted_in_metrics(
+    stack: Stack, gateway: httpx.AsyncClient
+) -> None:
+    from tests.integration.helpers import produce
+
+    bad = {
+        "records": [
+            {
+                "service_line_number": "AST-1-2-3",
+                "date": "2026-11-01",
+                "priority_gb": "-3",
+                "observed_at": "2026-11-02T00:00:00Z",
+            }
+        ]
+    }
+    assert (await gateway.post("/api/v1/usage/records", json=bad)).json()["accepted"] == 0
+    await produce(stack.config.bootstrap, "usage.raw", [(b"AST-METRIC", b"{broken")])
+    usage_url = stack.config.service_urls("usage")[0]
+
+    async def dead_lettered() -> float:
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(usage_url + "/metrics")).text
+        lines = [
+            x
+            for x in text.splitlines()
+            if x.startswith('billport_dead_lettered_total{topic="usage.raw"}')
+        ]
+        return float(lines[0].split()[-1]) if lines else 0.0
+
+    assert await eventually(dead_lettered, lambda n: n >= 1)
+    gateway_metrics = (await gateway.get("/metrics")).text
+    assert 'billport_rejected_total{route="/api/v1/usage/records"}' in gateway_metrics
