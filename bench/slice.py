@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import asyncpg
 import httpx
 
+from bench.push import push
 from bench.report import progress
 
 
@@ -52,10 +53,7 @@ async def run(
 
     async def pusher(client: httpx.AsyncClient) -> None:
         while not queue.empty():
-            body = queue.get_nowait()
-            r = await client.post("/api/v1/usage/records", content=body, headers=headers)
-            if r.status_code != 202 or r.json()["rejected"]:
-                raise RuntimeError(f"push failed: {r.status_code} {r.text[:300]}")
+            await push(client, queue.get_nowait(), headers)
 
     db = await asyncpg.connect(dsn)
     started = time.perf_counter()

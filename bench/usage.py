@@ -16,6 +16,7 @@ from decimal import Decimal
 import asyncpg
 import httpx
 
+from bench.push import push
 from bench.report import progress
 
 START = date(2024, 1, 1)
@@ -75,14 +76,12 @@ async def ingest(
         queue.put_nowait(body)
     latencies: list[float] = []
     loading = True
+    refused = 0
 
     async def pusher(client: httpx.AsyncClient) -> None:
+        nonlocal refused
         while not queue.empty():
-            r = await client.post(
-                "/api/v1/usage/records", content=queue.get_nowait(), headers=headers
-            )
-            if r.status_code != 202 or r.json()["rejected"]:
-                raise RuntimeError(f"push failed: {r.status_code} {r.text[:300]}")
+            refused += await push(client, queue.get_nowait(), headers)
 
     async def prober(client: httpx.AsyncClient) -> None:
         n = 0
@@ -100,7 +99,11 @@ async def ingest(
                 ]
             }
             sent = time.perf_counter()
-            await client.post("/api/v1/usage/records", json=body, headers=headers)
+            r = await client.post("/api/v1/usage/records", json=body, headers=headers)
+            while r.status_code == 429:  # timed from the push that is taken
+                await asyncio.sleep(0.05)
+                sent = time.perf_counter()
+                r = await client.post("/api/v1/usage/records", json=body, headers=headers)
             while not await db.fetchval(
                 "SELECT 1 FROM usage.daily_usage WHERE service_line_number = $1", sln
             ):
@@ -119,7 +122,10 @@ async def ingest(
         probe = asyncio.create_task(prober(client))
         report = asyncio.create_task(reporter(started))
         await asyncio.gather(*(pusher(client) for _ in range(concurrency)))
-        progress(f"{total} records pushed in {time.perf_counter() - started:.1f}s")
+        progress(
+            f"{total} records pushed in {time.perf_counter() - started:.1f}s"
+            f" ({refused} pushes answered 429 by the gateway's backpressure, retried)"
+        )
         while True:
             rows = await db.fetchval(
                 "SELECT count(*) FROM usage.daily_usage"

@@ -62,6 +62,13 @@ class Forbidden(PermanentError):
     http_status = 403
 
 
+class Busy(BillPortError):
+    """Try again shortly: the system is catching up (HTTP 429 with Retry-After)."""
+
+    code = "busy"
+    http_status = 429
+
+
 class TransientError(BillPortError):
     code = "unavailable"
     http_status = 503

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from services.gateway import errors
+from services.gateway.backpressure import LagMonitor
 from services.gateway.clients import ServiceClients
 from services.gateway.deps import CurrentUser
 from services.gateway.routes import health, tokens, usage, web
@@ -47,9 +48,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.producer = KafkaProducer(settings.kafka_bootstrap, "billport-gateway")
         await app.state.producer.start()
         app.state.services = ServiceClients(settings.service_urls())
+        app.state.usage_lag = LagMonitor(settings.kafka_bootstrap, "billport-usage")
+        await app.state.usage_lag.start()
         try:
             yield
         finally:
+            await app.state.usage_lag.stop()
             await app.state.services.close()
             await app.state.producer.stop()
             await app.state.pool.close()

@@ -30,6 +30,8 @@ class GatewaySettings(ServiceSettings):
     payments_urls: str = "http://127.0.0.1:8103"
     notifier_urls: str = "http://127.0.0.1:8104"
     max_records_per_request: int = 10_000
+    usage_max_lag: int = 80
+    """Messages the usage service may lag on `usage.raw` before pushes get 429 (0: never)."""
 
     def service_urls(self) -> dict[str, list[str]]:
         return {

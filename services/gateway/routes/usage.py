@@ -20,6 +20,7 @@ from services.gateway.ingest import (
     parse_records_body,
     publish,
 )
+from shared.errors import Busy
 from shared.events.usage import LineSnapshot, LineSnapshotDict
 from shared.kafka import KafkaProducer
 from shared.metrics import REJECTED
@@ -102,6 +103,9 @@ async def accept(
     source: str,
 ) -> JSONResponse:
     """Publish the good records (acknowledged by Kafka), then answer 202 with both counts."""
+    settings = request.app.state.settings
+    if settings.usage_max_lag and request.app.state.usage_lag.lag > settings.usage_max_lag:
+        raise Busy("usage ingestion is catching up; retry in a second (nothing was taken)")
     if bad:
         REJECTED.labels(request.url.path).inc(len(bad))
     await publish(producer, group_by_partition(good, source, request.state.correlation_id))
