@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import ErrorDetails
 
@@ -39,6 +40,21 @@ class Event(BaseModel):
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
+
+
+def envelope_json(event_type: str, correlation_id: str | None, **body: Any) -> bytes:
+    """An event's JSON built without a model, for hot paths; the caller's model documents the
+    schema and a unit test checks that the bytes validate as that model."""
+    return orjson.dumps(
+        {
+            "event_id": str(uuid4()),
+            "type": event_type,
+            "occurred_at": utc_now(),
+            "schema_version": 1,
+            "correlation_id": correlation_id,
+            **body,
+        }
+    )
 
 
 # A JSON number (after `:`, `[` or `,`) with 16 or more digits: more than a float holds exactly.

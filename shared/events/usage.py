@@ -12,13 +12,11 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal, NotRequired
-from uuid import uuid4
 
-import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator, with_config
 from typing_extensions import TypedDict
 
-from shared.events.envelope import Event, utc_now
+from shared.events.envelope import Event, envelope_json
 from shared.money import GBText
 
 SERVICE_LINE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{1,63}$"
@@ -115,16 +113,8 @@ class UsageRecordsReceived(Event):
         records: Sequence[LineSnapshotDict], source: str, correlation_id: str | None
     ) -> bytes:
         """This event's JSON from validated record dicts (see `LineSnapshotDict`)."""
-        return orjson.dumps(
-            {
-                "event_id": str(uuid4()),
-                "type": "usage.records_received",
-                "occurred_at": utc_now(),
-                "schema_version": 1,
-                "correlation_id": correlation_id,
-                "source": source,
-                "records": records,
-            }
+        return envelope_json(
+            "usage.records_received", correlation_id, source=source, records=records
         )
 
 
@@ -164,15 +154,8 @@ class UsageRecorded(Event):
         """This event's JSON straight from stored rows (figures as decimal text), for the hot
         path: a million days must not each become a model. A unit test checks that the output
         validates as `UsageRecorded`."""
-        return orjson.dumps(
-            {
-                "event_id": str(uuid4()),
-                "type": "usage.recorded",
-                "occurred_at": utc_now(),
-                "schema_version": 1,
-                "correlation_id": correlation_id,
-                "days": [{k: d[k] for k in _DAY_FIELDS} for d in days],
-            }
+        return envelope_json(
+            "usage.recorded", correlation_id, days=[{k: d[k] for k in _DAY_FIELDS} for d in days]
         )
 
 
