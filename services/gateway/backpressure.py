@@ -21,10 +21,10 @@ LAG = Gauge("billport_consumer_lag", "Messages not yet processed", ["group", "to
 
 
 class LagMonitor:
-    def __init__(self, bootstrap: str, group: str, interval: float = 0.5) -> None:
+    def __init__(self, bootstrap: str, group: str, interval_seconds: float = 0.5) -> None:
         self._bootstrap = bootstrap
         self._group = group
-        self._interval = interval
+        self._interval = interval_seconds
         self.lag = 0
         self._task: asyncio.Task[None] | None = None
         self._partitions: list[TopicPartition] = []

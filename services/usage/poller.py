@@ -48,8 +48,8 @@ class PollError(Exception):
 class PollConfig:
     """Where to read usage from and where to send it.
 
-    `max_tries` and `backoff` (first delay in seconds, doubled per try) bound the retries of a
-    single request; tests set `backoff=0` so retries are instant."""
+    `max_tries` and `backoff_seconds` (first delay, doubled per try) bound the retries of a
+    single request; tests set `backoff_seconds=0` so retries are instant."""
 
     api_url: str
     token_url: str
@@ -61,7 +61,7 @@ class PollConfig:
     page_size: int = MAX_PAGE_SIZE
     timeout: float = 30.0
     max_tries: int = 5
-    backoff: float = 0.5
+    backoff_seconds: float = 0.5
 
     def __post_init__(self) -> None:
         """Refuse a bad configuration before any request is made."""
@@ -69,8 +69,8 @@ class PollConfig:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {self.page_size!r}")
         if self.max_tries < 1:
             raise ValueError(f"max_tries must be at least 1, got {self.max_tries!r}")
-        if self.backoff < 0 or self.timeout <= 0:
-            raise ValueError("backoff must be >= 0 and timeout > 0")
+        if self.backoff_seconds < 0 or self.timeout <= 0:
+            raise ValueError("backoff_seconds must be >= 0 and timeout > 0")
 
 
 @dataclass
@@ -266,7 +266,7 @@ async def post_with_retries(
                 return response
             problem, wait = describe(response), retry_after(response)
         if attempt < config.max_tries:
-            delay = backoff_delay(config, attempt, wait)
+            delay = backoff_delay_seconds(config, attempt, wait)
             log.warning(
                 "%s: %s; try %d of %d in %.1fs", what, problem, attempt + 1, config.max_tries, delay
             )
@@ -284,9 +284,9 @@ def retry_after(response: httpx.Response) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def backoff_delay(config: PollConfig, attempt: int, retry_after: int | None) -> float:
+def backoff_delay_seconds(config: PollConfig, attempt: int, retry_after: int | None) -> float:
     """Doubling delay, never shorter than what the server asked for, never over `MAX_DELAY`."""
-    delay = config.backoff * (1 << (attempt - 1))
+    delay = config.backoff_seconds * (1 << (attempt - 1))
     if retry_after is not None:
         delay = max(delay, retry_after)
     return min(delay, MAX_DELAY)

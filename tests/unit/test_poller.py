@@ -258,7 +258,7 @@ def make_config(servers: Servers, **overrides: Any) -> PollConfig:
         "account_number": ACCOUNT,
         "page_size": PAGE_SIZE,
         "timeout": 5.0,
-        "backoff": 0.0,
+        "backoff_seconds": 0.0,
     }
     return PollConfig(**{**values, **overrides})
 
