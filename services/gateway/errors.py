@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from shared.errors import BillPortError
+from shared.errors import BillPortError, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,10 @@ async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    if is_transient(exc):  # Kafka or PostgreSQL away: the caller may retry, nothing was done
+        log.warning("answered 503: %s: %s", type(exc).__name__, exc)
+        body = _body("unavailable", "a backing service is unavailable; retry shortly")
+        return JSONResponse(body, 503, headers={"Retry-After": "1"})
     log.exception("unexpected error")
     return JSONResponse(_body("internal", "an unexpected error occurred; it was logged"), 500)
 
