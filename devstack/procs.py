@@ -121,3 +121,17 @@ def children(pid: int) -> list[int]:
     except OSError:
         return []
     return kids + [g for k in kids for g in children(k)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (the live ones), in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in [pid, *children(pid)]:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / ticks
