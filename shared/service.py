@@ -20,11 +20,13 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker, KafkaRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 
 from shared.db.migrate import migrate
 from shared.db.outbox import OutboxRelay
 from shared.db.pool import open_pool
-from shared.errors import BillPortError
+from shared.errors import BillPortError, ValidationFailed
+from shared.events.topics import validation_fields
 from shared.kafka import DeadLetterer, KafkaProducer, make_broker
 from shared.logs import setup_logging
 from shared.settings import ServiceSettings
@@ -102,6 +104,7 @@ def build_app(
     app = FastAPI(title=f"BillPort {settings.service_name} (internal)", lifespan=lifespan)
     app.state.runtime = runtime
     app.add_exception_handler(BillPortError, _error_response)  # type: ignore[arg-type]
+    app.add_exception_handler(ValidationError, _invalid_response)  # type: ignore[arg-type]
     for api_router in api_routers:
         app.include_router(api_router)
     app.include_router(_ops_router(runtime))
@@ -110,6 +113,11 @@ def build_app(
 
 async def _error_response(_: Request, exc: BillPortError) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.http_status)
+
+
+async def _invalid_response(_: Request, exc: ValidationError) -> JSONResponse:
+    error = ValidationFailed("the request is not valid", fields=validation_fields(exc))
+    return JSONResponse(error.to_body(), status_code=error.http_status)
 
 
 async def check_components(runtime: Runtime) -> dict[str, dict[str, str]]:

@@ -172,7 +172,29 @@ async def test_usage_of_unknown_lines_is_kept_and_reported_unassigned(
     gateway: httpx.AsyncClient, db: Any
 ) -> None:
     known, unknown = line(), line()
-    await db.execute("INSERT INTO invoicing.service_lines (service_line_number) VALUES ($1)", known)
+    org = (await gateway.post("/api/v1/organizations", json={"name": f"Org {known}"})).json()
+    plan = (
+        await gateway.post(
+            "/api/v1/plans",
+            json={
+                "name": f"Plan {known}",
+                "monthly_price": "100",
+                "allowance_gb": "50",
+                "overage_price_per_gb": "2",
+            },
+        )
+    ).json()
+    added = await gateway.post(
+        "/api/v1/service-lines",
+        json={
+            "service_line_number": known,
+            "name": "Known",
+            "org_id": org["id"],
+            "plan_id": plan["id"],
+            "active_from": "2026-11-01",
+        },
+    )
+    assert added.status_code == 201, added.text
     records = [
         {
             "service_line_number": s,

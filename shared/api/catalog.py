@@ -1,0 +1,141 @@
+"""The catalog of the API contract: organizations, plans, sub-pools, service lines, products.
+Owned by the invoicing service; the gateway validates with the same models."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
+
+from shared.money import GB, Money, to_decimal
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _rate(value: Any) -> Decimal:
+    rate = to_decimal(value, from_json=isinstance(value, float))
+    if rate < 0:
+        raise ValueError("must not be negative")
+    if rate != rate.quantize(Decimal("0.0001")):
+        raise ValueError("must have at most four decimal places")
+    return rate
+
+
+def _format_rate(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text if "." in text and len(text.split(".")[1]) >= 2 else format(value, ".2f")
+
+
+Rate = Annotated[
+    Decimal,
+    BeforeValidator(_rate),
+    PlainSerializer(_format_rate, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d{1,4})?$"}),
+]
+"""A price per GB: non-negative, at most four decimals ("0.0125"); line amounts are rounded."""
+
+Price = Annotated[Money, Field(ge=0)]
+Volume = Annotated[GB, Field()]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class OrganizationIn(_In):
+    name: Name
+    parent_id: Id | None = None
+    customer_emails: list[EmailStr] = Field(default_factory=list, max_length=50)
+    finance_emails: list[EmailStr] = Field(default_factory=list, max_length=50)
+    payment_terms_days: int = Field(default=30, ge=0, le=365)
+
+
+class Organization(OrganizationIn):
+    id: str
+
+
+class PlanIn(_In):
+    name: Name
+    monthly_price: Price
+    allowance_gb: Volume
+    overage_price_per_gb: Rate | None = None
+    overage_block_gb: Volume | None = None
+    overage_block_price: Price | None = None
+
+    @model_validator(mode="after")
+    def _one_overage_form(self) -> PlanIn:
+        per_gb = self.overage_price_per_gb is not None
+        block = (self.overage_block_gb, self.overage_block_price)
+        if per_gb and any(b is not None for b in block):
+            raise ValueError(
+                "give overage_price_per_gb or overage_block_gb with overage_block_price, not both"
+            )
+        if not per_gb and any(b is None for b in block):
+            raise ValueError(
+                "give overage_price_per_gb, or overage_block_gb with overage_block_price"
+            )
+        if self.overage_block_gb is not None and self.overage_block_gb <= 0:
+            raise ValueError("overage_block_gb must be more than 0")
+        return self
+
+
+class Plan(PlanIn):
+    id: str
+
+
+class SubPoolIn(_In):
+    org_id: Id
+    name: Name
+    monthly_price: Price
+    allowance_gb: Volume
+    overage_price_per_gb: Rate
+
+
+class SubPool(SubPoolIn):
+    id: str
+
+
+class ServiceLineIn(_In):
+    service_line_number: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{1,63}$")
+    name: Name
+    org_id: Id
+    plan_id: Id | None = None
+    sub_pool_id: Id | None = None
+    active_from: date
+    active_to: date | None = None
+
+    @model_validator(mode="after")
+    def _plan_or_pool(self) -> ServiceLineIn:
+        if (self.plan_id is None) == (self.sub_pool_id is None):
+            raise ValueError(
+                "a service line is either on a plan (plan_id) or in a sub-pool "
+                "(sub_pool_id): give exactly one"
+            )
+        if self.active_to is not None and self.active_to < self.active_from:
+            raise ValueError("active_to is before active_from")
+        return self
+
+
+class ServiceLine(ServiceLineIn):
+    id: str
+
+
+class ProductIn(_In):
+    name: Name
+    unit_price: Price
+
+
+class Product(ProductIn):
+    id: str
