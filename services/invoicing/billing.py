@@ -115,7 +115,8 @@ class Draft:
 
     @property
     def regular_charges(self) -> Decimal:
-        return sum((x.amount for x in self.lines if x.type == "REGULAR"), ZERO)
+        """Recurring charges, and the products of a one-time invoice."""
+        return sum((x.amount for x in self.lines if x.type in ("REGULAR", "PRODUCT")), ZERO)
 
     @property
     def additional_charges(self) -> Decimal:
@@ -272,3 +273,34 @@ def _pool_overage_and_members(
 
 def _gb(value: Decimal) -> str:
     return format(value.quantize(Decimal("0.001")).normalize(), "f")
+
+
+def product_invoice(items: list[tuple[str, Decimal, Decimal]]) -> Draft:
+    """A one-time invoice: per (product name, unit price, quantity), quantity x price rounded
+    half-up to the cent at line level."""
+    return Draft(
+        [
+            Line(
+                type="PRODUCT",
+                description=name,
+                amount=round_cents(price * quantity),
+                quantity=quantity,
+                unit_price=price,
+            )
+            for name, price, quantity in items
+        ]
+    )
+
+
+def allowed_actions(status: str, approved: bool, sent: bool, balance: Decimal) -> list[str]:
+    """What an admin may do with an invoice now (the page's action icons)."""
+    actions = ["view", "download", "export_ipt"]
+    if status != "PAYMENT_DONE":
+        actions.append("edit")
+    if not approved and status == "GENERATED":
+        actions.append("approve")
+    if approved:
+        actions.append("send")
+    if balance > 0:
+        actions.append("post_payment")
+    return actions

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
-from services.invoicing import api, catalog_api, handlers
+from services.invoicing import api, catalog_api, handlers, invoice_api
 from shared.service import build_app
 from shared.settings import ServiceSettings
 
@@ -24,5 +24,8 @@ def create_app(settings: InvoicingSettings | None = None) -> FastAPI:
     return build_app(
         settings,
         Path(__file__).parent,
-        lambda rt: ([handlers.router(rt)], [api.router(rt), catalog_api.router(rt)]),
+        lambda rt: (
+            [handlers.router(rt)],
+            [api.router(rt), catalog_api.router(rt), invoice_api.router(rt)],
+        ),
     )

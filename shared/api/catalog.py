@@ -139,3 +139,18 @@ class ProductIn(_In):
 
 class Product(ProductIn):
     id: str
+
+
+class OrderItem(_In):
+    product_id: Id
+    quantity: int = Field(ge=1, le=1_000_000)
+
+
+class ProductOrderIn(_In):
+    org_id: Id
+    ordered_on: date
+    items: list[OrderItem] = Field(min_length=1, max_length=500)
+
+
+class BillingRunIn(_In):
+    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])

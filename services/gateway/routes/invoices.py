@@ -1,0 +1,126 @@
+"""Invoice routes: billing runs, product orders, the invoice list with totals and counts, and
+an invoice's detail. An org_user sees only its own organization tree: another organization's
+invoice is a 404."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.gateway.audit import record
+from services.gateway.auth import Principal
+from services.gateway.deps import Db, Services, Staff, require
+from shared.api.catalog import BillingRunIn, ProductOrderIn
+from shared.errors import ValidationFailed
+
+router = APIRouter(tags=["invoices"])
+InvoiceReader = Annotated[Principal, Depends(require("admin", "finance", "org_user"))]
+Status = Literal["GENERATED", "SENT_FOR_PAYMENT", "PARTIAL_PAID", "PAYMENT_DONE"]
+
+
+@router.post("/billing-runs", summary="Generate a period's subscription invoices (idempotent)")
+async def billing_run(
+    body: BillingRunIn, user: Staff, services: Services, db: Db, request: Request
+) -> Any:
+    result = await services.call(
+        "invoicing", "POST", "/internal/billing-runs", json=body.model_dump()
+    )
+    await record(
+        db,
+        user,
+        request,
+        "billing_run",
+        body.period,
+        {"generated": len(result["generated"]), "skipped": len(result["skipped"])},
+    )
+    return result
+
+
+@router.post(
+    "/product-orders",
+    status_code=201,
+    summary="Order products: creates the ONE_TIME invoice at once and returns it",
+)
+async def product_order(
+    body: ProductOrderIn, user: Staff, services: Services, db: Db, request: Request
+) -> JSONResponse:
+    invoice = await services.call(
+        "invoicing", "POST", "/internal/product-orders", json=body.model_dump(mode="json")
+    )
+    await record(db, user, request, "product_order", invoice["invoice_id"], {})
+    return JSONResponse(invoice, status_code=201)
+
+
+def view_range(view: str | None, today: date) -> tuple[date | None, date | None]:
+    """The issue dates a view covers: `this_month` (UTC), `as_of_today` (issued until today)."""
+    if view == "this_month":
+        first = today.replace(day=1)
+        following = (first + timedelta(days=32)).replace(day=1)
+        return first, following - timedelta(days=1)
+    if view == "as_of_today":
+        return None, today
+    return None, None
+
+
+@router.get("/invoices", summary="Invoices with totals and status counts of the filtered set")
+async def list_invoices(
+    user: InvoiceReader,
+    services: Services,
+    kind: Literal["subscription", "one_time"] = "subscription",
+    org_id: str | None = None,
+    service_line_name: str | None = None,
+    plan_name: str | None = None,
+    invoice_id: str | None = None,
+    status: Status | None = None,
+    min_regular_charges: Decimal | None = None,
+    max_regular_charges: Decimal | None = None,
+    min_amount: Decimal | None = None,
+    max_amount: Decimal | None = None,
+    min_balance: Decimal | None = None,
+    max_balance: Decimal | None = None,
+    payable_from: date | None = None,
+    payable_to: date | None = None,
+    view: Literal["this_month", "as_of_today", "proforma"] | None = None,
+    limit: int = Query(default=50, ge=1, le=500),
+    cursor: str | None = None,
+) -> Any:
+    if view == "proforma":
+        raise ValidationFailed(
+            "the proforma view is not available yet",
+            fields={"view": "use this_month or as_of_today"},
+        )
+    if user.role == "org_user":
+        org_id = user.org_id  # its own tree, whatever it asked for
+    issued_from, issued_to = view_range(view, datetime.now(UTC).date())
+    params: dict[str, Any] = {
+        "kind": kind,
+        "org_id": org_id,
+        "service_line_name": service_line_name,
+        "plan_name": plan_name,
+        "invoice_id": invoice_id,
+        "status": status,
+        "min_regular_charges": min_regular_charges,
+        "max_regular_charges": max_regular_charges,
+        "min_amount": min_amount,
+        "max_amount": max_amount,
+        "min_balance": min_balance,
+        "max_balance": max_balance,
+        "payable_from": payable_from,
+        "payable_to": payable_to,
+        "issued_from": issued_from,
+        "issued_to": issued_to,
+        "limit": limit,
+        "cursor": cursor,
+    }
+    query = {k: str(v) for k, v in params.items() if v is not None}
+    return await services.get("invoicing", "/internal/invoices", query)
+
+
+@router.get("/invoices/{invoice_id}", summary="An invoice with its lines and allowed actions")
+async def get_invoice(invoice_id: str, user: InvoiceReader, services: Services) -> Any:
+    scope = {"within_org": user.org_id} if user.role == "org_user" and user.org_id else None
+    return await services.get("invoicing", f"/internal/invoices/{invoice_id}", scope)

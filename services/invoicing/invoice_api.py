@@ -1,0 +1,87 @@
+"""Internal HTTP API of invoices: billing runs, product orders, lists and details."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+
+from services.invoicing import catalog, invoices, runs
+from shared.api.catalog import ProductOrderIn
+from shared.errors import NotFound
+from shared.service import Runtime
+
+
+def router(runtime: Runtime) -> APIRouter:
+    api = APIRouter(prefix="/internal")
+
+    @api.post("/billing-runs")
+    async def billing_run(body: dict[str, Any]) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            return await runs.billing_run(conn, str(body.get("period", "")))
+
+    @api.post("/product-orders", status_code=201)
+    async def product_order(body: dict[str, Any]) -> dict[str, Any]:
+        order = ProductOrderIn.model_validate(body)
+        async with runtime.pool.acquire() as conn:
+            return await runs.product_order(conn, order)
+
+    @api.get("/invoices")
+    async def list_invoices(
+        kind: Literal["subscription", "one_time"] = "subscription",
+        org_id: str | None = None,
+        status: Literal["GENERATED", "SENT_FOR_PAYMENT", "PARTIAL_PAID", "PAYMENT_DONE"]
+        | None = None,
+        invoice_id: str | None = None,
+        period: str | None = None,
+        min_amount: Decimal | None = None,
+        max_amount: Decimal | None = None,
+        min_balance: Decimal | None = None,
+        max_balance: Decimal | None = None,
+        min_regular_charges: Decimal | None = None,
+        max_regular_charges: Decimal | None = None,
+        payable_from: date | None = None,
+        payable_to: date | None = None,
+        issued_from: date | None = None,
+        issued_to: date | None = None,
+        service_line_name: str | None = None,
+        plan_name: str | None = None,
+        limit: int = Query(default=50, ge=1, le=500),
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        filters = {
+            "kind": kind.upper(),
+            "status": status,
+            "invoice_id": invoice_id,
+            "period": period,
+            "min_amount": min_amount,
+            "max_amount": max_amount,
+            "min_balance": min_balance,
+            "max_balance": max_balance,
+            "min_regular_charges": min_regular_charges,
+            "max_regular_charges": max_regular_charges,
+            "payable_from": payable_from,
+            "payable_to": payable_to,
+            "issued_from": issued_from,
+            "issued_to": issued_to,
+            "service_line_name": service_line_name,
+            "plan_name": plan_name,
+        }
+        async with runtime.pool.acquire() as conn:
+            org_ids = await catalog.org_tree(conn, org_id) if org_id else None
+            return await invoices.search(conn, filters, org_ids, limit, cursor)
+
+    @api.get("/invoices/{invoice_id}")
+    async def invoice(invoice_id: str, within_org: str | None = None) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            detail = await invoices.get_detail(conn, invoice_id)
+            visible = within_org is None or (
+                detail is not None and detail["org_id"] in await catalog.org_tree(conn, within_org)
+            )
+        if detail is None or not visible:
+            raise NotFound(f"no invoice {invoice_id}")
+        return detail
+
+    return api

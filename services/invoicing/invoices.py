@@ -1,0 +1,202 @@
+"""SQL of invoices (schema `invoicing`): numbering, storing drafts, reading them back."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.invoicing.billing import Draft, allowed_actions
+from shared.money import format_gb
+
+SUMMARY = (
+    "invoice_id, kind, i.org_id, o.name AS org_name, period, issued_on, payable_on,"
+    " regular_charges, additional_charges, amount, payments, balance, status, approved, sent,"
+    " revision"
+)
+LINE_COLUMNS = (
+    "type, description, service_line_number, service_line_name, plan_name, sub_pool_name,"
+    " quantity, unit_price, usage_gb, amount"
+)
+
+
+async def next_number(conn: asyncpg.Connection, issued_on: date) -> str:
+    """`INV-YYYYMM-NNNNNN`: sequential per month of issue, never reused (row lock)."""
+    month = issued_on.strftime("%Y%m")
+    n = await conn.fetchval(
+        "INSERT INTO invoice_numbers (month, last) VALUES ($1, 1)"
+        " ON CONFLICT (month) DO UPDATE SET last = invoice_numbers.last + 1 RETURNING last",
+        month,
+    )
+    return f"INV-{month}-{n:06d}"
+
+
+async def store(
+    conn: asyncpg.Connection,
+    kind: str,
+    org: asyncpg.Record,
+    period: str | None,
+    issued_on: date,
+    draft: Draft,
+) -> dict[str, Any]:
+    invoice_id = await next_number(conn, issued_on)
+    payable_on = issued_on + timedelta(days=org["payment_terms_days"])
+    await conn.execute(
+        "INSERT INTO invoices (invoice_id, kind, org_id, period, issued_on, payable_on,"
+        " regular_charges, additional_charges, amount, balance)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        invoice_id,
+        kind,
+        org["id"],
+        period,
+        issued_on,
+        payable_on,
+        draft.regular_charges,
+        draft.additional_charges,
+        draft.amount,
+    )
+    await conn.executemany(
+        f"INSERT INTO invoice_lines (invoice_id, revision, position, {LINE_COLUMNS})"
+        " VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        [
+            (
+                invoice_id,
+                i,
+                x.type,
+                x.description,
+                x.service_line_number,
+                x.service_line_name,
+                x.plan_name,
+                x.sub_pool_name,
+                x.quantity,
+                x.unit_price,
+                x.usage_gb,
+                x.amount,
+            )
+            for i, x in enumerate(draft.lines, start=1)
+        ],
+    )
+    summary = await get_summary(conn, invoice_id)
+    assert summary is not None
+    return summary
+
+
+def as_summary(row: asyncpg.Record) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("issued_on", "payable_on"):
+        out[key] = out[key].isoformat()
+    for key in ("regular_charges", "additional_charges", "amount", "payments", "balance"):
+        out[key] = format(out[key], ".2f")
+    return out
+
+
+async def get_summary(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {SUMMARY} FROM invoices i JOIN organizations o ON o.id = i.org_id"
+        " WHERE invoice_id = $1",
+        invoice_id,
+    )
+    return as_summary(row) if row else None
+
+
+async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any] | None:
+    summary = await get_summary(conn, invoice_id)
+    if summary is None:
+        return None
+    lines = await conn.fetch(
+        f"SELECT {LINE_COLUMNS} FROM invoice_lines WHERE invoice_id = $1 AND revision = $2"
+        " ORDER BY position",
+        invoice_id,
+        summary["revision"],
+    )
+    summary["lines"] = [_line(r) for r in lines]
+    summary["payments"] = []
+    summary["revisions"] = []
+    summary["allowed_actions"] = allowed_actions(
+        summary["status"], summary["approved"], summary["sent"], Decimal(summary["balance"])
+    )
+    return summary
+
+
+def _line(row: asyncpg.Record) -> dict[str, Any]:
+    out = dict(row)
+    out["amount"] = format(out["amount"], ".2f")
+    out["unit_price"] = _price(out["unit_price"])
+    out["quantity"] = format_gb(out["quantity"])
+    out["usage_gb"] = format_gb(out["usage_gb"]) if out["usage_gb"] is not None else None
+    return out
+
+
+def _price(value: Decimal) -> str:
+    text = format_gb(value)
+    return text if "." in text and len(text.split(".")[1]) >= 2 else format(value, ".2f")
+
+
+FILTERS = {
+    "kind": "kind = ${}",
+    "status": "status = ${}",
+    "invoice_id": "invoice_id = ${}",
+    "period": "period = ${}",
+    "min_amount": "amount >= ${}",
+    "max_amount": "amount <= ${}",
+    "min_balance": "balance >= ${}",
+    "max_balance": "balance <= ${}",
+    "min_regular_charges": "regular_charges >= ${}",
+    "max_regular_charges": "regular_charges <= ${}",
+    "payable_from": "payable_on >= ${}",
+    "payable_to": "payable_on <= ${}",
+    "issued_from": "issued_on >= ${}",
+    "issued_to": "issued_on <= ${}",
+    "service_line_name": "EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_id = i.invoice_id"
+    " AND l.revision = i.revision AND l.service_line_name ILIKE '%' || ${} || '%')",
+    "plan_name": "EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_id = i.invoice_id"
+    " AND l.revision = i.revision AND l.plan_name ILIKE '%' || ${} || '%')",
+}
+
+
+async def search(
+    conn: asyncpg.Connection,
+    filters: dict[str, Any],
+    org_ids: list[str] | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """`{items, totals, counts, next_cursor}`: totals and counts over the whole filtered set."""
+    where, args = [], []
+    for name, value in filters.items():
+        if value is not None:
+            args.append(value)
+            where.append(FILTERS[name].format(len(args)))
+    if org_ids is not None:
+        args.append(org_ids)
+        where.append(f"i.org_id = ANY(${len(args)})")
+    condition = " AND ".join(where) or "TRUE"
+    agg = await conn.fetchrow(
+        "SELECT coalesce(sum(amount), 0) AS invoiced, coalesce(sum(balance), 0) AS balance,"
+        " count(*) FILTER (WHERE status = 'GENERATED') AS generated,"
+        " count(*) FILTER (WHERE status = 'SENT_FOR_PAYMENT') AS sent,"
+        " count(*) FILTER (WHERE status = 'PARTIAL_PAID') AS partial,"
+        " count(*) FILTER (WHERE status = 'PAYMENT_DONE') AS paid"
+        f" FROM invoices i WHERE {condition}",
+        *args,
+    )
+    rows = await conn.fetch(
+        f"SELECT {SUMMARY} FROM invoices i JOIN organizations o ON o.id = i.org_id"
+        f" WHERE {condition} AND invoice_id > ${len(args) + 1}"
+        f" ORDER BY invoice_id LIMIT ${len(args) + 2}",
+        *args,
+        cursor or "",
+        limit + 1,
+    )
+    items = [as_summary(r) for r in rows[:limit]]
+    return {
+        "items": items,
+        "totals": {
+            "invoiced": format(agg["invoiced"], ".2f"),
+            "balance": format(agg["balance"], ".2f"),
+        },
+        "counts": {k: agg[k] for k in ("generated", "sent", "partial", "paid")},
+        "next_cursor": items[-1]["invoice_id"] if len(rows) > limit else None,
+    }
