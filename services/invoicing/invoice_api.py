@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 
-from services.invoicing import catalog, invoices, runs
-from shared.api.catalog import ProductOrderIn
+from services.invoicing import catalog, changes, invoices, runs
+from shared.api.catalog import InvoiceEdit, ProductOrderIn, RegenerateIn
 from shared.errors import NotFound
 from shared.service import Runtime
 
@@ -27,6 +27,26 @@ def router(runtime: Runtime) -> APIRouter:
         order = ProductOrderIn.model_validate(body)
         async with runtime.pool.acquire() as conn:
             return await runs.product_order(conn, order)
+
+    @api.post("/invoices/regenerate")
+    async def regenerate(body: dict[str, Any]) -> dict[str, Any]:
+        request = RegenerateIn.model_validate({k: v for k, v in body.items() if k != "by"})
+        async with runtime.pool.acquire() as conn:
+            return await changes.regenerate(
+                conn, request.period, request.org_id, str(body.get("by", "system"))
+            )
+
+    @api.post("/invoices/{invoice_id}/approve")
+    async def approve(invoice_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            return await changes.approve(conn, invoice_id, str(body.get("by", "system")))
+
+    @api.patch("/invoices/{invoice_id}")
+    async def edit(invoice_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        by = str(body.pop("by", "system"))
+        request = InvoiceEdit.model_validate(body)
+        async with runtime.pool.acquire() as conn:
+            return await changes.edit(conn, invoice_id, request, by)
 
     @api.get("/invoices")
     async def list_invoices(

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from services.invoicing.billing import Draft, allowed_actions
+from services.invoicing.billing import Draft, Line, allowed_actions
 from shared.money import format_gb
 
 SUMMARY = (
@@ -83,6 +83,45 @@ async def store(
     return summary
 
 
+def _line_values(x: Line) -> tuple[Any, ...]:
+    return (
+        x.type,
+        x.description,
+        x.service_line_number,
+        x.service_line_name,
+        x.plan_name,
+        x.sub_pool_name,
+        x.quantity,
+        x.unit_price,
+        x.usage_gb,
+        x.amount,
+    )
+
+
+async def store_lines(
+    conn: asyncpg.Connection, invoice_id: str, revision: int, lines: list[Line]
+) -> None:
+    await conn.executemany(
+        f"INSERT INTO invoice_lines (invoice_id, revision, position, {LINE_COLUMNS})"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        [(invoice_id, revision, i, *_line_values(x)) for i, x in enumerate(lines, start=1)],
+    )
+
+
+async def same_lines(
+    conn: asyncpg.Connection, invoice_id: str, revision: int, lines: list[Line]
+) -> bool:
+    """Whether `lines` are exactly the stored lines of that revision (numbers compared as
+    numbers: 1.50 equals 1.5)."""
+    stored = await conn.fetch(
+        f"SELECT {LINE_COLUMNS} FROM invoice_lines WHERE invoice_id = $1 AND revision = $2"
+        " ORDER BY position",
+        invoice_id,
+        revision,
+    )
+    return [tuple(r.values()) for r in stored] == [_line_values(x) for x in lines]
+
+
 def as_summary(row: asyncpg.Record) -> dict[str, Any]:
     out = dict(row)
     for key in ("issued_on", "payable_on"):
@@ -113,7 +152,19 @@ async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any
     )
     summary["lines"] = [_line(r) for r in lines]
     summary["payments"] = []
-    summary["revisions"] = []
+    summary["revisions"] = [
+        {
+            "revision": r["revision"],
+            "at": r["at"].isoformat().replace("+00:00", "Z"),
+            "by": r["by"],
+            "reason": r["reason"],
+            "amount_before": format(r["amount_before"], ".2f"),
+            "amount_after": format(r["amount_after"], ".2f"),
+        }
+        for r in await conn.fetch(
+            "SELECT * FROM invoice_revisions WHERE invoice_id = $1 ORDER BY revision", invoice_id
+        )
+    ]
     summary["allowed_actions"] = allowed_actions(
         summary["status"], summary["approved"], summary["sent"], Decimal(summary["balance"])
     )

@@ -14,6 +14,7 @@ import asyncpg
 from services.invoicing import catalog, invoices
 from services.invoicing.billing import (
     Assignment,
+    Draft,
     Period,
     PlanTerms,
     PoolTerms,
@@ -64,22 +65,39 @@ def _lock_key(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:7], "big")
 
 
-async def billing_run(conn: asyncpg.Connection, period_text: str) -> dict[str, Any]:
-    """Generate the period's subscription invoices; a period run twice creates nothing new."""
+async def drafts_for(
+    conn: asyncpg.Connection, period: Period, org_id: str | None = None
+) -> dict[str, Draft]:
+    """Every organization's subscription draft for `period` from the current catalog and
+    usage (only `org_id`'s when given)."""
+    previous = period.previous()
+    rows = await conn.fetch(ASSIGNMENTS, previous.first_day, period.last_day)
+    by_org: dict[str, list[Assignment]] = defaultdict(list)
+    for r in rows:  # a pool's charges belong to the pool's organization
+        by_org[r["pool_org_id"] or r["org_id"]].append(_assignment(r))
+    usage = await _usage(conn, previous, {r["service_line_number"] for r in rows})
+    return {
+        org: subscription_invoice(period, assignments, usage)
+        for org, assignments in by_org.items()
+        if org_id is None or org == org_id
+    }
+
+
+def parse_period(text: str) -> Period:
     try:
-        period = Period.parse(period_text)
+        return Period.parse(text)
     except ValueError as exc:
         raise ValidationFailed("bad period", fields={"period": str(exc)}) from None
-    previous = period.previous()
+
+
+async def billing_run(conn: asyncpg.Connection, period_text: str) -> dict[str, Any]:
+    """Generate the period's subscription invoices; a period run twice creates nothing new."""
+    period = parse_period(period_text)
     generated: list[str] = []
     skipped: list[dict[str, str]] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(f"run:{period}"))
-        rows = await conn.fetch(ASSIGNMENTS, previous.first_day, period.last_day)
-        by_org: dict[str, list[Assignment]] = defaultdict(list)
-        for r in rows:  # a pool's charges belong to the pool's organization
-            by_org[r["pool_org_id"] or r["org_id"]].append(_assignment(r))
-        usage = await _usage(conn, previous, {r["service_line_number"] for r in rows})
+        drafts = await drafts_for(conn, period)
         existing = {
             r["org_id"]: r["invoice_id"]
             for r in await conn.fetch(
@@ -91,17 +109,17 @@ async def billing_run(conn: asyncpg.Connection, period_text: str) -> dict[str, A
         orgs = {
             r["id"]: r
             for r in await conn.fetch(
-                "SELECT id, payment_terms_days FROM organizations WHERE id = ANY($1)", list(by_org)
+                "SELECT id, payment_terms_days FROM organizations WHERE id = ANY($1)", list(drafts)
             )
         }
         events = []
-        for org_id in sorted(by_org):
+        for org_id in sorted(drafts):
+            draft = drafts[org_id]
             if org_id in existing:
                 skipped.append(
                     {"org_id": org_id, "reason": f"already generated as {existing[org_id]}"}
                 )
                 continue
-            draft = subscription_invoice(period, by_org[org_id], usage)
             if not draft.lines:
                 skipped.append({"org_id": org_id, "reason": "no billable lines in the period"})
                 continue

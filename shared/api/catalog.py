@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -154,3 +154,34 @@ class ProductOrderIn(_In):
 
 class BillingRunIn(_In):
     period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])
+
+
+class LineIn(_In):
+    """One line of an edited invoice; the edit gives the complete new set of lines."""
+
+    type: Literal["REGULAR", "OVERAGE", "ADJUSTMENT", "PRODUCT", "USAGE_INFO"]
+    description: Annotated[str, Field(min_length=1, max_length=500)]
+    amount: Money
+    quantity: Annotated[Decimal, Field(ge=0, max_digits=24, decimal_places=9)] = Decimal(1)
+    unit_price: Rate | None = None
+    usage_gb: GB | None = None
+    service_line_number: str | None = Field(default=None, max_length=64)
+    service_line_name: str | None = Field(default=None, max_length=200)
+    plan_name: str | None = Field(default=None, max_length=200)
+    sub_pool_name: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _usage_info_is_free(self) -> LineIn:
+        if self.type == "USAGE_INFO" and self.amount != 0:
+            raise ValueError("a USAGE_INFO line is for monitoring: its amount is 0")
+        return self
+
+
+class InvoiceEdit(_In):
+    lines: list[LineIn] = Field(max_length=5000)
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class RegenerateIn(_In):
+    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    org_id: Id | None = None

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from services.gateway.audit import record
 from services.gateway.auth import Principal
 from services.gateway.deps import Db, Services, Staff, require
-from shared.api.catalog import BillingRunIn, ProductOrderIn
+from shared.api.catalog import BillingRunIn, InvoiceEdit, ProductOrderIn, RegenerateIn
 from shared.errors import ValidationFailed
 
 router = APIRouter(tags=["invoices"])
@@ -124,3 +124,67 @@ async def list_invoices(
 async def get_invoice(invoice_id: str, user: InvoiceReader, services: Services) -> Any:
     scope = {"within_org": user.org_id} if user.role == "org_user" and user.org_id else None
     return await services.get("invoicing", f"/internal/invoices/{invoice_id}", scope)
+
+
+@router.post(
+    "/invoices/regenerate",
+    summary="Recompute a period's GENERATED, unapproved subscription invoices",
+)
+async def regenerate(
+    body: RegenerateIn, user: Staff, services: Services, db: Db, request: Request
+) -> Any:
+    result = await services.call(
+        "invoicing",
+        "POST",
+        "/internal/invoices/regenerate",
+        json={**body.model_dump(), "by": user.token_id},
+    )
+    await record(
+        db,
+        user,
+        request,
+        "invoices.regenerate",
+        body.period,
+        {"org_id": body.org_id, "regenerated": len(result["regenerated"])},
+    )
+    return result
+
+
+@router.post("/invoices/{invoice_id}/approve", summary="Approve an invoice (clears on edit)")
+async def approve(
+    invoice_id: str, user: Staff, services: Services, db: Db, request: Request
+) -> Any:
+    result = await services.call(
+        "invoicing", "POST", f"/internal/invoices/{invoice_id}/approve", json={"by": user.token_id}
+    )
+    await record(db, user, request, "invoice.approve", invoice_id, {})
+    return result
+
+
+@router.patch(
+    "/invoices/{invoice_id}",
+    summary="Edit an invoice's lines with a reason: a new revision, approval cleared",
+)
+async def edit(
+    invoice_id: str,
+    body: InvoiceEdit,
+    user: Staff,
+    services: Services,
+    db: Db,
+    request: Request,
+) -> Any:
+    result = await services.call(
+        "invoicing",
+        "PATCH",
+        f"/internal/invoices/{invoice_id}",
+        json={**body.model_dump(mode="json"), "by": user.token_id},
+    )
+    await record(
+        db,
+        user,
+        request,
+        "invoice.edit",
+        invoice_id,
+        {"reason": body.reason, "amount": result["amount"], "revision": result["revision"]},
+    )
+    return result

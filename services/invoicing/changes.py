@@ -1,0 +1,177 @@
+"""Use cases that change issued invoices: approve, edit (a new revision), regenerate. Each in
+one transaction with its events (outbox); the invoice row is locked while it changes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.invoicing import invoices, runs
+from services.invoicing.billing import Draft, Line
+from shared.api.catalog import InvoiceEdit, LineIn
+from shared.db import outbox
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.events.envelope import Event
+from shared.events.invoicing import InvoiceApproved, InvoiceRevised, InvoiceStatusChanged
+from shared.events.topics import INVOICING_EVENTS
+
+REGENERATED = "regenerated from the current usage and catalog"
+
+
+async def _locked(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record:
+    row = await conn.fetchrow("SELECT * FROM invoices WHERE invoice_id = $1 FOR UPDATE", invoice_id)
+    if row is None:
+        raise NotFound(f"no invoice {invoice_id}")
+    return row
+
+
+def _facts(summary: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "invoice_id",
+        "org_id",
+        "kind",
+        "period",
+        "revision",
+        "amount",
+        "payments",
+        "balance",
+        "status",
+    )
+    return {k: summary[k] for k in keys}
+
+
+async def approve(conn: asyncpg.Connection, invoice_id: str, by: str) -> dict[str, Any]:
+    async with conn.transaction():
+        row = await _locked(conn, invoice_id)
+        if row["approved"]:
+            raise Conflict(f"{invoice_id} is already approved")
+        if row["status"] != "GENERATED":
+            raise Conflict(f"{invoice_id} is {row['status']}; only a GENERATED invoice is approved")
+        await conn.execute(
+            "UPDATE invoices SET approved = true, approved_by = $2, approved_at = now()"
+            " WHERE invoice_id = $1",
+            invoice_id,
+            by,
+        )
+        summary = await invoices.get_summary(conn, invoice_id)
+        assert summary is not None
+        await outbox.stage(
+            conn, INVOICING_EVENTS, [InvoiceApproved(**_facts(summary), approved_by=by)]
+        )
+    return await _detail(conn, invoice_id)
+
+
+def status_for(status: str, payments: Decimal, balance: Decimal) -> str:
+    """The status the money implies: paid in full, partly, or as it was before any payment."""
+    if payments > 0:
+        return "PAYMENT_DONE" if balance == 0 else "PARTIAL_PAID"
+    return status if status in ("GENERATED", "SENT_FOR_PAYMENT") else "SENT_FOR_PAYMENT"
+
+
+async def revise(
+    conn: asyncpg.Connection, row: asyncpg.Record, draft: Draft, by: str, reason: str
+) -> list[Event]:
+    """Store `draft` as the next revision of the locked invoice `row`; clears the approval."""
+    if draft.amount < row["payments"]:
+        raise ValidationFailed(
+            f"the new amount {draft.amount} is below the {row['payments']} already paid",
+            fields={"lines": f"must total at least {row['payments']}"},
+        )
+    revision = row["revision"] + 1
+    balance = draft.amount - row["payments"]
+    status = status_for(row["status"], row["payments"], balance)
+    await invoices.store_lines(conn, row["invoice_id"], revision, draft.lines)
+    await conn.execute(
+        "UPDATE invoices SET regular_charges = $2, additional_charges = $3, amount = $4,"
+        " balance = $5, status = $6, revision = $7, approved = false, approved_by = NULL,"
+        " approved_at = NULL WHERE invoice_id = $1",
+        row["invoice_id"],
+        draft.regular_charges,
+        draft.additional_charges,
+        draft.amount,
+        balance,
+        status,
+        revision,
+    )
+    await conn.execute(
+        "INSERT INTO invoice_revisions (invoice_id, revision, by, reason, amount_before,"
+        " amount_after) VALUES ($1, $2, $3, $4, $5, $6)",
+        row["invoice_id"],
+        revision,
+        by,
+        reason,
+        row["amount"],
+        draft.amount,
+    )
+    summary = await invoices.get_summary(conn, row["invoice_id"])
+    assert summary is not None
+    events: list[Event] = [InvoiceRevised(**_facts(summary), reason=reason)]
+    if status != row["status"]:
+        events.append(InvoiceStatusChanged(**_facts(summary), previous_status=row["status"]))
+    return events
+
+
+async def edit(
+    conn: asyncpg.Connection, invoice_id: str, body: InvoiceEdit, by: str
+) -> dict[str, Any]:
+    async with conn.transaction():
+        row = await _locked(conn, invoice_id)
+        if row["status"] == "PAYMENT_DONE":
+            raise Conflict(f"{invoice_id} is paid in full; it is no longer edited")
+        draft = Draft([_line(line) for line in body.lines])
+        await outbox.stage(conn, INVOICING_EVENTS, await revise(conn, row, draft, by, body.reason))
+    return await _detail(conn, invoice_id)
+
+
+def _line(line: LineIn) -> Line:
+    fields = line.model_dump()
+    fields["unit_price"] = line.unit_price if line.unit_price is not None else line.amount
+    return Line(**fields)
+
+
+async def regenerate(
+    conn: asyncpg.Connection, period_text: str, org_id: str | None, by: str
+) -> dict[str, Any]:
+    """Recompute the period's subscription invoices that are GENERATED and unapproved; an
+    invoice whose lines come out the same is left as it is."""
+    period = runs.parse_period(period_text)
+    regenerated: list[str] = []
+    skipped: list[dict[str, str]] = []
+    async with conn.transaction():
+        drafts = await runs.drafts_for(conn, period, org_id)
+        rows = await conn.fetch(
+            "SELECT * FROM invoices WHERE kind = 'SUBSCRIPTION' AND period = $1"
+            " AND ($2::text IS NULL OR org_id = $2) ORDER BY invoice_id FOR UPDATE",
+            str(period),
+            org_id,
+        )
+        events: list[Event] = []
+        for row in rows:
+            reason = _why_not(row)
+            draft = drafts.get(row["org_id"], Draft())
+            if reason is None and draft.amount < row["payments"]:
+                reason = f"recomputed amount {draft.amount} is below the payments"
+            if reason:
+                skipped.append({"invoice_id": row["invoice_id"], "reason": reason})
+                continue
+            if not await invoices.same_lines(conn, row["invoice_id"], row["revision"], draft.lines):
+                events += await revise(conn, row, draft, by, REGENERATED)
+            regenerated.append(row["invoice_id"])
+        await outbox.stage(conn, INVOICING_EVENTS, events)
+    return {"regenerated": regenerated, "skipped": skipped}
+
+
+def _why_not(row: asyncpg.Record) -> str | None:
+    if row["approved"]:
+        return "approved: never changed silently (edit it instead)"
+    if row["status"] != "GENERATED":
+        return f"{row['status']}: never changed silently"
+    return None
+
+
+async def _detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any]:
+    detail = await invoices.get_detail(conn, invoice_id)
+    assert detail is not None
+    return detail
