@@ -63,11 +63,11 @@ async def approve(conn: asyncpg.Connection, invoice_id: str, by: str) -> dict[st
     return await _detail(conn, invoice_id)
 
 
-def status_for(status: str, payments: Decimal, balance: Decimal) -> str:
-    """The status the money implies: paid in full, partly, or as it was before any payment."""
+def status_for(sent: bool, payments: Decimal, balance: Decimal) -> str:
+    """The status the money and the sending imply (a reversal moves it back the same way)."""
     if payments > 0:
         return "PAYMENT_DONE" if balance == 0 else "PARTIAL_PAID"
-    return status if status in ("GENERATED", "SENT_FOR_PAYMENT") else "SENT_FOR_PAYMENT"
+    return "SENT_FOR_PAYMENT" if sent else "GENERATED"
 
 
 async def revise(
@@ -81,7 +81,7 @@ async def revise(
         )
     revision = row["revision"] + 1
     balance = draft.amount - row["payments"]
-    status = status_for(row["status"], row["payments"], balance)
+    status = status_for(row["sent"], row["payments"], balance)
     await invoices.store_lines(conn, row["invoice_id"], revision, draft.lines)
     await conn.execute(
         "UPDATE invoices SET regular_charges = $2, additional_charges = $3, amount = $4,"

@@ -1,15 +1,22 @@
-"""Invoicing consumers. For now: `usage.recorded` folded into monthly usage per service line."""
+"""Invoicing consumers: usage folded into monthly sums; payments and sending applied to invoices."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream.kafka import KafkaRouter
 
-from services.invoicing import repository
+from services.invoicing import repository, settlement
 from shared.consumer import consume
-from shared.db import processed
-from shared.events.topics import USAGE_RECORDED
+from shared.db import outbox, processed
+from shared.events.topics import (
+    INVOICING_EVENTS,
+    NOTIFIER_EVENTS,
+    PAYMENTS_EVENTS,
+    USAGE_RECORDED,
+    Topic,
+)
 from shared.service import Runtime
 
 USAGE_CONSUMER = "usage.recorded->line_month_usage"
@@ -33,4 +40,31 @@ def router(runtime: Runtime) -> KafkaRouter:
         runtime.dead_letters,
         runtime.settings.consumer_max_attempts,
     )
+    for topic in (PAYMENTS_EVENTS, NOTIFIER_EVENTS):
+        consume(
+            kafka,
+            topic,
+            runtime.settings.group_id,
+            settle(runtime, topic),
+            runtime.dead_letters,
+            runtime.settings.consumer_max_attempts,
+            max_records=100,
+        )
     return kafka
+
+
+def settle(runtime: Runtime, topic: Topic[Any]) -> Callable[[list[Any]], Awaitable[None]]:
+    """Apply payment and sending events in order, each once, with their status events."""
+    consumer = f"{topic.name}->invoices"
+
+    async def process(records: list[Any]) -> None:
+        events = [topic.parse(r.value) for r in records]
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            fresh = await processed.claim(conn, consumer, [e.event_id for e in events])
+            out = []
+            for event in events:
+                if event.event_id in fresh:
+                    out += await settlement.APPLY[type(event)](conn, event)
+            await outbox.stage(conn, INVOICING_EVENTS, out)
+
+    return process

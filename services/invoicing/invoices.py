@@ -151,7 +151,30 @@ async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any
         summary["revision"],
     )
     summary["lines"] = [_line(r) for r in lines]
-    summary["payments"] = []
+    # The detail's `payments` is the list of postings (api.md: `payments[]`); the summary's
+    # sum of them stays readable as `payments_total`.
+    summary["payments_total"] = summary["payments"]
+    summary["payments"] = [
+        {
+            "payment_id": r["payment_id"],
+            "amount": format(r["amount"], ".2f"),
+            "received_on": r["received_on"].isoformat(),
+            "method": r["method"],
+            "reference": r["reference"],
+            "posted_by": r["posted_by"],
+            "reversed": r["reversed"],
+            "reversal_reason": r["reversal_reason"],
+        }
+        for r in await conn.fetch(
+            "SELECT * FROM invoice_payments WHERE invoice_id = $1 ORDER BY received_on, payment_id",
+            invoice_id,
+        )
+    ]
+    extra = await conn.fetchrow(
+        "SELECT sent_to, last_send_error FROM invoices WHERE invoice_id = $1", invoice_id
+    )
+    summary["sent_to"] = list(extra["sent_to"] or [])
+    summary["last_send_error"] = extra["last_send_error"]
     summary["revisions"] = [
         {
             "revision": r["revision"],

@@ -1,0 +1,119 @@
+"""Applying what other services report: payments posted or reversed (payments service) and
+invoices sent or not (notifier). Each event once (processed_events); status and balance follow
+the money: balance = amount - payments, always (a database constraint)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.invoicing import invoices
+from services.invoicing.changes import status_for
+from shared.errors import PermanentError
+from shared.events.envelope import Event
+from shared.events.invoicing import InvoiceStatusChanged
+from shared.events.notifier import InvoiceSendFailed, InvoiceSent
+from shared.events.payments import PaymentPosted, PaymentReversed
+
+
+async def _locked(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record:
+    row = await conn.fetchrow("SELECT * FROM invoices WHERE invoice_id = $1 FOR UPDATE", invoice_id)
+    if row is None:
+        raise PermanentError(f"no invoice {invoice_id}")
+    return row
+
+
+async def _move_money(
+    conn: asyncpg.Connection, row: asyncpg.Record, payments: Decimal, sent: bool
+) -> list[Event]:
+    balance = row["amount"] - payments
+    if balance < 0:
+        raise PermanentError(
+            f"{row['invoice_id']}: payments {payments} would exceed the amount {row['amount']}"
+        )
+    status = status_for(sent, payments, balance)
+    await conn.execute(
+        "UPDATE invoices SET payments = $2, balance = $3, status = $4, sent = $5"
+        " WHERE invoice_id = $1",
+        row["invoice_id"],
+        payments,
+        balance,
+        status,
+        sent,
+    )
+    if status == row["status"]:
+        return []
+    summary = await invoices.get_summary(conn, row["invoice_id"])
+    assert summary is not None
+    facts = {
+        k: summary[k]
+        for k in (
+            "invoice_id",
+            "org_id",
+            "kind",
+            "period",
+            "revision",
+            "amount",
+            "payments",
+            "balance",
+            "status",
+        )
+    }
+    return [InvoiceStatusChanged(**facts, previous_status=row["status"])]
+
+
+async def payment_posted(conn: asyncpg.Connection, e: PaymentPosted) -> list[Event]:
+    row = await _locked(conn, e.invoice_id)
+    await conn.execute(
+        "INSERT INTO invoice_payments (payment_id, invoice_id, amount, received_on, method,"
+        " reference, posted_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        e.payment_id,
+        e.invoice_id,
+        e.amount,
+        e.received_on,
+        e.method,
+        e.reference,
+        e.posted_by,
+    )
+    return await _move_money(conn, row, row["payments"] + e.amount, row["sent"])
+
+
+async def payment_reversed(conn: asyncpg.Connection, e: PaymentReversed) -> list[Event]:
+    row = await _locked(conn, e.invoice_id)
+    updated = await conn.execute(
+        "UPDATE invoice_payments SET reversed = true, reversal_reason = $2"
+        " WHERE payment_id = $1 AND NOT reversed",
+        e.payment_id,
+        e.reason,
+    )
+    if updated == "UPDATE 0":
+        raise PermanentError(f"payment {e.payment_id} is unknown or already reversed")
+    return await _move_money(conn, row, row["payments"] - e.amount, row["sent"])
+
+
+async def invoice_sent(conn: asyncpg.Connection, e: InvoiceSent) -> list[Event]:
+    row = await _locked(conn, e.invoice_id)
+    await conn.execute(
+        "UPDATE invoices SET sent_to = $2, last_send_error = NULL WHERE invoice_id = $1",
+        e.invoice_id,
+        e.recipients,
+    )
+    return await _move_money(conn, row, row["payments"], True)
+
+
+async def send_failed(conn: asyncpg.Connection, e: InvoiceSendFailed) -> list[Event]:
+    await _locked(conn, e.invoice_id)
+    await conn.execute(
+        "UPDATE invoices SET last_send_error = $2 WHERE invoice_id = $1", e.invoice_id, e.reason
+    )
+    return []
+
+
+APPLY: dict[type[Event], Any] = {
+    PaymentPosted: payment_posted,
+    PaymentReversed: payment_reversed,
+    InvoiceSent: invoice_sent,
+    InvoiceSendFailed: send_failed,
+}
