@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 
 from services.invoicing import catalog, changes, invoices, runs
+from services.invoicing.proforma import proformas
 from shared.api.catalog import InvoiceEdit, ProductOrderIn, RegenerateIn
 from shared.errors import NotFound
 from shared.service import Runtime
@@ -47,6 +48,12 @@ def router(runtime: Runtime) -> APIRouter:
         request = InvoiceEdit.model_validate(body)
         async with runtime.pool.acquire() as conn:
             return await changes.edit(conn, invoice_id, request, by)
+
+    @api.get("/invoices/proforma")
+    async def proforma(org_id: str | None = None) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            org_ids = await catalog.org_tree(conn, org_id) if org_id else None
+            return await proformas(conn, datetime.now(UTC).date(), org_ids)
 
     @api.get("/invoices")
     async def list_invoices(

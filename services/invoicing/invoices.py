@@ -194,7 +194,14 @@ async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any
     return summary
 
 
-def _line(row: asyncpg.Record) -> dict[str, Any]:
+def format_line(line: Line) -> dict[str, Any]:
+    """A draft line as the API shows it (the same form as a stored one)."""
+    return _line(
+        dict(zip(LINE_COLUMNS.replace(" ", "").split(","), _line_values(line), strict=True))
+    )
+
+
+def _line(row: Any) -> dict[str, Any]:
     out = dict(row)
     out["amount"] = format(out["amount"], ".2f")
     out["unit_price"] = _price(out["unit_price"])

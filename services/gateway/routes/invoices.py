@@ -88,13 +88,16 @@ async def list_invoices(
     limit: int = Query(default=50, ge=1, le=500),
     cursor: str | None = None,
 ) -> Any:
-    if view == "proforma":
-        raise ValidationFailed(
-            "the proforma view is not available yet",
-            fields={"view": "use this_month or as_of_today"},
-        )
     if user.role == "org_user":
         org_id = user.org_id  # its own tree, whatever it asked for
+    if view == "proforma":
+        if kind != "subscription":
+            raise ValidationFailed(
+                "proforma invoices are subscription invoices",
+                fields={"view": "proforma goes with kind=subscription"},
+            )
+        scope = {"org_id": org_id} if org_id else None
+        return await services.get("invoicing", "/internal/invoices/proforma", scope)
     issued_from, issued_to = view_range(view, datetime.now(UTC).date())
     params: dict[str, Any] = {
         "kind": kind,
