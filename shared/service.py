@@ -8,8 +8,9 @@ its internal API, `/healthz`, `/readyz` and `/metrics`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +68,9 @@ def build_app(
     settings: ServiceSettings,
     service_dir: Path,
     routers: Callable[[Runtime], tuple[list[KafkaRouter], list[APIRouter]]],
+    background: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None,
 ) -> FastAPI:
+    """`background`, when given, runs as a task while the service is up (a scheduler)."""
     setup_logging(settings.log_level, settings.service_name)
     runtime = Runtime(
         settings=settings,
@@ -92,10 +95,15 @@ def build_app(
         )
         await relay.start()
         await runtime.broker.start()
+        task = asyncio.create_task(background(runtime)) if background else None
         log.info("%s ready on %s:%s", settings.service_name, settings.http_host, settings.http_port)
         try:
             yield
         finally:
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await runtime.broker.stop()
             await relay.stop()
             await runtime.producer.stop()

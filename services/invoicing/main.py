@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
-from services.invoicing import api, catalog_api, handlers, invoice_api
+from services.invoicing import api, catalog_api, handlers, invoice_api, scheduler
 from shared.service import build_app
 from shared.settings import ServiceSettings
 
@@ -17,6 +17,8 @@ class InvoicingSettings(ServiceSettings):
     service_name: str = "invoicing"
     db_schema: str = "invoicing"
     http_port: int = 8102
+    scheduler: bool = True
+    """Run each month's billing at the start of the UTC month (BILLPORT_INVOICING_SCHEDULER)."""
 
 
 def create_app(settings: InvoicingSettings | None = None) -> FastAPI:
@@ -28,4 +30,5 @@ def create_app(settings: InvoicingSettings | None = None) -> FastAPI:
             [handlers.router(rt)],
             [api.router(rt), catalog_api.router(rt), invoice_api.router(rt)],
         ),
+        background=scheduler.run_monthly if settings.scheduler else None,
     )

@@ -90,7 +90,9 @@ def parse_period(text: str) -> Period:
         raise ValidationFailed("bad period", fields={"period": str(exc)}) from None
 
 
-async def billing_run(conn: asyncpg.Connection, period_text: str) -> dict[str, Any]:
+async def billing_run(
+    conn: asyncpg.Connection, period_text: str, trigger: str = "api"
+) -> dict[str, Any]:
     """Generate the period's subscription invoices; a period run twice creates nothing new."""
     period = parse_period(period_text)
     generated: list[str] = []
@@ -129,6 +131,14 @@ async def billing_run(conn: asyncpg.Connection, period_text: str) -> dict[str, A
             generated.append(summary["invoice_id"])
             events.append(generated_event(summary))
         await outbox.stage(conn, INVOICING_EVENTS, events)
+        await conn.execute(
+            "INSERT INTO billing_runs (period, trigger, generated, skipped)"
+            " VALUES ($1, $2, $3, $4)",
+            str(period),
+            trigger,
+            len(generated),
+            len(skipped),
+        )
     return {"generated": generated, "skipped": skipped}
 
 

@@ -259,3 +259,16 @@ async def test_invoice_filters_and_org_scoping(stack: Stack, gateway: httpx.Asyn
         assert (
             await user.post("/api/v1/billing-runs", json={"period": "2026-11"})
         ).status_code == 403
+
+
+async def test_scheduler_ran_this_months_billing_once_at_start(db: Any) -> None:
+    from datetime import UTC, datetime
+
+    period = datetime.now(UTC).strftime("%Y-%m")
+    triggers = [
+        r["trigger"]
+        for r in await db.fetch(
+            "SELECT trigger FROM invoicing.billing_runs WHERE period = $1", period
+        )
+    ]
+    assert triggers.count("scheduler") == 1
