@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import billing as billing_bench
 from bench import slice as slice_bench
 from bench import usage as usage_bench
 from bench.report import figure, progress
@@ -76,6 +77,13 @@ def main() -> None:
         figure("usage_ingest_vs_copy", usage.ingest_rps / usage.copy_rps, "ratio")
         figure("usage_event_to_db_p99_ms", usage.latency_p99_ms, "ms")
         figure("usage_event_to_db_p50_ms", usage.latency_p50_ms, "ms")
+
+        lines = int(os.environ.get("BENCH_BILLING_LINES", "100000"))
+        seconds, _ = asyncio.run(
+            billing_bench.run(config.gateway_url, TOKEN, config.dsn, lines=lines, orgs=lines // 20)
+        )
+        figure("billing_run_seconds", seconds, "s")
+        figure("billing_run_lines_per_s", lines / seconds, "lines/s")
     finally:
         progress("stopping the bench stack")
         stack.stop()

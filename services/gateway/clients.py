@@ -40,17 +40,29 @@ class ServiceClients:
         return await self.call(service, "GET", path, params=params)
 
     async def call(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
-        """Round-robin over the replicas; a replica that does not answer is skipped."""
+        """Round-robin over the replicas. A replica that refuses the connection is skipped; a
+        change (POST, PATCH) that reached one is never sent to another, so it cannot happen
+        twice; a read is tried on the next replica after a timeout or a 5xx too."""
         urls = self._urls[service]
         start = next(self._turn[service])
+        safe = method == "GET"
         for i in range(len(urls)):
             base = urls[(start + i) % len(urls)]
             try:
                 response = await self._http.request(method, base + path, **kwargs)
-            except httpx.TransportError:
+            except httpx.ConnectError:
                 continue
+            except httpx.TransportError as exc:
+                if safe:
+                    continue
+                raise TransientError(
+                    f"the {service} service did not answer in time ({type(exc).__name__}); "
+                    "the change may still complete: check before retrying"
+                ) from None
             if response.status_code >= 500:
-                continue
+                if safe:
+                    continue
+                raise TransientError(f"the {service} service failed; nothing is assumed done")
             if response.status_code >= 400:
                 raise ServiceError(response.status_code, response.json())
             return response.json()

@@ -19,6 +19,7 @@ from shared.errors import ValidationFailed
 
 router = APIRouter(tags=["invoices"])
 InvoiceReader = Annotated[Principal, Depends(require("admin", "finance", "org_user"))]
+LONG_RUN = 900.0  # seconds: a month-end run over every service line is one long transaction
 Status = Literal["GENERATED", "SENT_FOR_PAYMENT", "PARTIAL_PAID", "PAYMENT_DONE"]
 
 
@@ -27,7 +28,7 @@ async def billing_run(
     body: BillingRunIn, user: Staff, services: Services, db: Db, request: Request
 ) -> Any:
     result = await services.call(
-        "invoicing", "POST", "/internal/billing-runs", json=body.model_dump()
+        "invoicing", "POST", "/internal/billing-runs", json=body.model_dump(), timeout=LONG_RUN
     )
     await record(
         db,
@@ -141,6 +142,7 @@ async def regenerate(
         "POST",
         "/internal/invoices/regenerate",
         json={**body.model_dump(), "by": user.token_id},
+        timeout=LONG_RUN,
     )
     await record(
         db,

@@ -1,0 +1,153 @@
+"""The month-end billing run at scale: 100,000 service lines in 5,000 organizations with 1,000
+sub-pools and a month of usage, from the trigger (`POST /api/v1/billing-runs`) to every invoice
+committed. The catalog and the month's usage sums are seeded straight into the invoicing
+schema (the run reads usage as the invoicing service keeps it: monthly sums per line)."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from decimal import Decimal
+
+import asyncpg
+import httpx
+
+from bench.report import progress
+
+PERIOD = "2031-02"
+USAGE_MONTH = date(2031, 1, 1)
+
+
+async def seed(db: asyncpg.Connection, orgs: int, lines: int, pools: int) -> None:
+    await db.execute("SET search_path TO invoicing")
+    await db.copy_records_to_table(
+        "organizations",
+        columns=["id", "name", "payment_terms_days"],
+        records=[(f"org_b{o:05d}", f"Bench org {o}", 30) for o in range(orgs)],
+    )
+    await db.copy_records_to_table(
+        "plans",
+        columns=[
+            "id",
+            "name",
+            "monthly_price",
+            "allowance_gb",
+            "overage_price_per_gb",
+            "overage_block_gb",
+            "overage_block_price",
+        ],
+        records=[
+            (
+                f"plan_b{p}",
+                f"Bench plan {p}",
+                Decimal(50 + 25 * p),
+                Decimal(50 * (p + 1)),
+                Decimal("2.5") if p % 2 == 0 else None,
+                None if p % 2 == 0 else Decimal(50),
+                None if p % 2 == 0 else Decimal("25.00"),
+            )
+            for p in range(10)
+        ],
+    )
+    await db.copy_records_to_table(
+        "sub_pools",
+        columns=["id", "org_id", "name", "monthly_price", "allowance_gb", "overage_price_per_gb"],
+        records=[
+            (
+                f"pool_b{s:04d}",
+                f"org_b{s:05d}",
+                f"Pool {s}",
+                Decimal("999.99"),
+                Decimal(1000),
+                Decimal("1.5"),
+            )
+            for s in range(pools)
+        ],
+    )
+    per_org = lines // orgs
+    rows, usage = [], []
+    for n in range(lines):
+        org = n // per_org
+        in_pool = org < pools and n % per_org < per_org // 2
+        number = f"AST-B{n:06d}-0-01"
+        rows.append(
+            (
+                f"sl_b{n:06d}",
+                number,
+                f"Line {n}",
+                f"org_b{org:05d}",
+                None if in_pool else f"plan_b{n % 10}",
+                f"pool_b{org:04d}" if in_pool else None,
+                date(2030, 12, 1) if n % 7 else date(2031, 2, 10),
+                None,
+            )
+        )
+        used = Decimal((n * 37) % 20000) / 100
+        usage.append(
+            (
+                number,
+                USAGE_MONTH,
+                used,
+                Decimal(0),
+                Decimal(0),
+                Decimal(0),
+                31,
+                USAGE_MONTH,
+                date(2031, 1, 31),
+            )
+        )
+    await db.copy_records_to_table(
+        "service_lines",
+        columns=[
+            "id",
+            "service_line_number",
+            "name",
+            "org_id",
+            "plan_id",
+            "sub_pool_id",
+            "active_from",
+            "active_to",
+        ],
+        records=rows,
+    )
+    await db.copy_records_to_table(
+        "line_month_usage",
+        columns=[
+            "service_line_number",
+            "month",
+            "priority_gb",
+            "opt_in_priority_gb",
+            "standard_gb",
+            "non_billable_gb",
+            "days_with_usage",
+            "first_day",
+            "last_day",
+        ],
+        records=usage,
+    )
+
+
+async def run(
+    gateway_url: str,
+    token: str,
+    dsn: str,
+    orgs: int = 5000,
+    lines: int = 100_000,
+    pools: int = 1000,
+) -> tuple[float, int]:
+    db = await asyncpg.connect(dsn)
+    progress(f"seeding {orgs} organizations, {pools} sub-pools, {lines} service lines")
+    await seed(db, orgs, lines, pools)
+    await db.close()
+    progress(f"billing run {PERIOD}")
+    async with httpx.AsyncClient(
+        base_url=gateway_url, timeout=600, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        started = time.perf_counter()
+        r = await client.post("/api/v1/billing-runs", json={"period": PERIOD})
+        elapsed = time.perf_counter() - started
+    if r.status_code != 200:
+        raise RuntimeError(f"billing run failed: {r.status_code} {r.text[:300]}")
+    generated = len(r.json()["generated"])
+    progress(f"{generated} invoices generated in {elapsed:.1f}s")
+    return elapsed, generated
