@@ -132,3 +132,54 @@ async def test_late_usage_regenerate_approve_edit(gateway: httpx.AsyncClient) ->
     assert no_reason.status_code == 422 and "reason" in no_reason.json()["error"]["fields"]
     missing = await gateway.post("/api/v1/invoices/INV-209901-999999/approve")
     assert missing.status_code == 404
+
+
+async def test_sub_organizations_get_their_own_invoices_listed_under_the_parent(
+    gateway: httpx.AsyncClient,
+) -> None:
+    t = uuid.uuid4().hex[:8]
+    parent = await created(gateway, "organizations", {"name": f"Group {t}"})
+    child = await created(
+        gateway, "organizations", {"name": f"Branch {t}", "parent_id": parent["id"]}
+    )
+    plan = await created(
+        gateway,
+        "plans",
+        {
+            "name": f"Branch plan {t}",
+            "monthly_price": "90",
+            "allowance_gb": "10",
+            "overage_price_per_gb": "1",
+        },
+    )
+    for org, n in ((parent, 1), (child, 2)):
+        await created(
+            gateway,
+            "service-lines",
+            {
+                "service_line_number": f"AST-{t}-S{n}",
+                "name": f"Site {n}",
+                "org_id": org["id"],
+                "plan_id": plan["id"],
+                "active_from": "2027-06-16",
+            },
+        )
+    await gateway.post("/api/v1/billing-runs", json={"period": "2027-06"})
+    tree = (await gateway.get("/api/v1/invoices", params={"org_id": parent["id"]})).json()
+    assert sorted((i["org_id"], i["amount"]) for i in tree["items"]) == sorted(
+        [(parent["id"], "45.00"), (child["id"], "45.00")]
+    )  # 15 of 30 days of 90.00
+    assert tree["totals"]["invoiced"] == "90.00"
+    only_child = (await gateway.get("/api/v1/invoices", params={"org_id": child["id"]})).json()
+    assert [i["org_id"] for i in only_child["items"]] == [child["id"]]
+    number = only_child["items"][0]["invoice_id"]
+    edited = await gateway.patch(
+        f"/api/v1/invoices/{number}",
+        json={
+            "lines": [{"type": "REGULAR", "description": "Site 2, half month", "amount": "40.00"}],
+            "reason": "agreed discount",
+        },
+    )
+    assert edited.json()["amount"] == "40.00" and edited.json()["approved"] is False
+    approved = await gateway.post(f"/api/v1/invoices/{number}/approve")
+    assert approved.json()["approved"] is True and approved.json()["revision"] == 2

@@ -138,3 +138,43 @@ def test_prorated_price_is_within_the_price_and_exact_at_the_ends(
     assert charged == charged.quantize(D("0.01"))
     assert abs(charged - price * active / days) <= D("0.005")
     assert prorated_price(price, days, days) == price
+
+
+assignment_strategy = st.builds(
+    lambda n, plan, start, length, pooled: (
+        in_pool(f"AST-{n}", f"2026-{start:02d}-01")
+        if pooled
+        else on(
+            plan,
+            f"2026-{start:02d}-01",
+            None if length == 0 else f"2026-{min(start + length, 12):02d}-10",
+            f"AST-{n}",
+        )
+    ),
+    st.integers(0, 30),
+    st.sampled_from([A, B]),
+    st.integers(1, 12),
+    st.integers(0, 3),
+    st.booleans(),
+)
+
+
+@given(
+    st.lists(assignment_strategy, max_size=12, unique_by=lambda a: a.service_line_number),
+    st.dictionaries(
+        st.sampled_from([f"AST-{n}" for n in range(31)]),
+        st.integers(0, 500_000).map(lambda c: D(c) / 100),
+        max_size=10,
+    ),
+    st.randoms(),
+)
+def test_recomputing_an_invoice_is_deterministic(
+    assignments: list[Assignment], usage: dict[str, D], rnd: object
+) -> None:
+    first = subscription_invoice(NOV, assignments, usage)
+    shuffled = list(assignments)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    again = subscription_invoice(NOV, shuffled, dict(reversed(list(usage.items()))))
+    assert again.lines == first.lines
+    assert again.amount == first.regular_charges + first.additional_charges
+    assert all(x.amount == x.amount.quantize(D("0.01")) for x in first.lines)
