@@ -26,13 +26,15 @@ def consume(
     max_attempts: int,
     max_records: int = 500,
 ) -> None:
-    """Register a batch subscriber of `topic` in consumer group `group_id`.
+    """Register a batch subscriber of `topic` in the consumer group `<group_id>.<topic>`: one
+    group per service and topic, so a service reading several topics does not rebalance all of
+    them whenever one of its consumers joins or leaves.
 
     `dead_letters` is called at delivery time: the producer behind it opens in the lifespan."""
 
     @router.subscriber(
         topic.name,
-        group_id=group_id,
+        group_id=f"{group_id}.{topic.name}",
         batch=True,
         max_records=max_records,
         batch_timeout_ms=50,

@@ -26,5 +26,6 @@ class ServiceSettings(BaseSettings):
 
     @property
     def group_id(self) -> str:
-        """One consumer group per service: replicas share the partitions."""
+        """The service's consumer group prefix: it reads each topic in `<group_id>.<topic>`,
+        whose members (its replicas) share the partitions."""
         return f"billport-{self.service_name}"
