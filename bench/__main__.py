@@ -80,7 +80,14 @@ def main() -> None:
 
         lines = int(os.environ.get("BENCH_BILLING_LINES", "100000"))
         seconds, _ = asyncio.run(
-            billing_bench.run(config.gateway_url, TOKEN, config.dsn, lines=lines, orgs=lines // 20)
+            billing_bench.run(
+                config.gateway_url,
+                TOKEN,
+                config.dsn,
+                lines=lines,
+                orgs=lines // 20,
+                pools=lines // 100,
+            )
         )
         figure("billing_run_seconds", seconds, "s")
         figure("billing_run_lines_per_s", lines / seconds, "lines/s")
