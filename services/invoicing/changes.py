@@ -27,21 +27,6 @@ async def _locked(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record:
     return row
 
 
-def _facts(summary: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "invoice_id",
-        "org_id",
-        "kind",
-        "period",
-        "revision",
-        "amount",
-        "payments",
-        "balance",
-        "status",
-    )
-    return {k: summary[k] for k in keys}
-
-
 async def approve(conn: asyncpg.Connection, invoice_id: str, by: str) -> dict[str, Any]:
     async with conn.transaction():
         row = await _locked(conn, invoice_id)
@@ -58,7 +43,7 @@ async def approve(conn: asyncpg.Connection, invoice_id: str, by: str) -> dict[st
         summary = await invoices.get_summary(conn, invoice_id)
         assert summary is not None
         await outbox.stage(
-            conn, INVOICING_EVENTS, [InvoiceApproved(**_facts(summary), approved_by=by)]
+            conn, INVOICING_EVENTS, [InvoiceApproved(**invoices.facts_of(summary), approved_by=by)]
         )
     return await _detail(conn, invoice_id)
 
@@ -107,9 +92,11 @@ async def revise(
     )
     summary = await invoices.get_summary(conn, row["invoice_id"])
     assert summary is not None
-    events: list[Event] = [InvoiceRevised(**_facts(summary), reason=reason)]
+    events: list[Event] = [InvoiceRevised(**invoices.facts_of(summary), reason=reason)]
     if status != row["status"]:
-        events.append(InvoiceStatusChanged(**_facts(summary), previous_status=row["status"]))
+        events.append(
+            InvoiceStatusChanged(**invoices.facts_of(summary), previous_status=row["status"])
+        )
     return events
 
 

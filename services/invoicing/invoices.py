@@ -57,27 +57,7 @@ async def store(
         draft.additional_charges,
         draft.amount,
     )
-    await conn.executemany(
-        f"INSERT INTO invoice_lines (invoice_id, revision, position, {LINE_COLUMNS})"
-        " VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        [
-            (
-                invoice_id,
-                i,
-                x.type,
-                x.description,
-                x.service_line_number,
-                x.service_line_name,
-                x.plan_name,
-                x.sub_pool_name,
-                x.quantity,
-                x.unit_price,
-                x.usage_gb,
-                x.amount,
-            )
-            for i, x in enumerate(draft.lines, start=1)
-        ],
-    )
+    await store_lines(conn, invoice_id, 1, draft.lines)
     summary = await get_summary(conn, invoice_id)
     assert summary is not None
     return summary
@@ -120,6 +100,24 @@ async def same_lines(
         revision,
     )
     return [tuple(r.values()) for r in stored] == [_line_values(x) for x in lines]
+
+
+FACTS = (
+    "invoice_id",
+    "org_id",
+    "kind",
+    "period",
+    "revision",
+    "amount",
+    "payments",
+    "balance",
+    "status",
+)
+
+
+def facts_of(summary: dict[str, Any]) -> dict[str, Any]:
+    """The fields every invoicing event carries (`shared.events.invoicing.InvoiceFacts`)."""
+    return {k: summary[k] for k in FACTS}
 
 
 def as_summary(row: asyncpg.Record) -> dict[str, Any]:

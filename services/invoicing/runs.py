@@ -153,17 +153,7 @@ async def _usage(conn: asyncpg.Connection, month: Period, lines: set[str]) -> di
 
 
 def generated_event(summary: dict[str, Any]) -> InvoiceGenerated:
-    return InvoiceGenerated(
-        invoice_id=summary["invoice_id"],
-        org_id=summary["org_id"],
-        kind=summary["kind"],
-        period=summary["period"],
-        revision=summary["revision"],
-        amount=summary["amount"],
-        payments=summary["payments"],
-        balance=summary["balance"],
-        status=summary["status"],
-    )
+    return InvoiceGenerated(**invoices.facts_of(summary))
 
 
 async def product_order(conn: asyncpg.Connection, body: ProductOrderIn) -> dict[str, Any]:

@@ -47,21 +47,7 @@ async def _move_money(
         return []
     summary = await invoices.get_summary(conn, row["invoice_id"])
     assert summary is not None
-    facts = {
-        k: summary[k]
-        for k in (
-            "invoice_id",
-            "org_id",
-            "kind",
-            "period",
-            "revision",
-            "amount",
-            "payments",
-            "balance",
-            "status",
-        )
-    }
-    return [InvoiceStatusChanged(**facts, previous_status=row["status"])]
+    return [InvoiceStatusChanged(**invoices.facts_of(summary), previous_status=row["status"])]
 
 
 async def payment_posted(conn: asyncpg.Connection, e: PaymentPosted) -> list[Event]:
