@@ -58,10 +58,10 @@ def precedence(s: DaySnapshot) -> tuple[dt.datetime, Decimal, Decimal, Decimal, 
 class Snapshot:
     service_line_number: str
     date: dt.date
-    priority_gb: Decimal
-    opt_in_priority_gb: Decimal
-    standard_gb: Decimal
-    non_billable_gb: Decimal
+    priority_gb: Decimal | str
+    opt_in_priority_gb: Decimal | str
+    standard_gb: Decimal | str
+    non_billable_gb: Decimal | str
     observed_at: dt.datetime
 
 

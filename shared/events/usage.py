@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator, with_config
 from typing_extensions import TypedDict
@@ -85,9 +85,12 @@ class UsageSnapshotsReceived(Event):
     service_line_number: str = Field(pattern=SERVICE_LINE_PATTERN)
     snapshots: list[DailySnapshot] = Field(min_length=1, max_length=MAX_RECORDS_PER_MESSAGE)
 
-    def line_snapshots(self) -> list[LineSnapshot]:
+    def line_snapshots(self) -> list[LineSnapshotDict]:
         return [
-            LineSnapshot.model_construct(service_line_number=self.service_line_number, **dict(s))
+            cast(
+                LineSnapshotDict,
+                {**s.model_dump(), "service_line_number": self.service_line_number},
+            )
             for s in self.snapshots
         ]
 
@@ -98,15 +101,26 @@ class UsageRecordsReceived(Event):
 
     type: Literal["usage.records_received"] = "usage.records_received"
     source: str = Field(default="api", max_length=200)
-    records: list[LineSnapshot] = Field(min_length=1, max_length=MAX_RECORDS_PER_MESSAGE)
+    records: list[LineSnapshotDict] = Field(min_length=1, max_length=MAX_RECORDS_PER_MESSAGE)
+    """Plain dicts, validated field by field in pydantic-core: no model per record, since
+    this topic carries usage by the million."""
 
-    def line_snapshots(self) -> list[LineSnapshot]:
+    @model_validator(mode="after")
+    def _opt_in_is_subset(self) -> UsageRecordsReceived:
+        for i, record in enumerate(self.records):
+            if opt_in_exceeds_priority(record):
+                raise ValueError(
+                    f"records.{i}: opt_in_priority_gb is part of priority_gb and cannot exceed it"
+                )
+        return self
+
+    def line_snapshots(self) -> list[LineSnapshotDict]:
         return self.records
 
     @property
     def service_line_number(self) -> str:
         """The message key: the first record's line (all its lines share its partition)."""
-        return self.records[0].service_line_number
+        return self.records[0]["service_line_number"]
 
     @staticmethod
     def serialize(

@@ -174,3 +174,19 @@ def test_announcements_are_split_below_the_message_limit() -> None:
     assert len(messages) == -(-len(rows) // MAX_DAYS_PER_ANNOUNCEMENT)
     assert all(len(payload) < MAX_MESSAGE_BYTES // 2 for _, payload in messages)
     assert {partition_for(key) for key, _ in messages} == {partition_for("AST-1-2-3")}
+
+
+def test_records_message_with_opt_in_above_priority_is_refused_whole() -> None:
+    from shared.events.usage import UsageRecordsReceived
+
+    record = {
+        "service_line_number": "AST-1-2-3",
+        "date": "2026-11-01",
+        "priority_gb": "1",
+        "opt_in_priority_gb": "2",
+        "observed_at": "2026-11-02T00:00:00Z",
+    }
+    raw = UsageRecordsReceived.serialize([record], "feed", None)  # type: ignore[list-item]
+    with pytest.raises(ValidationFailed) as caught:
+        USAGE_RAW.parse(raw)
+    assert "records.0: opt_in_priority_gb" in str(caught.value.fields)
