@@ -14,6 +14,7 @@ from bench import billing as billing_bench
 from bench import slice as slice_bench
 from bench import usage as usage_bench
 from bench.report import figure, progress
+from devstack.__main__ import parse_replicas
 from devstack.procs import cpu_seconds, rss_mb
 from devstack.stack import ROOT, Stack, StackConfig, wipe
 
@@ -28,16 +29,8 @@ def postgres_pid(home: Path) -> int:
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the stack on SIGTERM too
     wipe(HOME)
-    config = StackConfig(
-        home=HOME,
-        kafka_port=39092,
-        controller_port=39093,
-        pg_port=55452,
-        smtp_port=2527,
-        gateway_port=8950,
-        service_base_port=8951,
-        admin_token=TOKEN,
-    )
+    replicas = parse_replicas(os.environ.get("BENCH_REPLICAS", ""))
+    config = StackConfig.isolated(HOME, slot=2, admin_token=TOKEN, replicas=replicas)
     stack = Stack(config)
     try:
         progress("booting a fresh stack")

@@ -37,6 +37,24 @@ class StackConfig:
     admin_token: str = ""
     replicas: dict[str, int] = field(default_factory=dict)
 
+    @classmethod
+    def isolated(
+        cls, home: Path, slot: int, admin_token: str, replicas: dict[str, int] | None = None
+    ) -> StackConfig:
+        """A stack beside `make run` (slot 0 is `make run`'s ports): the tests use slot 1, the
+        bench slot 2, each with its own folder and ports, so they never disturb each other."""
+        return cls(
+            home=home,
+            kafka_port=19092 + 10_000 * slot,
+            controller_port=19093 + 10_000 * slot,
+            pg_port=55432 + 10 * slot,
+            smtp_port=2525 + slot,
+            gateway_port=8000 + 450 * slot,
+            service_base_port=8001 + 450 * slot,
+            admin_token=admin_token,
+            replicas=replicas or {},
+        )
+
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.kafka_port}"

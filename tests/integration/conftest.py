@@ -19,16 +19,7 @@ ADMIN_TOKEN = "bp_test_admin_token"
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     wipe(TEST_HOME)
-    config = StackConfig(
-        home=TEST_HOME,
-        kafka_port=29092,
-        controller_port=29093,
-        pg_port=55442,
-        smtp_port=2526,
-        gateway_port=8900,
-        service_base_port=8901,
-        admin_token=ADMIN_TOKEN,
-    )
+    config = StackConfig.isolated(TEST_HOME, slot=1, admin_token=ADMIN_TOKEN)
     running = Stack(config)
     try:
         running.start_infra()
