@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from bench import billing as billing_bench
+from bench import payments as payments_bench
 from bench import slice as slice_bench
 from bench import usage as usage_bench
 from bench.report import figure, progress
@@ -84,6 +85,11 @@ def main() -> None:
         )
         figure("billing_run_seconds", seconds, "s")
         figure("billing_run_lines_per_s", lines / seconds, "lines/s")
+
+        paid = asyncio.run(payments_bench.run(config.gateway_url, TOKEN))
+        figure("payment_to_balance_p99_ms", paid.to_balance_p99_ms, "ms")
+        figure("payment_to_balance_p50_ms", paid.to_balance_p50_ms, "ms")
+        figure("payments_per_s", paid.payments_per_s, "payments/s")
     finally:
         progress("stopping the bench stack")
         stack.stop()

@@ -143,6 +143,44 @@ def rejection_text(rejection: dict[str, Any]) -> str:
     return f"{where}, {line}: {rejection.get('reason')}"
 
 
+# --- billport payments check ---------------------------------------------------------------
+
+
+def payments_check_arguments(parser: argparse.ArgumentParser) -> None:
+    env_option(parser, "--gateway", "BILLPORT_GATEWAY_URL", "BillPort gateway URL", DEFAULT_GATEWAY)
+    env_option(parser, "--token", "BILLPORT_ADMIN_TOKEN", "gateway bearer token (admin or finance)")
+
+
+def run_payments_check(args: argparse.Namespace) -> int:
+    """Print the ledger's invariants; exit 1 when any does not hold."""
+    import httpx
+
+    try:
+        response = httpx.get(
+            args.gateway.rstrip("/") + "/api/v1/payments/ledger-check",
+            headers={"Authorization": f"Bearer {args.token}"},
+            timeout=120,
+        )
+    except httpx.HTTPError as exc:
+        print(f"billport: the gateway did not answer: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if response.status_code != 200:
+        print(f"billport: {response.status_code} {response.text}", file=sys.stderr)
+        return EXIT_FAILED
+    check = response.json()
+    accounts = check["accounts"]
+    print(
+        f"ledger total {check['ledger_total']} (cash {accounts['cash']}, receivable"
+        f" {accounts['receivable']}, revenue {accounts['revenue']});"
+        f" {check['invoices_checked']} invoices, {check['postings']} postings;"
+        f" invoiced {check['invoiced']} = paid {check['paid']} + balance {check['balance']}"
+    )
+    for problem in check["problems"]:
+        print(f"PROBLEM {problem}")
+    print("balanced" if check["balanced"] else "NOT balanced")
+    return EXIT_OK if check["balanced"] else EXIT_FAILED
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 
@@ -173,7 +211,7 @@ def page_size(text: str) -> int:
     return value
 
 
-GROUP_HELP = {"usage": "Starlink usage"}
+GROUP_HELP = {"usage": "Starlink usage", "payments": "payments and the ledger"}
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -182,5 +220,12 @@ COMMANDS: tuple[Command, ...] = (
         help="Fetch every Starlink data-usage page and push each to the gateway.",
         add_arguments=usage_poll_arguments,
         run=run_usage_poll,
+    ),
+    Command(
+        group="payments",
+        name="check",
+        help="Check the payments ledger: it sums to zero; amount = payments + balance >= 0.",
+        add_arguments=payments_check_arguments,
+        run=run_payments_check,
     ),
 )

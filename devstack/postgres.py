@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from devstack.procs import StackError, wait_port
+from devstack.procs import StackError, wait_port, wait_port_free
 
 BIN_DIRS = [Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin")]
 SUPERUSER = "billport"
@@ -86,6 +86,8 @@ def start(data_dir: Path, port: int, timeout: float = 60) -> str:
         log.touch()
     _chown(log)
     if not status(data_dir):
+        # A cluster stopped a moment ago (the previous test run) may still hold the port.
+        wait_port_free(port, timeout=30, what="PostgreSQL")
         options = (
             f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=on "
             "-c max_connections=300 -c shared_buffers=256MB -c synchronous_commit=on"

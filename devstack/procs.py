@@ -60,6 +60,15 @@ def wait_port(
     )
 
 
+def wait_port_free(port: int, timeout: float, what: str) -> None:
+    """Wait until nothing listens on `port` any more; a clear error if something still does."""
+    deadline = time.monotonic() + timeout
+    while port_open(port):
+        if time.monotonic() > deadline:
+            raise StackError(f"port {port} for {what} is still in use after {timeout:.0f}s")
+        time.sleep(0.2)
+
+
 def tail(path: Path | None, lines: int = 25) -> str:
     if path is None or not path.exists():
         return ""

@@ -40,6 +40,9 @@ class ServiceClients:
         return await self.call(service, "GET", path, params=params)
 
     async def call(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
+        return (await self.request(service, method, path, **kwargs)).json()
+
+    async def request(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Round-robin over the replicas. A replica that refuses the connection is skipped; a
         change (POST, PATCH) that reached one is never sent to another, so it cannot happen
         twice; a read is tried on the next replica after a timeout or a 5xx too."""
@@ -65,7 +68,7 @@ class ServiceClients:
                 raise TransientError(f"the {service} service failed; nothing is assumed done")
             if response.status_code >= 400:
                 raise ServiceError(response.status_code, response.json())
-            return response.json()
+            return response
         raise TransientError(f"the {service} service is not reachable; try again shortly")
 
     async def health(self, service: str) -> dict[str, Any]:

@@ -160,11 +160,13 @@ async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any
             "method": r["method"],
             "reference": r["reference"],
             "posted_by": r["posted_by"],
+            "note": r["note"],
+            "applied": r["applied"],
             "reversed": r["reversed"],
             "reversal_reason": r["reversal_reason"],
         }
         for r in await conn.fetch(
-            "SELECT * FROM invoice_payments WHERE invoice_id = $1 ORDER BY received_on, payment_id",
+            "SELECT * FROM invoice_payments WHERE invoice_id = $1 ORDER BY seq",
             invoice_id,
         )
     ]

@@ -52,30 +52,39 @@ async def _move_money(
 
 async def payment_posted(conn: asyncpg.Connection, e: PaymentPosted) -> list[Event]:
     row = await _locked(conn, e.invoice_id)
+    # It fits unless a revision lowered the amount while it was being posted; then it is kept
+    # unapplied and the payments service, seeing the revision, reverses it.
+    applied = row["payments"] + e.amount <= row["amount"]
     await conn.execute(
         "INSERT INTO invoice_payments (payment_id, invoice_id, amount, received_on, method,"
-        " reference, posted_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        " reference, note, posted_by, applied) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         e.payment_id,
         e.invoice_id,
         e.amount,
         e.received_on,
         e.method,
         e.reference,
+        e.note,
         e.posted_by,
+        applied,
     )
+    if not applied:
+        return []
     return await _move_money(conn, row, row["payments"] + e.amount, row["sent"])
 
 
 async def payment_reversed(conn: asyncpg.Connection, e: PaymentReversed) -> list[Event]:
     row = await _locked(conn, e.invoice_id)
-    updated = await conn.execute(
+    applied = await conn.fetchval(
         "UPDATE invoice_payments SET reversed = true, reversal_reason = $2"
-        " WHERE payment_id = $1 AND NOT reversed",
+        " WHERE payment_id = $1 AND NOT reversed RETURNING applied",
         e.payment_id,
         e.reason,
     )
-    if updated == "UPDATE 0":
+    if applied is None:
         raise PermanentError(f"payment {e.payment_id} is unknown or already reversed")
+    if not applied:
+        return []
     return await _move_money(conn, row, row["payments"] - e.amount, row["sent"])
 
 

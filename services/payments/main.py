@@ -1,7 +1,7 @@
 """Payments service process: `python -m services.payments`.
 
-Its consumers and API arrive with their issue; the process, schema, consumer group, outbox
-relay and health checks are in place."""
+Postings and reversals with a double-entry ledger; it follows invoice amounts from
+`invoicing.events` and publishes `payments.events` through its outbox."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
+from services.payments import api, handlers
 from shared.service import build_app
 from shared.settings import ServiceSettings
 
@@ -23,4 +24,8 @@ class PaymentsSettings(ServiceSettings):
 
 def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
     settings = settings or PaymentsSettings()
-    return build_app(settings, Path(__file__).parent, lambda rt: ([], []))
+    return build_app(
+        settings,
+        Path(__file__).parent,
+        lambda rt: ([handlers.router(rt)], [api.router(rt)]),
+    )

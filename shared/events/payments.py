@@ -15,10 +15,12 @@ class PaymentPosted(Event):
     type: Literal["payment.posted"] = "payment.posted"
     payment_id: str
     invoice_id: str
+    org_id: str | None = None
     amount: Money
     received_on: date
     method: PaymentMethod
     reference: str | None = None
+    note: str | None = None
     posted_by: str
 
 
@@ -26,6 +28,7 @@ class PaymentReversed(Event):
     type: Literal["payment.reversed"] = "payment.reversed"
     payment_id: str
     invoice_id: str
+    org_id: str | None = None
     amount: Money
     reason: str
     reversed_by: str

@@ -1,0 +1,73 @@
+"""Internal HTTP API of the payments service (the gateway is its only caller)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse
+
+from services.payments import ledger, postings, repository
+from shared.api.payments import PaymentIn, ReversalIn
+from shared.errors import BadRequest, NotFound
+from shared.service import Runtime
+
+KEY_MAX = 200
+
+
+def idempotency_key(value: str | None) -> str:
+    key = (value or "").strip()
+    if not key or len(key) > KEY_MAX:
+        raise BadRequest(
+            "a payment needs an Idempotency-Key header (1 to 200 characters), unique per payment",
+            fields={"Idempotency-Key": "required, 1 to 200 characters"},
+        )
+    return key
+
+
+def router(runtime: Runtime) -> APIRouter:
+    api = APIRouter(prefix="/internal")
+
+    @api.post("/invoices/{invoice_id}/payments", status_code=201)
+    async def post_payment(
+        invoice_id: str,
+        body: PaymentIn,
+        idempotency: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+        actor: Annotated[str, Header(alias="X-BillPort-Actor")] = "system",
+        client: Annotated[str | None, Header(alias="X-BillPort-Client")] = None,
+    ) -> JSONResponse:
+        key = idempotency_key(idempotency)
+        async with runtime.pool.acquire() as conn:
+            payment, created = await postings.post(conn, invoice_id, body, key, actor, client)
+        headers = {} if created else {"Idempotent-Replayed": "true"}
+        return JSONResponse(payment, status_code=201, headers=headers)
+
+    @api.post("/invoices/{invoice_id}/payments/{payment_id}/reversal", status_code=201)
+    async def reverse_payment(
+        invoice_id: str,
+        payment_id: str,
+        body: ReversalIn,
+        actor: Annotated[str, Header(alias="X-BillPort-Actor")] = "system",
+    ) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            return await postings.reverse(conn, invoice_id, payment_id, body.reason, actor)
+
+    @api.get("/invoices/{invoice_id}/payments")
+    async def invoice_payments(invoice_id: str) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            if not await repository.known_invoice(conn, invoice_id):
+                raise NotFound(f"no invoice {invoice_id}")
+            rows = await repository.of_invoice(conn, invoice_id)
+        return {"items": [postings.as_json(r) for r in rows], "next_cursor": None}
+
+    @api.get("/invoices/{invoice_id}/known")
+    async def known(invoice_id: str) -> dict[str, bool]:
+        async with runtime.pool.acquire() as conn:
+            return {"known": await repository.known_invoice(conn, invoice_id)}
+
+    @api.get("/ledger/check")
+    async def ledger_check() -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            return await ledger.check(conn)
+
+    return api

@@ -1,0 +1,133 @@
+"""SQL of the payments schema: the invoice view, postings, and ledger entries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.payments.domain import Entry, Posting
+from shared.events.invoicing import InvoiceFacts
+
+PAYMENT_COLUMNS = (
+    "payment_id, invoice_id, org_id, amount, received_on, method, reference, note, posted_by,"
+    " posted_at, client_addr, balance_after, reversed_at, reversed_by, reversal_reason,"
+    " request_hash"
+)
+
+
+async def lock_invoice(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record | None:
+    """The invoice row, locked: postings on one invoice happen one after the other."""
+    return await conn.fetchrow(
+        "SELECT invoice_id, org_id, amount, paid FROM invoices WHERE invoice_id = $1 FOR UPDATE",
+        invoice_id,
+    )
+
+
+async def known_invoice(conn: asyncpg.Connection, invoice_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM invoices WHERE invoice_id = $1", invoice_id))
+
+
+async def upsert_invoice(conn: asyncpg.Connection, facts: InvoiceFacts) -> asyncpg.Record:
+    """Create or lock the invoice row; answers its previous amount and paid (0 when new)."""
+    await conn.execute(
+        "INSERT INTO invoices (invoice_id, org_id, kind, revision, amount)"
+        " VALUES ($1, $2, $3, $4, 0) ON CONFLICT (invoice_id) DO NOTHING",
+        facts.invoice_id,
+        facts.org_id,
+        facts.kind,
+        facts.revision,
+    )
+    row = await lock_invoice(conn, facts.invoice_id)
+    assert row is not None
+    return row
+
+
+async def set_invoice(
+    conn: asyncpg.Connection, invoice_id: str, amount: Decimal, paid: Decimal, revision: int
+) -> None:
+    await conn.execute(
+        "UPDATE invoices SET amount = $2, paid = $3, revision = greatest(revision, $4),"
+        " updated_at = now() WHERE invoice_id = $1",
+        invoice_id,
+        amount,
+        paid,
+        revision,
+    )
+
+
+async def set_paid(conn: asyncpg.Connection, invoice_id: str, paid: Decimal) -> None:
+    await conn.execute(
+        "UPDATE invoices SET paid = $2, updated_at = now() WHERE invoice_id = $1", invoice_id, paid
+    )
+
+
+async def by_key(conn: asyncpg.Connection, key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE idempotency_key = $1", key
+    )
+
+
+async def by_id(
+    conn: asyncpg.Connection, payment_id: str, lock: bool = False
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1"
+        + (" FOR UPDATE" if lock else ""),
+        payment_id,
+    )
+
+
+async def of_invoice(conn: asyncpg.Connection, invoice_id: str) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE invoice_id = $1 ORDER BY seq", invoice_id
+    )
+    return rows
+
+
+async def live_postings(conn: asyncpg.Connection, invoice_id: str) -> list[Posting]:
+    rows = await conn.fetch(
+        "SELECT payment_id, amount FROM payments"
+        " WHERE invoice_id = $1 AND reversed_at IS NULL ORDER BY seq",
+        invoice_id,
+    )
+    return [Posting(r["payment_id"], r["amount"]) for r in rows]
+
+
+async def insert_payment(conn: asyncpg.Connection, values: dict[str, Any]) -> asyncpg.Record:
+    columns = ", ".join(values)
+    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    row = await conn.fetchrow(
+        f"INSERT INTO payments ({columns}) VALUES ({params}) RETURNING {PAYMENT_COLUMNS}",
+        *values.values(),
+    )
+    assert row is not None
+    return row
+
+
+async def mark_reversed(
+    conn: asyncpg.Connection, payment_id: str, reason: str, by: str
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "UPDATE payments SET reversed_at = now(), reversed_by = $2, reversal_reason = $3"
+        f" WHERE payment_id = $1 RETURNING {PAYMENT_COLUMNS}",
+        payment_id,
+        by,
+        reason,
+    )
+    assert row is not None
+    return row
+
+
+async def add_entries(
+    conn: asyncpg.Connection, txn_id: str, org_id: str, invoice_id: str, entries: Sequence[Entry]
+) -> None:
+    if sum(e.amount for e in entries) != 0:
+        raise AssertionError(f"unbalanced ledger transaction {txn_id}: {entries}")
+    await conn.executemany(
+        "INSERT INTO ledger_entries (txn_id, org_id, invoice_id, account, amount)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        [(txn_id, org_id, invoice_id, e.account, e.amount) for e in entries],
+    )
