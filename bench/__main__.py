@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench import billing as billing_bench
 from bench import payments as payments_bench
+from bench import pdf as pdf_bench
 from bench import slice as slice_bench
 from bench import usage as usage_bench
 from bench.report import figure, progress
@@ -90,6 +91,14 @@ def main() -> None:
         figure("payment_to_balance_p99_ms", paid.to_balance_p99_ms, "ms")
         figure("payment_to_balance_p50_ms", paid.to_balance_p50_ms, "ms")
         figure("payments_per_s", paid.payments_per_s, "payments/s")
+
+        notifier_url = config.service_urls("notifier")[0]
+        pdfs = asyncio.run(pdf_bench.run(config.gateway_url, TOKEN, notifier_url))
+        progress(f"pdf: the invoice has {pdfs.pages} pages")
+        figure("pdf_render_per_s", pdfs.renders_per_s, "documents/s")
+        figure("pdf_overhead_ratio", pdfs.overhead_ratio, "ratio")
+        figure("pdf_cached_ms", pdfs.cached_ms, "ms")
+        figure("pdf_cached_p99_ms", pdfs.cached_p99_ms, "ms")
     finally:
         progress("stopping the bench stack")
         stack.stop()

@@ -36,6 +36,8 @@ class StackConfig:
     service_base_port: int = 8101
     admin_token: str = ""
     replicas: dict[str, int] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """More settings for the processes (each takes the variables of its own prefix)."""
 
     @classmethod
     def isolated(
@@ -82,6 +84,7 @@ class StackConfig:
             prefix + "HTTP_PORT": str(self.service_port(service, instance)),
             prefix + "INSTANCE": str(instance),
             prefix + "SMTP_PORT": str(self.smtp_port),
+            **{k: v for k, v in self.extra_env.items() if k.startswith(prefix)},
         }
 
     def gateway_env(self) -> dict[str, str]:

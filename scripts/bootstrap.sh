@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what BillPort needs on a Debian 12 machine, only what is missing:
-# Debian packages (WeasyPrint's libraries, fonts, PostgreSQL 15 server, Java, Maven),
+# Debian packages (WeasyPrint's libraries, fonts, PostgreSQL 15 server, Java, Maven, and
+# Chromium for the browser tests, driven by Playwright: no browser is ever downloaded),
 # then a virtual environment in .venv with the pinned Python packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBS=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
-      postgresql-15 maven openjdk-17-jre-headless)
-[ "${BILLPORT_WITH_BROWSER:-0}" = "1" ] && DEBS+=(chromium)
+      postgresql-15 maven openjdk-17-jre-headless chromium)
 
 missing=()
 for pkg in "${DEBS[@]}"; do

@@ -14,7 +14,16 @@ from services.gateway import errors
 from services.gateway.backpressure import LagMonitor
 from services.gateway.clients import ServiceClients
 from services.gateway.deps import CurrentUser
-from services.gateway.routes import catalog, health, invoices, payments, tokens, usage, web
+from services.gateway.routes import (
+    catalog,
+    documents,
+    health,
+    invoices,
+    payments,
+    tokens,
+    usage,
+    web,
+)
 from services.gateway.settings import GatewaySettings
 from shared.db.migrate import migrate
 from shared.db.pool import open_pool
@@ -31,6 +40,7 @@ def api_router() -> APIRouter:
     api.include_router(catalog.router)
     api.include_router(invoices.router)
     api.include_router(payments.router)
+    api.include_router(documents.router)
 
     @api.get("/whoami", tags=["auth"], summary="The caller's token name, role and organization")
     async def whoami(user: CurrentUser) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 
-from services.invoicing import catalog, changes, invoices, runs
+from services.invoicing import catalog, changes, invoices, runs, sending
 from services.invoicing.proforma import proformas
-from shared.api.catalog import InvoiceEdit, ProductOrderIn, RegenerateIn
+from shared.api.catalog import InvoiceEdit, ProductOrderIn, RegenerateIn, SendIn
 from shared.errors import NotFound
 from shared.service import Runtime
 
@@ -48,6 +48,20 @@ def router(runtime: Runtime) -> APIRouter:
         request = InvoiceEdit.model_validate(body)
         async with runtime.pool.acquire() as conn:
             return await changes.edit(conn, invoice_id, request, by)
+
+    @api.post("/invoices/{invoice_id}/send", status_code=202)
+    async def send(invoice_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        by = str(body.pop("by", "system"))
+        request = SendIn.model_validate(body)
+        async with runtime.pool.acquire() as conn:
+            return await sending.request_send(conn, invoice_id, request.to, request.emails, by)
+
+    @api.post("/reminders/run")
+    async def reminders(body: dict[str, Any]) -> dict[str, Any]:
+        today = date.fromisoformat(body["today"]) if body.get("today") else datetime.now(UTC).date()
+        interval = int(getattr(runtime.settings, "reminder_interval_days", 7))
+        async with runtime.pool.acquire() as conn:
+            return await sending.send_reminders(conn, today, interval)
 
     @api.get("/invoices/proforma")
     async def proforma(org_id: str | None = None) -> dict[str, Any]:

@@ -174,6 +174,22 @@ async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any
         "SELECT sent_to, last_send_error FROM invoices WHERE invoice_id = $1", invoice_id
     )
     summary["sent_to"] = list(extra["sent_to"] or [])
+    summary["sends"] = [
+        {
+            "request_id": r["request_id"],
+            "purpose": r["purpose"],
+            "to": r["to_whom"],
+            "recipients": list(r["recipients"]),
+            "state": r["state"],
+            "message_id": r["message_id"],
+            "error": r["error"],
+            "requested_by": r["requested_by"],
+            "requested_at": r["requested_at"].isoformat().replace("+00:00", "Z"),
+        }
+        for r in await conn.fetch(
+            "SELECT * FROM send_requests WHERE invoice_id = $1 ORDER BY requested_at", invoice_id
+        )
+    ]
     summary["last_send_error"] = extra["last_send_error"]
     summary["revisions"] = [
         {

@@ -19,6 +19,8 @@ class InvoicingSettings(ServiceSettings):
     http_port: int = 8102
     scheduler: bool = True
     """Run each month's billing at the start of the UTC month (BILLPORT_INVOICING_SCHEDULER)."""
+    reminder_interval_days: int = 7
+    """Remind overdue invoices at most once per this many days; 0 turns reminders off."""
 
 
 def create_app(settings: InvoicingSettings | None = None) -> FastAPI:

@@ -1,6 +1,8 @@
-"""The monthly scheduler: at the start of each UTC month (checked at start-up and then every
-`interval_seconds`), run the billing of that month unless it already ran. Replicas may all
-check: the run takes a per-period lock and is idempotent."""
+"""The scheduler: at the start of each UTC month (checked at start-up and then every
+`interval_seconds`), run the billing of that month unless it already ran; and, on the same
+checks, the reminders of overdue invoices (each invoice at most once per interval). Replicas
+may all check: the run takes a per-period lock and is idempotent; reminders stamp each
+invoice in the transaction that requests its e-mail."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from services.invoicing import runs
+from services.invoicing import runs, sending
 from services.invoicing.billing import Period
 from shared.service import Runtime
 
@@ -19,6 +21,7 @@ async def run_monthly(runtime: Runtime, interval_seconds: float = 3600.0) -> Non
     while True:
         try:
             await run_if_due(runtime, datetime.now(UTC))
+            await remind(runtime, datetime.now(UTC))
         except asyncio.CancelledError:
             raise
         except Exception:  # the database away: try again at the next check
@@ -39,3 +42,13 @@ async def run_if_due(runtime: Runtime, now: datetime) -> bool:
         len(result["skipped"]),
     )
     return True
+
+
+async def remind(runtime: Runtime, now: datetime) -> None:
+    interval = int(getattr(runtime.settings, "reminder_interval_days", 7))
+    if interval <= 0:
+        return
+    async with runtime.pool.acquire() as conn:
+        result = await sending.send_reminders(conn, now.date(), interval)
+    if result["reminded"]:
+        log.info("reminders requested for %s overdue invoices", len(result["reminded"]))

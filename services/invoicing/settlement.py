@@ -90,6 +90,9 @@ async def payment_reversed(conn: asyncpg.Connection, e: PaymentReversed) -> list
 
 async def invoice_sent(conn: asyncpg.Connection, e: InvoiceSent) -> list[Event]:
     row = await _locked(conn, e.invoice_id)
+    await _finish_request(conn, e.request_id, "SENT", e.message_id, None)
+    if e.purpose == "reminder":
+        return []
     await conn.execute(
         "UPDATE invoices SET sent_to = $2, last_send_error = NULL WHERE invoice_id = $1",
         e.invoice_id,
@@ -100,10 +103,27 @@ async def invoice_sent(conn: asyncpg.Connection, e: InvoiceSent) -> list[Event]:
 
 async def send_failed(conn: asyncpg.Connection, e: InvoiceSendFailed) -> list[Event]:
     await _locked(conn, e.invoice_id)
-    await conn.execute(
-        "UPDATE invoices SET last_send_error = $2 WHERE invoice_id = $1", e.invoice_id, e.reason
-    )
+    await _finish_request(conn, e.request_id, "FAILED", None, e.reason)
+    if e.purpose == "invoice":
+        await conn.execute(
+            "UPDATE invoices SET last_send_error = $2 WHERE invoice_id = $1",
+            e.invoice_id,
+            e.reason,
+        )
     return []
+
+
+async def _finish_request(
+    conn: asyncpg.Connection, request_id: str, state: str, message_id: str | None, error: str | None
+) -> None:
+    await conn.execute(
+        "UPDATE send_requests SET state = $2, message_id = $3, error = $4, finished_at = now()"
+        " WHERE request_id = $1",
+        request_id,
+        state,
+        message_id,
+        error,
+    )
 
 
 APPLY: dict[type[Event], Any] = {

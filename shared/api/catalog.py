@@ -185,3 +185,17 @@ class InvoiceEdit(_In):
 class RegenerateIn(_In):
     period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     org_id: Id | None = None
+
+
+class SendIn(_In):
+    """`{"to": "customer", "emails": [...]}` (chosen among the customer contacts; all of them
+    when none is chosen) or `{"to": "finance"}`."""
+
+    to: Literal["customer", "finance"]
+    emails: list[EmailStr] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _finance_takes_no_addresses(self) -> SendIn:
+        if self.to == "finance" and self.emails:
+            raise ValueError("finance mail goes to the organization's finance contacts: no emails")
+        return self

@@ -3,26 +3,35 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from shared.events.envelope import Event
 
+Purpose = Literal["invoice", "reminder"]
+
 
 class InvoiceSendRequested(Event):
+    """Send an invoice's document by e-mail. `document` is the invoice as it was when the send
+    was requested (its detail as the API shows it, with the organization's name), so what is
+    sent is what was approved; `recipients` are already resolved from the contacts."""
+
     type: Literal["invoice.send_requested"] = "invoice.send_requested"
     request_id: str
     invoice_id: str
+    purpose: Purpose = "invoice"
     to: Literal["customer", "finance"]
-    emails: list[str] = Field(default_factory=list)
+    recipients: list[str] = Field(min_length=1)
     requested_by: str
+    document: dict[str, Any]
 
 
 class InvoiceSent(Event):
     type: Literal["invoice.sent"] = "invoice.sent"
     request_id: str
     invoice_id: str
+    purpose: Purpose = "invoice"
     recipients: list[str]
     message_id: str
 
@@ -31,4 +40,5 @@ class InvoiceSendFailed(Event):
     type: Literal["invoice.send_failed"] = "invoice.send_failed"
     request_id: str
     invoice_id: str
+    purpose: Purpose = "invoice"
     reason: str

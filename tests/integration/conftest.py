@@ -20,6 +20,13 @@ ADMIN_TOKEN = "bp_test_admin_token"
 def stack() -> Iterator[Stack]:
     wipe(TEST_HOME)
     config = StackConfig.isolated(TEST_HOME, slot=1, admin_token=ADMIN_TOKEN)
+    # Quick retries and leases, so that failure and crash tests of the notifier finish fast.
+    config.extra_env.update(
+        {
+            "BILLPORT_NOTIFIER_RETRY_BASE_SECONDS": "0.3",
+            "BILLPORT_NOTIFIER_SEND_LEASE_SECONDS": "4",
+        }
+    )
     running = Stack(config)
     try:
         running.start_infra()

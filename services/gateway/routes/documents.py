@@ -1,0 +1,84 @@
+"""Invoice documents and e-mail: the HTML view and the PDF (org users within their tree), sending
+to the customer's chosen contacts or to finance, and the reminders of overdue invoices."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from services.gateway.audit import record
+from services.gateway.auth import Principal
+from services.gateway.deps import Admin, Db, Services, Staff, require
+from shared.api.catalog import SendIn
+
+router = APIRouter(tags=["documents"])
+InvoiceReader = Annotated[Principal, Depends(require("admin", "finance", "org_user"))]
+
+
+async def _detail(services: Services, user: Principal, invoice_id: str) -> Any:
+    scope = {"within_org": user.org_id} if user.role == "org_user" and user.org_id else None
+    return await services.get("invoicing", f"/internal/invoices/{invoice_id}", scope)
+
+
+@router.get(
+    "/invoices/{invoice_id}/document",
+    response_class=HTMLResponse,
+    summary="The invoice document as HTML (the same template as the PDF)",
+)
+async def document(invoice_id: str, user: InvoiceReader, services: Services) -> HTMLResponse:
+    detail = await _detail(services, user, invoice_id)
+    page = await services.request("notifier", "POST", "/internal/documents/html", json=detail)
+    return HTMLResponse(page.text)
+
+
+@router.get(
+    "/invoices/{invoice_id}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    summary="Download the invoice as PDF (rendered once per content, then kept)",
+)
+async def pdf(invoice_id: str, user: InvoiceReader, services: Services) -> Response:
+    detail = await _detail(services, user, invoice_id)
+    made = await services.request("notifier", "POST", "/internal/documents/pdf", json=detail)
+    return Response(
+        made.content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{invoice_id}.pdf"'},
+    )
+
+
+@router.post(
+    "/invoices/{invoice_id}/send",
+    status_code=202,
+    summary="E-mail an approved invoice to chosen customer contacts or to finance",
+)
+async def send(
+    invoice_id: str, body: SendIn, user: Staff, services: Services, db: Db, request: Request
+) -> JSONResponse:
+    result = await services.call(
+        "invoicing",
+        "POST",
+        f"/internal/invoices/{invoice_id}/send",
+        json={**body.model_dump(), "by": user.token_id},
+    )
+    await record(
+        db,
+        user,
+        request,
+        "invoice.send",
+        invoice_id,
+        {"to": body.to, "recipients": result["recipients"], "request_id": result["request_id"]},
+    )
+    return JSONResponse(result, status_code=202)
+
+
+@router.post(
+    "/reminders/run",
+    summary="Request reminders for overdue invoices now (the scheduler does it daily)",
+)
+async def reminders(user: Admin, services: Services, db: Db, request: Request) -> Any:
+    result = await services.call("invoicing", "POST", "/internal/reminders/run", json={})
+    await record(db, user, request, "reminders.run", None, {"reminded": len(result["reminded"])})
+    return result

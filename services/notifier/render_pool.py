@@ -1,0 +1,87 @@
+"""PDF rendering in a pool of worker processes: WeasyPrint takes one core per render, and a
+render must never block the event loop. Each worker imports WeasyPrint and loads the
+stylesheet and fonts once; a render is capped in time and each worker in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import resource
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from shared.errors import TransientError
+
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(css: str, memory_mb: int) -> None:
+    if memory_mb > 0:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    import weasyprint
+    from weasyprint.text.fonts import FontConfiguration
+
+    fonts = FontConfiguration()
+    _worker["weasyprint"] = weasyprint
+    _worker["fonts"] = fonts
+    _worker["css"] = weasyprint.CSS(string=css, font_config=fonts)
+    weasyprint.HTML(string="<p>warm-up</p>").write_pdf(
+        stylesheets=[_worker["css"]], font_config=fonts
+    )
+
+
+def _render(html: str) -> bytes:
+    weasyprint = _worker["weasyprint"]
+    pdf: bytes = weasyprint.HTML(string=html).write_pdf(
+        stylesheets=[_worker["css"]], font_config=_worker["fonts"]
+    )
+    return pdf
+
+
+class RenderPool:
+    def __init__(self, css: str, workers: int, timeout: float, memory_mb: int) -> None:
+        self._css = css
+        self._workers = workers
+        self._timeout = timeout
+        self._memory_mb = memory_mb
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # forkserver: workers do not inherit the event loop, sockets or threads of the service.
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=_start_worker,
+            initargs=(self._css, self._memory_mb),
+        )
+
+    def warm_up(self) -> None:
+        """Start every worker now rather than on the first request."""
+        for _ in range(self._workers):
+            self._pool.submit(len, "")
+
+    async def pdf(self, html: str) -> bytes:
+        loop = asyncio.get_running_loop()
+        try:
+            future = loop.run_in_executor(self._pool, _render, html)
+            return await asyncio.wait_for(future, self._timeout)
+        except TimeoutError:
+            self._restart()
+            raise TransientError(
+                f"rendering the PDF took longer than {self._timeout:.0f}s"
+            ) from None
+        except BrokenProcessPool:
+            self._restart()
+            raise TransientError("a PDF worker died (out of memory?); try again") from None
+
+    def _restart(self) -> None:
+        old, self._pool = self._pool, self._new_pool()
+        # A stuck render does not end on shutdown: end its worker (no public API for that).
+        for process in list(getattr(old, "_processes", {}).values()):
+            process.kill()
+        old.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
