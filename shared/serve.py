@@ -20,4 +20,7 @@ def serve(create_app: Callable[[], FastAPI], settings: ServiceSettings) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        # Longer than clients keep an idle connection (httpx: 5 s), so the server never closes
+        # one just as a client sends on it (a reset that would make a POST's fate unknown).
+        timeout_keep_alive=30,
     )

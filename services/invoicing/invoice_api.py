@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from services.invoicing import catalog, changes, invoices, runs, sending
+from services.invoicing import catalog, changes, exports, invoices, runs, sending
 from services.invoicing.proforma import proformas
 from shared.api.catalog import InvoiceEdit, ProductOrderIn, RegenerateIn, SendIn
 from shared.errors import NotFound
@@ -71,48 +72,28 @@ def router(runtime: Runtime) -> APIRouter:
 
     @api.get("/invoices")
     async def list_invoices(
-        kind: Literal["subscription", "one_time"] = "subscription",
-        org_id: str | None = None,
-        status: Literal["GENERATED", "SENT_FOR_PAYMENT", "PARTIAL_PAID", "PAYMENT_DONE"]
-        | None = None,
-        invoice_id: str | None = None,
-        period: str | None = None,
-        min_amount: Decimal | None = None,
-        max_amount: Decimal | None = None,
-        min_balance: Decimal | None = None,
-        max_balance: Decimal | None = None,
-        min_regular_charges: Decimal | None = None,
-        max_regular_charges: Decimal | None = None,
-        payable_from: date | None = None,
-        payable_to: date | None = None,
-        issued_from: date | None = None,
-        issued_to: date | None = None,
-        service_line_name: str | None = None,
-        plan_name: str | None = None,
+        query: Annotated[ListQuery, Depends()],
         limit: int = Query(default=50, ge=1, le=500),
         cursor: str | None = None,
     ) -> dict[str, Any]:
-        filters = {
-            "kind": kind.upper(),
-            "status": status,
-            "invoice_id": invoice_id,
-            "period": period,
-            "min_amount": min_amount,
-            "max_amount": max_amount,
-            "min_balance": min_balance,
-            "max_balance": max_balance,
-            "min_regular_charges": min_regular_charges,
-            "max_regular_charges": max_regular_charges,
-            "payable_from": payable_from,
-            "payable_to": payable_to,
-            "issued_from": issued_from,
-            "issued_to": issued_to,
-            "service_line_name": service_line_name,
-            "plan_name": plan_name,
-        }
         async with runtime.pool.acquire() as conn:
-            org_ids = await catalog.org_tree(conn, org_id) if org_id else None
-            return await invoices.search(conn, filters, org_ids, limit, cursor)
+            org_ids = await catalog.org_tree(conn, query.org_id) if query.org_id else None
+            return await invoices.search(conn, query.filters(), org_ids, limit, cursor)
+
+    @api.get("/invoices/report")
+    async def report(query: Annotated[ListQuery, Depends()]) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            org_ids = await catalog.org_tree(conn, query.org_id) if query.org_id else None
+            return await exports.report(conn, query.filters(), org_ids)
+
+    @api.get("/invoices/{invoice_id}/ipt")
+    async def ipt(invoice_id: str, within_org: str | None = None) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            await visible_or_404(conn, invoice_id, within_org)
+            return {
+                "columns": list(exports.IPT_COLUMNS),
+                "rows": await exports.ipt(conn, invoice_id),
+            }
 
     @api.get("/invoices/{invoice_id}")
     async def invoice(invoice_id: str, within_org: str | None = None) -> dict[str, Any]:
@@ -126,3 +107,38 @@ def router(runtime: Runtime) -> APIRouter:
         return detail
 
     return api
+
+
+async def visible_or_404(conn: Any, invoice_id: str, within_org: str | None) -> None:
+    """An invoice outside the caller's organization tree does not exist for it."""
+    org_id = await conn.fetchval("SELECT org_id FROM invoices WHERE invoice_id = $1", invoice_id)
+    if org_id is None or (within_org and org_id not in await catalog.org_tree(conn, within_org)):
+        raise NotFound(f"no invoice {invoice_id}")
+
+
+@dataclass
+class ListQuery:
+    """The filters of the invoice list (and of its report)."""
+
+    kind: Literal["subscription", "one_time"] = "subscription"
+    org_id: str | None = None
+    status: Literal["GENERATED", "SENT_FOR_PAYMENT", "PARTIAL_PAID", "PAYMENT_DONE"] | None = None
+    invoice_id: str | None = None
+    period: str | None = None
+    min_amount: Decimal | None = None
+    max_amount: Decimal | None = None
+    min_balance: Decimal | None = None
+    max_balance: Decimal | None = None
+    min_regular_charges: Decimal | None = None
+    max_regular_charges: Decimal | None = None
+    payable_from: date | None = None
+    payable_to: date | None = None
+    issued_from: date | None = None
+    issued_to: date | None = None
+    service_line_name: str | None = None
+    plan_name: str | None = None
+
+    def filters(self) -> dict[str, Any]:
+        values = {k: v for k, v in vars(self).items() if k != "org_id"}
+        values["kind"] = self.kind.upper()
+        return values

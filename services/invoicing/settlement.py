@@ -76,7 +76,7 @@ async def payment_posted(conn: asyncpg.Connection, e: PaymentPosted) -> list[Eve
 async def payment_reversed(conn: asyncpg.Connection, e: PaymentReversed) -> list[Event]:
     row = await _locked(conn, e.invoice_id)
     applied = await conn.fetchval(
-        "UPDATE invoice_payments SET reversed = true, reversal_reason = $2"
+        "UPDATE invoice_payments SET reversed = true, reversal_reason = $2, reversed_at = now()"
         " WHERE payment_id = $1 AND NOT reversed RETURNING applied",
         e.payment_id,
         e.reason,

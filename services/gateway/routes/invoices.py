@@ -4,16 +4,18 @@ invoice is a 404."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from services.gateway.audit import record
 from services.gateway.auth import Principal
 from services.gateway.deps import Db, Services, Staff, require
+from services.gateway.exports import XLSX, exported
 from shared.api.catalog import BillingRunIn, InvoiceEdit, ProductOrderIn, RegenerateIn
 from shared.errors import ValidationFailed
 
@@ -67,61 +69,98 @@ def view_range(view: str | None, today: date) -> tuple[date | None, date | None]
     return None, None
 
 
+@dataclass
+class InvoiceFilters:
+    """The filters of the invoice list, shared by the list and the Export Invoice Report."""
+
+    kind: Literal["subscription", "one_time"] = "subscription"
+    org_id: str | None = None
+    service_line_name: str | None = None
+    plan_name: str | None = None
+    invoice_id: str | None = None
+    status: Status | None = None
+    min_regular_charges: Decimal | None = None
+    max_regular_charges: Decimal | None = None
+    min_amount: Decimal | None = None
+    max_amount: Decimal | None = None
+    min_balance: Decimal | None = None
+    max_balance: Decimal | None = None
+    payable_from: date | None = None
+    payable_to: date | None = None
+    view: Literal["this_month", "as_of_today", "proforma"] | None = None
+
+    def query(self, user: Principal) -> dict[str, str]:
+        """The invoicing service's query: an org_user sees its own tree, whatever it asked."""
+        values: dict[str, Any] = {k: v for k, v in vars(self).items() if k != "view"}
+        if user.role == "org_user":
+            values["org_id"] = user.org_id
+        issued_from, issued_to = view_range(self.view, datetime.now(UTC).date())
+        values["issued_from"], values["issued_to"] = issued_from, issued_to
+        return {k: str(v) for k, v in values.items() if v is not None}
+
+
+Filters = Annotated[InvoiceFilters, Depends()]
+
+
 @router.get("/invoices", summary="Invoices with totals and status counts of the filtered set")
 async def list_invoices(
     user: InvoiceReader,
     services: Services,
-    kind: Literal["subscription", "one_time"] = "subscription",
-    org_id: str | None = None,
-    service_line_name: str | None = None,
-    plan_name: str | None = None,
-    invoice_id: str | None = None,
-    status: Status | None = None,
-    min_regular_charges: Decimal | None = None,
-    max_regular_charges: Decimal | None = None,
-    min_amount: Decimal | None = None,
-    max_amount: Decimal | None = None,
-    min_balance: Decimal | None = None,
-    max_balance: Decimal | None = None,
-    payable_from: date | None = None,
-    payable_to: date | None = None,
-    view: Literal["this_month", "as_of_today", "proforma"] | None = None,
+    filters: Filters,
     limit: int = Query(default=50, ge=1, le=500),
     cursor: str | None = None,
 ) -> Any:
-    if user.role == "org_user":
-        org_id = user.org_id  # its own tree, whatever it asked for
-    if view == "proforma":
-        if kind != "subscription":
+    if filters.view == "proforma":
+        if filters.kind != "subscription":
             raise ValidationFailed(
                 "proforma invoices are subscription invoices",
                 fields={"view": "proforma goes with kind=subscription"},
             )
+        org_id = user.org_id if user.role == "org_user" else filters.org_id
         scope = {"org_id": org_id} if org_id else None
         return await services.get("invoicing", "/internal/invoices/proforma", scope)
-    issued_from, issued_to = view_range(view, datetime.now(UTC).date())
-    params: dict[str, Any] = {
-        "kind": kind,
-        "org_id": org_id,
-        "service_line_name": service_line_name,
-        "plan_name": plan_name,
-        "invoice_id": invoice_id,
-        "status": status,
-        "min_regular_charges": min_regular_charges,
-        "max_regular_charges": max_regular_charges,
-        "min_amount": min_amount,
-        "max_amount": max_amount,
-        "min_balance": min_balance,
-        "max_balance": max_balance,
-        "payable_from": payable_from,
-        "payable_to": payable_to,
-        "issued_from": issued_from,
-        "issued_to": issued_to,
-        "limit": limit,
-        "cursor": cursor,
-    }
-    query = {k: str(v) for k, v in params.items() if v is not None}
+    query = {**filters.query(user), "limit": str(limit)}
+    if cursor:
+        query["cursor"] = cursor
     return await services.get("invoicing", "/internal/invoices", query)
+
+
+@router.get(
+    "/invoices/report",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, XLSX: {}}}},
+    summary="Export Invoice Report: every invoice the list's filters select, CSV or XLSX",
+)
+async def invoice_report(
+    user: InvoiceReader,
+    services: Services,
+    filters: Filters,
+    format: Literal["csv", "xlsx"] = "csv",
+) -> Response:
+    if filters.view == "proforma":
+        raise ValidationFailed(
+            "the report covers issued invoices", fields={"view": "this_month or as_of_today"}
+        )
+    report = await services.get("invoicing", "/internal/invoices/report", filters.query(user))
+    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    return exported(report["columns"], report["rows"], format, f"invoice-report-{stamp}")
+
+
+@router.get(
+    "/invoices/{invoice_id}/ipt",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, XLSX: {}}}},
+    summary="Export an invoice's posting transactions (IPT): issue, revisions, payments",
+)
+async def invoice_ipt(
+    invoice_id: str,
+    user: InvoiceReader,
+    services: Services,
+    format: Literal["csv", "xlsx"] = "csv",
+) -> Response:
+    scope = {"within_org": user.org_id} if user.role == "org_user" and user.org_id else None
+    ipt = await services.get("invoicing", f"/internal/invoices/{invoice_id}/ipt", scope)
+    return exported(ipt["columns"], ipt["rows"], format, f"{invoice_id}-ipt")
 
 
 @router.get("/invoices/{invoice_id}", summary="An invoice with its lines and allowed actions")

@@ -1,0 +1,375 @@
+// The Invoices page: plain DOM and fetch against the public API, with the token kept for the
+// browser session by the login page. Every error the API gives is shown as it is.
+'use strict';
+
+const token = sessionStorage.getItem('billport-token');
+if (!token) location.href = '/';
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+const state = { kind: 'subscription', view: '', org: '', filters: {}, cursors: [null], page: 0,
+                orgs: new Map(), items: new Map(), me: null };
+
+class ApiError extends Error {}
+
+async function api(method, path, { body, headers = {}, raw = false } = {}) {
+  const init = { method, headers: { Authorization: 'Bearer ' + token, ...headers } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers['Content-Type'] = 'application/json';
+  }
+  const r = await fetch('/api/v1' + path, init);
+  if (r.status === 401) { sessionStorage.removeItem('billport-token'); location.href = '/'; }
+  if (!r.ok) {
+    let message = r.status + ' ' + r.statusText;
+    try {
+      const e = (await r.json()).error;
+      message = e.message + (e.fields ? '\n' + Object.entries(e.fields).map(([k, v]) => `${k}: ${v}`).join('\n') : '');
+    } catch (_) { /* not JSON */ }
+    throw new ApiError(message);
+  }
+  return raw ? r : r.json();
+}
+
+function showError(err) {
+  const box = $('#error');
+  box.textContent = err instanceof ApiError ? err.message : 'Something went wrong: ' + err;
+  box.style.display = 'block';
+}
+function notice(text) {
+  $('#error').style.display = 'none';
+  const box = $('#notice');
+  box.textContent = text;
+  box.style.display = 'block';
+  setTimeout(() => { box.style.display = 'none'; }, 6000);
+}
+const guarded = (fn) => async (...args) => { try { await fn(...args); } catch (e) { showError(e); } };
+
+function query() {
+  const q = new URLSearchParams({ kind: state.kind });
+  if (state.org) q.set('org_id', state.org);
+  if (state.view) q.set('view', state.view);
+  for (const [k, v] of Object.entries(state.filters)) if (v) q.set(k, v);
+  return q;
+}
+
+// Amounts are decimal strings; they are grouped as text, never turned into binary floats.
+function money(s) {
+  if (s === null || s === undefined || s === '') return '';
+  const [whole, cents = '00'] = String(s).replace('-', '').split('.');
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return (String(s).startsWith('-') ? '-' : '') + grouped + '.' + cents.padEnd(2, '0');
+}
+
+function cell(text, cls) {
+  const td = document.createElement('td');
+  if (cls) td.className = cls;
+  td.textContent = text;
+  return td;
+}
+
+function iconButton(label, symbol, action, invoice, extra = {}) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.title = label;
+  b.setAttribute('aria-label', label + ' ' + invoice.invoice_id);
+  b.dataset.action = action;
+  b.dataset.invoice = invoice.invoice_id;
+  b.textContent = symbol;
+  if (extra.on) b.classList.add('on');
+  if (extra.disabled) b.disabled = true;
+  return b;
+}
+
+function row(inv) {
+  const tr = document.createElement('tr');
+  tr.dataset.invoice = inv.invoice_id;
+  const id = document.createElement('td');
+  if (inv.proforma) id.textContent = 'Proforma';
+  else {
+    const a = document.createElement('a');
+    a.textContent = inv.invoice_id;
+    a.dataset.action = 'details';
+    a.dataset.invoice = inv.invoice_id;
+    id.appendChild(a);
+  }
+  tr.append(id, cell(inv.org_name), cell(inv.payable_on || ''), cell(money(inv.regular_charges), 'num'),
+    cell(money(inv.additional_charges), 'num'), cell(money(inv.amount), 'num'),
+    cell(money(inv.payments), 'num'), cell(money(inv.balance), 'num'));
+  const st = cell('');
+  const badge = document.createElement('span');
+  badge.className = 'status ' + inv.status;
+  badge.textContent = inv.status;
+  st.appendChild(badge);
+  tr.appendChild(st);
+  const icons = cell('', 'icons');
+  if (!inv.proforma) {
+    const staff = state.me && state.me.role !== 'org_user';
+    const paid = inv.status === 'PAYMENT_DONE';
+    icons.append(
+      iconButton('View Invoice', '◉', 'view', inv),
+      iconButton('Download Invoice', '⬇', 'download', inv),
+      iconButton('Edit Invoice', '✎', 'edit', inv, { disabled: !staff || paid }),
+      iconButton('Export IPTs', '⇩', 'ipt', inv),
+      iconButton(inv.approved ? 'Approved' : 'Approve Invoice', inv.approved ? '✔' : '☐', 'approve', inv,
+        { on: inv.approved, disabled: !staff || inv.approved }),
+      iconButton(inv.sent ? 'Sent (send again)' : 'Send Invoice', inv.sent ? '✉✔' : '✉', 'send', inv,
+        { on: inv.sent, disabled: !staff || !inv.approved }),
+      iconButton('Post Payment', '$', 'pay', inv, { disabled: !staff || paid }));
+  }
+  tr.appendChild(icons);
+  return tr;
+}
+
+async function load() {
+  $('#error').style.display = 'none';
+  const q = query();
+  const cursor = state.cursors[state.page];
+  if (cursor) q.set('cursor', cursor);
+  const data = await api('GET', '/invoices?' + q);
+  const body = $('#invoices tbody');
+  body.replaceChildren();
+  state.items.clear();
+  for (const inv of data.items) { state.items.set(inv.invoice_id, inv); body.appendChild(row(inv)); }
+  if (!data.items.length) {
+    const tr = document.createElement('tr');
+    const td = cell('No invoices match.');
+    td.colSpan = 10;
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+  const totals = data.totals || { invoiced: '0', balance: '0' };
+  const counts = data.counts || {};
+  $('#total-invoiced').textContent = money(totals.invoiced);
+  $('#total-balance').textContent = money(totals.balance);
+  for (const k of ['generated', 'paid', 'partial', 'sent']) $('#count-' + k).textContent = counts[k] ?? 0;
+  state.cursors[state.page + 1] = data.next_cursor || null;
+  $('#next').disabled = !data.next_cursor;
+  $('#prev').disabled = state.page === 0;
+}
+
+function restart() { state.cursors = [null]; state.page = 0; return load(); }
+
+async function loadOrgs() {
+  let cursor = null;
+  do {
+    const data = await api('GET', '/organizations?limit=500' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+    for (const o of data.items) {
+      state.orgs.set(o.id, o);
+      const opt = document.createElement('option');
+      opt.value = o.id;
+      opt.textContent = o.parent_id ? '  ↳ ' + o.name : o.name;
+      $('#org').appendChild(opt);
+    }
+    cursor = data.next_cursor;
+  } while (cursor);
+}
+
+async function download(path, fallbackName) {
+  const r = await api('GET', path, { raw: true });
+  const disposition = r.headers.get('Content-Disposition') || '';
+  const name = (disposition.match(/filename="([^"]+)"/) || [])[1] || fallbackName;
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement('a');
+  a.href = url; a.download = name; document.body.appendChild(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+function open(dialog) { $('.err', dialog) && ($('.err', dialog).textContent = ''); dialog.showModal(); }
+
+// --- actions ---------------------------------------------------------------------------------
+const actions = {
+  async details(id) {
+    const d = await api('GET', '/invoices/' + encodeURIComponent(id));
+    $('#detail-title').textContent = `${d.invoice_id} · ${d.org_name} · ${d.status}`;
+    const lines = d.lines.map((l) => `<tr><td>${esc(l.type)}</td><td>${esc(l.description)}</td>` +
+      `<td>${esc(l.service_line_name || l.service_line_number || '')}</td><td class="num">${esc(l.usage_gb || '')}</td>` +
+      `<td class="num">${money(l.amount)}</td></tr>`).join('');
+    const pays = d.payments.map((p) => `<li>${esc(p.received_on)} ${esc(p.method)} ${esc(p.reference || '')} ${money(p.amount)}` +
+      `${p.reversed ? ' (reversed: ' + esc(p.reversal_reason || '') + ')' : ''}</li>`).join('');
+    $('#detail-body').innerHTML =
+      `<p>Period ${esc(d.period || '–')} · issued ${esc(d.issued_on)} · payable ${esc(d.payable_on)} · revision ${d.revision}` +
+      ` · ${d.approved ? 'approved' : 'not approved'} · ${d.sent ? 'sent to ' + esc(d.sent_to.join(', ')) : 'not sent'}</p>` +
+      (d.last_send_error ? `<p style="color:#b00020">Last send failed: ${esc(d.last_send_error)}</p>` : '') +
+      `<table><thead><tr><th>Type</th><th>Description</th><th>Service line</th><th class="num">GB</th>` +
+      `<th class="num">Amount</th></tr></thead><tbody>${lines}</tbody></table>` +
+      `<p>Amount ${money(d.amount)} · payments ${money(d.payments_total)} · balance <b>${money(d.balance)}</b></p>` +
+      (pays ? `<ul>${pays}</ul>` : '');
+    open($('#dlg-detail'));
+  },
+  async view(id) {
+    const r = await api('GET', `/invoices/${encodeURIComponent(id)}/document`, { raw: true });
+    $('#doc-title').textContent = 'Invoice ' + id;
+    $('#doc-frame').srcdoc = await r.text();
+    open($('#dlg-doc'));
+  },
+  download: (id) => download(`/invoices/${encodeURIComponent(id)}/pdf`, id + '.pdf'),
+  ipt: (id) => download(`/invoices/${encodeURIComponent(id)}/ipt?format=csv`, id + '-ipt.csv'),
+  async approve(id) {
+    await api('POST', `/invoices/${encodeURIComponent(id)}/approve`);
+    notice(`${id} approved.`);
+    await load();
+  },
+  send(id) {
+    const inv = state.items.get(id);
+    const org = state.orgs.get(inv.org_id);
+    const box = $('#send-emails');
+    box.replaceChildren();
+    for (const email of (org ? org.customer_emails : [])) {
+      const label = document.createElement('label');
+      label.style.cssText = 'display:flex;gap:.4rem;align-items:center;font-size:.9rem';
+      label.innerHTML = `<input type="checkbox" name="email" checked> <span></span>`;
+      label.querySelector('input').value = email;
+      label.querySelector('span').textContent = email;
+      box.appendChild(label);
+    }
+    if (!box.children.length) box.textContent = 'This organization has no customer contacts.';
+    $('#send-form').dataset.invoice = id;
+    open($('#dlg-send'));
+  },
+  pay(id) {
+    const form = $('#pay-form');
+    form.reset();
+    form.dataset.invoice = id;
+    form.dataset.key = crypto.randomUUID();  // one key per dialog: a double click posts once
+    form.received_on.value = new Date().toISOString().slice(0, 10);
+    const inv = state.items.get(id);
+    $('#pay-title').textContent = `Post Payment · ${id} · balance ${money(inv.balance)}`;
+    open($('#dlg-pay'));
+  },
+  async edit(id) {
+    const d = await api('GET', '/invoices/' + encodeURIComponent(id));
+    const form = $('#edit-form');
+    form.dataset.invoice = id;
+    form.dataset.lines = JSON.stringify(d.lines);
+    const body = $('tbody', form);
+    body.replaceChildren();
+    d.lines.forEach((l) => body.appendChild(lineRow(l)));
+    form.reason.value = '';
+    $('#edit-title').textContent = 'Edit Invoice ' + id;
+    open($('#dlg-edit'));
+  },
+};
+
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+const TYPES = ['REGULAR', 'OVERAGE', 'ADJUSTMENT', 'PRODUCT', 'USAGE_INFO'];
+
+function lineRow(line) {
+  const tr = document.createElement('tr');
+  tr.dataset.line = JSON.stringify(line);
+  tr.innerHTML = `<td><select name="type">${TYPES.map((t) => `<option>${t}</option>`).join('')}</select></td>` +
+    `<td><input name="description"></td><td><input name="amount" inputmode="decimal" style="width:7rem"></td>` +
+    `<td><button type="button" class="act" data-remove>✕</button></td>`;
+  tr.querySelector('[name=type]').value = line.type;
+  tr.querySelector('[name=description]').value = line.description;
+  tr.querySelector('[name=amount]').value = line.amount;
+  return tr;
+}
+
+// --- wiring ----------------------------------------------------------------------------------
+document.addEventListener('click', guarded(async (ev) => {
+  const target = ev.target.closest('[data-action]');
+  if (target && actions[target.dataset.action]) await actions[target.dataset.action](target.dataset.invoice);
+  if (ev.target.matches('[data-close]')) ev.target.closest('dialog').close();
+  if (ev.target.matches('[data-remove]')) ev.target.closest('tr').remove();
+}));
+
+$$('.tabs button').forEach((b) => b.addEventListener('click', guarded(async () => {
+  $$('.tabs button').forEach((x) => x.setAttribute('aria-selected', String(x === b)));
+  state.kind = b.dataset.kind;
+  $('#view-proforma').disabled = state.kind !== 'subscription';
+  if (state.view === 'proforma' && state.kind !== 'subscription') setView('');
+  await restart();
+})));
+
+function setView(view) {
+  state.view = view;
+  $$('.views button').forEach((x) => x.setAttribute('aria-pressed', String(x.dataset.view === view)));
+}
+$$('.views button').forEach((b) => b.addEventListener('click', guarded(async () => { setView(b.dataset.view); await restart(); })));
+
+$('#org').addEventListener('change', guarded(async (ev) => { state.org = ev.target.value; await restart(); }));
+$('#toggle-filters').addEventListener('click', () => {
+  const open = $('#filters').classList.toggle('open');
+  $('#toggle-filters').setAttribute('aria-expanded', String(open));
+});
+$('#filters').addEventListener('submit', guarded(async (ev) => {
+  ev.preventDefault();
+  state.filters = Object.fromEntries(new FormData(ev.target).entries());
+  await restart();
+}));
+$('#clear-filters').addEventListener('click', guarded(async () => { state.filters = {}; await restart(); }));
+$('#next').addEventListener('click', guarded(async () => { state.page += 1; await load(); }));
+$('#prev').addEventListener('click', guarded(async () => { state.page = Math.max(0, state.page - 1); await load(); }));
+$('#export-csv').addEventListener('click', guarded(() => download('/invoices/report?' + query() + '&format=csv', 'invoice-report.csv')));
+$('#export-xlsx').addEventListener('click', guarded(() => download('/invoices/report?' + query() + '&format=xlsx', 'invoice-report.xlsx')));
+$('#regenerate').addEventListener('click', () => open($('#dlg-regen')));
+$('#add-line').addEventListener('click', () => $('#edit-form tbody').appendChild(lineRow({ type: 'ADJUSTMENT', description: '', amount: '0.00' })));
+$('#signout').addEventListener('click', () => { sessionStorage.removeItem('billport-token'); location.href = '/'; });
+
+function dialogSubmit(formSel, handler) {
+  $(formSel).addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (ev.submitter && ev.submitter.value === 'cancel') { ev.target.closest('dialog').close(); return; }
+    const form = ev.target;
+    const button = $('.primary', form);
+    button.disabled = true;
+    try {
+      await handler(form);
+      form.closest('dialog').close();
+      await load();
+    } catch (e) {
+      $('.err', form).textContent = e instanceof ApiError ? e.message : String(e);
+    } finally { button.disabled = false; }
+  });
+}
+
+dialogSubmit('#send-form', async (form) => {
+  const to = form.querySelector('input[name=to]:checked').value;
+  const body = { to };
+  if (to === 'customer') body.emails = $$('input[name=email]:checked', form).map((x) => x.value);
+  const r = await api('POST', `/invoices/${encodeURIComponent(form.dataset.invoice)}/send`, { body });
+  notice(`Sending ${form.dataset.invoice} to ${r.recipients.join(', ')}.`);
+  setTimeout(guarded(load), 1500);
+});
+
+dialogSubmit('#pay-form', async (form) => {
+  const data = Object.fromEntries(new FormData(form).entries());
+  for (const k of ['reference', 'note']) if (!data[k]) delete data[k];
+  const p = await api('POST', `/invoices/${encodeURIComponent(form.dataset.invoice)}/payments`,
+    { body: data, headers: { 'Idempotency-Key': form.dataset.key } });
+  notice(`Payment of ${money(p.amount)} posted on ${p.invoice_id}; balance ${money(p.balance_after)}.`);
+  await new Promise((r) => setTimeout(r, 600));  // the invoice follows the posting's event
+});
+
+dialogSubmit('#edit-form', async (form) => {
+  const lines = $$('tbody tr', form).map((tr) => {
+    const original = JSON.parse(tr.dataset.line);
+    const line = { type: tr.querySelector('[name=type]').value,
+      description: tr.querySelector('[name=description]').value,
+      amount: tr.querySelector('[name=amount]').value.trim() };
+    for (const k of ['service_line_number', 'service_line_name', 'plan_name', 'sub_pool_name', 'usage_gb', 'unit_price', 'quantity'])
+      if (original[k] !== null && original[k] !== undefined) line[k] = original[k];
+    return line;
+  });
+  const r = await api('PATCH', `/invoices/${encodeURIComponent(form.dataset.invoice)}`,
+    { body: { lines, reason: form.reason.value } });
+  notice(`${r.invoice_id} is now revision ${r.revision}, amount ${money(r.amount)}.`);
+});
+
+dialogSubmit('#regen-form', async (form) => {
+  const body = { period: form.period.value };
+  if (state.org) body.org_id = state.org;
+  const r = await api('POST', '/invoices/regenerate', { body });
+  notice(`Regenerated ${r.regenerated.length}; skipped ${r.skipped.length}.`);
+});
+
+(async () => {
+  try {
+    state.me = await api('GET', '/whoami');
+    $('#who').textContent = `${state.me.name} · ${state.me.role}`;
+    if (state.me.role === 'org_user') $$('#regenerate').forEach((b) => { b.disabled = true; });
+    await loadOrgs();
+    await load();
+  } catch (e) { showError(e); }
+})();
