@@ -20,6 +20,8 @@ from pydantic import (
 )
 
 CENT = Decimal("0.01")
+MAGNITUDE_LIMIT = Decimal(10) ** 15
+"""No amount, rate or volume reaches a quadrillion; refusing them keeps every quantize exact."""
 GB_MAX_DECIMALS = 9
 
 
@@ -56,6 +58,8 @@ def to_decimal(value: Any, from_json: bool = False) -> Decimal:
         raise ValueError("must be a decimal string")
     if not result.is_finite():
         raise ValueError("must be a finite decimal number")
+    if abs(result) >= MAGNITUDE_LIMIT:
+        raise ValueError("is too large")
     return result
 
 

@@ -113,6 +113,7 @@ def build_app(
     app.state.runtime = runtime
     app.add_exception_handler(BillPortError, _error_response)  # type: ignore[arg-type]
     app.add_exception_handler(ValidationError, _invalid_response)  # type: ignore[arg-type]
+    app.add_exception_handler(asyncpg.DataError, _bad_data_response)
     for api_router in api_routers:
         app.include_router(api_router)
     app.include_router(_ops_router(runtime))
@@ -121,6 +122,13 @@ def build_app(
 
 async def _error_response(_: Request, exc: BillPortError) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.http_status)
+
+
+async def _bad_data_response(_: Request, exc: asyncpg.DataError) -> JSONResponse:
+    """A value PostgreSQL cannot take (a NUL in a text, a number out of range) is the request's
+    fault: 422, not 500."""
+    error = ValidationFailed(f"a value in the request cannot be stored: {exc}")
+    return JSONResponse(error.to_body(), status_code=error.http_status)
 
 
 async def _invalid_response(_: Request, exc: ValidationError) -> JSONResponse:

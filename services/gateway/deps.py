@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.auth import Principal, Role, authenticate
@@ -85,3 +85,9 @@ Reader = Annotated[Principal, Depends(require("admin", "finance", "org_user"))]
 
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+IDENT = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+"""What an id in a path may hold (invoice numbers, payment ids, service line numbers): letters,
+digits and `._:-`, up to 64, so that it travels safely to the services' internal URLs."""
+PathId = Annotated[str, Path(pattern=IDENT, description="letters, digits and ._:- (1 to 64)")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -55,6 +56,13 @@ async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
 
 
+async def on_bad_data(_: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL refused a value the edge let through (a NUL character in a text, a number out
+    of range): the request was wrong, not the server."""
+    message = f"a value in the request cannot be stored: {exc}"
+    return JSONResponse(_body("validation_failed", message), 422)
+
+
 async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
     if is_transient(exc):  # Kafka or PostgreSQL away: the caller may retry, nothing was done
         log.warning("answered 503: %s: %s", type(exc).__name__, exc)
@@ -68,4 +76,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(BillPortError, on_billport_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(asyncpg.DataError, on_bad_data)
     app.add_exception_handler(Exception, on_unexpected)

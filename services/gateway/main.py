@@ -15,6 +15,7 @@ from services.gateway.backpressure import LagMonitor
 from services.gateway.clients import ServiceClients
 from services.gateway.deps import CurrentUser
 from services.gateway.routes import (
+    audit,
     catalog,
     documents,
     health,
@@ -41,6 +42,7 @@ def api_router() -> APIRouter:
     api.include_router(invoices.router)
     api.include_router(payments.router)
     api.include_router(documents.router)
+    api.include_router(audit.router)
 
     @api.get("/whoami", tags=["auth"], summary="The caller's token name, role and organization")
     async def whoami(user: CurrentUser) -> dict[str, Any]:

@@ -37,6 +37,8 @@ class Period:
         year, _, month = text.partition("-")
         if len(text) != 7 or not (year.isdigit() and month.isdigit()) or not 1 <= int(month) <= 12:
             raise ValueError("must be a period YYYY-MM")
+        if not 1901 <= int(year) <= 9998:  # a month before and after it must exist too
+            raise ValueError("must be a period between 1901-01 and 9998-12")
         return cls(int(year), int(month))
 
     def __str__(self) -> str:

@@ -153,7 +153,7 @@ class ProductOrderIn(_In):
 
 
 class BillingRunIn(_In):
-    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])
+    period: str = Field(pattern=r"^(19|[2-9]\d)\d{2}-(0[1-9]|1[0-2])$", examples=["2026-11"])
 
 
 class LineIn(_In):
@@ -183,7 +183,7 @@ class InvoiceEdit(_In):
 
 
 class RegenerateIn(_In):
-    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    period: str = Field(pattern=r"^(19|[2-9]\d)\d{2}-(0[1-9]|1[0-2])$")
     org_id: Id | None = None
 
 

@@ -57,6 +57,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/invoices/{invoice_id}/send"): STAFF,
     ("POST", "/api/v1/reminders/run"): ADMIN,
     ("GET", "/api/v1/whoami"): EVERYONE,
+    ("GET", "/api/v1/audit"): ADMIN,
 }
 PARAMS = {
     "{invoice_id}": "INV-209901-999999",
@@ -101,3 +102,27 @@ async def test_every_route_for_every_role(stack: Stack, gateway: httpx.AsyncClie
             if refused:
                 assert r.json()["error"]["code"] == "forbidden"
     assert wrong == []
+
+
+async def test_state_changes_leave_audit_records(gateway: httpx.AsyncClient) -> None:
+    org = (await gateway.post("/api/v1/organizations", json={"name": "Audited Co"})).json()
+    pushed = await gateway.post(
+        "/api/v1/usage/records",
+        json={
+            "records": [
+                {
+                    "service_line_number": "AST-9-9-9",
+                    "date": "2026-11-01",
+                    "priority_gb": "1",
+                    "observed_at": "2026-11-02T00:00:00Z",
+                }
+            ]
+        },
+    )
+    assert pushed.status_code == 202
+    page = (await gateway.get("/api/v1/audit", params={"limit": 50})).json()
+    actions = [(r["action"], r["subject"]) for r in page["items"]]
+    assert ("usage.push", "/api/v1/usage/records") in actions
+    created = [r for r in page["items"] if r["subject"] == org["id"]]
+    assert created and created[0]["role"] == "admin" and created[0]["client_ip"] == "127.0.0.1"
+    assert created[0]["at"].endswith("Z") and created[0]["actor"]

@@ -10,14 +10,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from services.gateway.audit import record
 from services.gateway.auth import Principal
-from services.gateway.deps import Admin, Db, Services, Staff, require
+from services.gateway.deps import Admin, Db, PathId, Services, Staff, require
 from shared.api.catalog import SendIn
 
 router = APIRouter(tags=["documents"])
 InvoiceReader = Annotated[Principal, Depends(require("admin", "finance", "org_user"))]
 
 
-async def _detail(services: Services, user: Principal, invoice_id: str) -> Any:
+async def _detail(services: Services, user: Principal, invoice_id: PathId) -> Any:
     scope = {"within_org": user.org_id} if user.role == "org_user" and user.org_id else None
     return await services.get("invoicing", f"/internal/invoices/{invoice_id}", scope)
 
@@ -27,7 +27,7 @@ async def _detail(services: Services, user: Principal, invoice_id: str) -> Any:
     response_class=HTMLResponse,
     summary="The invoice document as HTML (the same template as the PDF)",
 )
-async def document(invoice_id: str, user: InvoiceReader, services: Services) -> HTMLResponse:
+async def document(invoice_id: PathId, user: InvoiceReader, services: Services) -> HTMLResponse:
     detail = await _detail(services, user, invoice_id)
     page = await services.request("notifier", "POST", "/internal/documents/html", json=detail)
     return HTMLResponse(page.text)
@@ -39,7 +39,7 @@ async def document(invoice_id: str, user: InvoiceReader, services: Services) -> 
     responses={200: {"content": {"application/pdf": {}}}},
     summary="Download the invoice as PDF (rendered once per content, then kept)",
 )
-async def pdf(invoice_id: str, user: InvoiceReader, services: Services) -> Response:
+async def pdf(invoice_id: PathId, user: InvoiceReader, services: Services) -> Response:
     detail = await _detail(services, user, invoice_id)
     made = await services.request("notifier", "POST", "/internal/documents/pdf", json=detail)
     return Response(
@@ -55,7 +55,7 @@ async def pdf(invoice_id: str, user: InvoiceReader, services: Services) -> Respo
     summary="E-mail an approved invoice to chosen customer contacts or to finance",
 )
 async def send(
-    invoice_id: str, body: SendIn, user: Staff, services: Services, db: Db, request: Request
+    invoice_id: PathId, body: SendIn, user: Staff, services: Services, db: Db, request: Request
 ) -> JSONResponse:
     result = await services.call(
         "invoicing",

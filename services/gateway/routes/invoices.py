@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 
 from services.gateway.audit import record
 from services.gateway.auth import Principal
-from services.gateway.deps import Db, Services, Staff, require
+from services.gateway.deps import Db, PathId, Services, Staff, require
 from services.gateway.exports import XLSX, exported
 from shared.api.catalog import BillingRunIn, InvoiceEdit, ProductOrderIn, RegenerateIn
 from shared.errors import ValidationFailed
@@ -153,7 +153,7 @@ async def invoice_report(
     summary="Export an invoice's posting transactions (IPT): issue, revisions, payments",
 )
 async def invoice_ipt(
-    invoice_id: str,
+    invoice_id: PathId,
     user: InvoiceReader,
     services: Services,
     format: Literal["csv", "xlsx"] = "csv",
@@ -164,7 +164,7 @@ async def invoice_ipt(
 
 
 @router.get("/invoices/{invoice_id}", summary="An invoice with its lines and allowed actions")
-async def get_invoice(invoice_id: str, user: InvoiceReader, services: Services) -> Any:
+async def get_invoice(invoice_id: PathId, user: InvoiceReader, services: Services) -> Any:
     scope = {"within_org": user.org_id} if user.role == "org_user" and user.org_id else None
     return await services.get("invoicing", f"/internal/invoices/{invoice_id}", scope)
 
@@ -196,7 +196,7 @@ async def regenerate(
 
 @router.post("/invoices/{invoice_id}/approve", summary="Approve an invoice (clears on edit)")
 async def approve(
-    invoice_id: str, user: Staff, services: Services, db: Db, request: Request
+    invoice_id: PathId, user: Staff, services: Services, db: Db, request: Request
 ) -> Any:
     result = await services.call(
         "invoicing", "POST", f"/internal/invoices/{invoice_id}/approve", json={"by": user.token_id}
@@ -210,7 +210,7 @@ async def approve(
     summary="Edit an invoice's lines with a reason: a new revision, approval cleared",
 )
 async def edit(
-    invoice_id: str,
+    invoice_id: PathId,
     body: InvoiceEdit,
     user: Staff,
     services: Services,

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from services.gateway.audit import record
 from services.gateway.clients import ServiceError
-from services.gateway.deps import Db, Services, Staff, client_ip
+from services.gateway.deps import Db, PathId, Services, Staff, client_ip
 from shared.api.payments import PaymentIn, ReversalIn
 from shared.errors import TransientError
 
@@ -26,7 +26,7 @@ NEW_INVOICE_WAIT = 5.0  # seconds: the payments service learns of a new invoice 
     summary="Post a payment; a repeated Idempotency-Key answers the first result again",
 )
 async def post_payment(
-    invoice_id: str,
+    invoice_id: PathId,
     body: PaymentIn,
     user: Staff,
     services: Services,
@@ -61,7 +61,7 @@ async def post_payment(
 
 
 async def _post_when_known(
-    services: Services, invoice_id: str, body: PaymentIn, headers: dict[str, str]
+    services: Services, invoice_id: PathId, body: PaymentIn, headers: dict[str, str]
 ) -> Any:
     """Post; when the payments service does not know the invoice yet but the invoicing service
     does (an invoice created a moment ago), wait for its event rather than refuse."""
@@ -96,8 +96,8 @@ async def _post_when_known(
     summary="Reverse a posting (a mistake, a bounced payment) with a reason",
 )
 async def reverse_payment(
-    invoice_id: str,
-    payment_id: str,
+    invoice_id: PathId,
+    payment_id: PathId,
     body: ReversalIn,
     user: Staff,
     services: Services,
@@ -126,7 +126,7 @@ async def reverse_payment(
     "/invoices/{invoice_id}/payments",
     summary="An invoice's postings with who posted them, when and from where",
 )
-async def invoice_payments(invoice_id: str, user: Staff, services: Services) -> Any:
+async def invoice_payments(invoice_id: PathId, user: Staff, services: Services) -> Any:
     try:
         return await services.get("payments", f"/internal/invoices/{invoice_id}/payments")
     except ServiceError as exc:

@@ -11,7 +11,8 @@ from typing import Any, cast
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.gateway.deps import Feed, Producer, Services, Settings, Staff
+from services.gateway.audit import record
+from services.gateway.deps import Feed, PathId, Producer, Services, Settings, Staff
 from services.gateway.ingest import (
     IngestResult,
     Rejection,
@@ -109,6 +110,15 @@ async def accept(
     if bad:
         REJECTED.labels(request.url.path).inc(len(bad))
     await publish(producer, group_by_partition(good, source, request.state.correlation_id))
+    async with request.app.state.pool.acquire() as conn:  # one audit row per push, not per record
+        await record(
+            conn,
+            request.state.principal,
+            request,
+            "usage.push",
+            request.url.path,
+            {"accepted": len(good), "rejected": len(bad)},
+        )
     result = IngestResult(accepted=len(good), rejected=bad)
     return JSONResponse(result.model_dump(mode="json"), status_code=202)
 
@@ -118,7 +128,7 @@ async def accept(
     summary="Daily usage of a service line, dates inclusive, with totals",
 )
 async def line_usage(
-    service_line_number: str,
+    service_line_number: PathId,
     user: Staff,
     services: Services,
     start: date = Query(alias="from"),
@@ -136,7 +146,7 @@ async def line_usage(
     summary="A period's usage of a service line as the invoicing service sees it for billing",
 )
 async def line_usage_summary(
-    service_line_number: str, period: str, user: Staff, services: Services
+    service_line_number: PathId, period: str, user: Staff, services: Services
 ) -> Any:
     return await services.get(
         "invoicing",
