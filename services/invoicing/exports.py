@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from services.invoicing import invoices
+from services.invoicing import listing
 from shared.errors import NotFound
 
 IPT_COLUMNS = ("posted_on", "type", "reference", "description", "debit", "credit", "balance")
@@ -98,13 +98,16 @@ async def ipt(conn: asyncpg.Connection, invoice_id: str) -> list[dict[str, str]]
 
 
 async def report(
-    conn: asyncpg.Connection, filters: dict[str, Any], org_ids: list[str] | None
+    conn: asyncpg.Connection,
+    filters: dict[str, Any],
+    org_ids: list[str] | None,
+    sort: str | None = None,
 ) -> dict[str, Any]:
     """Every row the list's filters select (page after page), with the totals and counts."""
     rows: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
-        page = await invoices.search(conn, filters, org_ids, REPORT_PAGE, cursor)
+        page = await listing.search(conn, filters, org_ids, REPORT_PAGE, cursor, sort)
         rows += [{k: item[k] for k in REPORT_COLUMNS} for item in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from services.invoicing import catalog, changes, exports, invoices, runs, sending
+from services.invoicing import catalog, changes, exports, invoices, listing, runs, sending
 from services.invoicing.proforma import proformas
 from shared.api.catalog import InvoiceEdit, ProductOrderIn, RegenerateIn, SendIn
 from shared.errors import NotFound
@@ -75,16 +75,19 @@ def router(runtime: Runtime) -> APIRouter:
         query: Annotated[ListQuery, Depends()],
         limit: int = Query(default=50, ge=1, le=500),
         cursor: str | None = None,
+        sort: str | None = None,
     ) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
             org_ids = await catalog.org_tree(conn, query.org_id) if query.org_id else None
-            return await invoices.search(conn, query.filters(), org_ids, limit, cursor)
+            return await listing.search(conn, query.filters(), org_ids, limit, cursor, sort)
 
     @api.get("/invoices/report")
-    async def report(query: Annotated[ListQuery, Depends()]) -> dict[str, Any]:
+    async def report(
+        query: Annotated[ListQuery, Depends()], sort: str | None = None
+    ) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
             org_ids = await catalog.org_tree(conn, query.org_id) if query.org_id else None
-            return await exports.report(conn, query.filters(), org_ids)
+            return await exports.report(conn, query.filters(), org_ids, sort)
 
     @api.get("/invoices/{invoice_id}/ipt")
     async def ipt(invoice_id: str, within_org: str | None = None) -> dict[str, Any]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
 from services.invoicing import api, catalog_api, handlers, invoice_api, scheduler
-from shared.service import build_app
+from shared.service import Runtime, build_app
 from shared.settings import ServiceSettings
 
 
@@ -32,5 +33,13 @@ def create_app(settings: InvoicingSettings | None = None) -> FastAPI:
             [handlers.router(rt)],
             [api.router(rt), catalog_api.router(rt), invoice_api.router(rt)],
         ),
-        background=scheduler.run_monthly if settings.scheduler else None,
+        background=lambda rt: background(rt, settings),
     )
+
+
+async def background(runtime: Runtime, settings: InvoicingSettings) -> None:
+    """The monthly scheduler (if on) and the compaction of the invoice list's totals."""
+    tasks = [scheduler.compact_totals(runtime)]
+    if settings.scheduler:
+        tasks.append(scheduler.run_monthly(runtime))
+    await asyncio.gather(*tasks)

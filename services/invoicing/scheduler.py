@@ -10,7 +10,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from services.invoicing import runs, sending
+from services.invoicing import listing, runs, sending
 from services.invoicing.billing import Period
 from shared.service import Runtime
 
@@ -52,3 +52,16 @@ async def remind(runtime: Runtime, now: datetime) -> None:
         result = await sending.send_reminders(conn, now.date(), interval)
     if result["reminded"]:
         log.info("reminders requested for %s overdue invoices", len(result["reminded"]))
+
+
+async def compact_totals(runtime: Runtime, interval_seconds: float = 2.0) -> None:
+    """Fold the list's total deltas into the day totals, so readers add few rows."""
+    while True:
+        try:
+            async with runtime.pool.acquire() as conn:
+                await listing.compact(conn)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database away: the deltas wait, readers still add them
+            log.exception("compacting the invoice totals failed; retrying")
+        await asyncio.sleep(interval_seconds)

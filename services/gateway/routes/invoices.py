@@ -88,6 +88,13 @@ class InvoiceFilters:
     payable_from: date | None = None
     payable_to: date | None = None
     view: Literal["this_month", "as_of_today", "proforma"] | None = None
+    sort: Annotated[
+        str | None,
+        Query(
+            description="invoice_id (default), issued_on, payable_on, amount, balance,"
+            " regular_charges, org_name or status; prefix - for descending"
+        ),
+    ] = None
 
     def query(self, user: Principal) -> dict[str, str]:
         """The invoicing service's query: an org_user sees its own tree, whatever it asked."""
