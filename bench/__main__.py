@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from bench import billing as billing_bench
+from bench import invoice_list as list_bench
 from bench import payments as payments_bench
 from bench import pdf as pdf_bench
 from bench import slice as slice_bench
@@ -99,6 +100,13 @@ def main() -> None:
         figure("pdf_overhead_ratio", pdfs.overhead_ratio, "ratio")
         figure("pdf_cached_ms", pdfs.cached_ms, "ms")
         figure("pdf_cached_p99_ms", pdfs.cached_p99_ms, "ms")
+
+        count = int(os.environ.get("BENCH_LIST_INVOICES", "1000000"))
+        default_p99, filtered_p99 = asyncio.run(
+            list_bench.run(config.gateway_url, TOKEN, config.dsn, count)
+        )
+        figure("invoices_list_p99_ms", default_p99, "ms")
+        figure("invoices_filtered_p99_ms", filtered_p99, "ms")
     finally:
         progress("stopping the bench stack")
         stack.stop()

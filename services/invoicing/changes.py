@@ -71,7 +71,7 @@ async def revise(
     await conn.execute(
         "UPDATE invoices SET regular_charges = $2, additional_charges = $3, amount = $4,"
         " balance = $5, status = $6, revision = $7, approved = false, approved_by = NULL,"
-        " approved_at = NULL WHERE invoice_id = $1",
+        " approved_at = NULL, service_line_names = $8, plan_names = $9 WHERE invoice_id = $1",
         row["invoice_id"],
         draft.regular_charges,
         draft.additional_charges,
@@ -79,6 +79,7 @@ async def revise(
         balance,
         status,
         revision,
+        *invoices.searchable_names(draft.lines),
     )
     await conn.execute(
         "INSERT INTO invoice_revisions (invoice_id, revision, by, reason, amount_before,"

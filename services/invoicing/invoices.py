@@ -33,6 +33,14 @@ async def next_number(conn: asyncpg.Connection, issued_on: date) -> str:
     return f"INV-{month}-{n:06d}"
 
 
+def searchable_names(lines: list[Line]) -> tuple[str, str]:
+    """The service-line names and the plan (or sub-pool) names of these lines, one per text
+    line: what the list's name filters search."""
+    line_names = {x.service_line_name for x in lines if x.service_line_name}
+    plan_names = {n for x in lines for n in (x.plan_name, x.sub_pool_name) if n}
+    return "\n".join(sorted(line_names)), "\n".join(sorted(plan_names))
+
+
 async def store(
     conn: asyncpg.Connection,
     kind: str,
@@ -45,8 +53,8 @@ async def store(
     payable_on = issued_on + timedelta(days=org["payment_terms_days"])
     await conn.execute(
         "INSERT INTO invoices (invoice_id, kind, org_id, period, issued_on, payable_on,"
-        " regular_charges, additional_charges, amount, balance)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        " regular_charges, additional_charges, amount, balance, service_line_names, plan_names)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)",
         invoice_id,
         kind,
         org["id"],
@@ -56,6 +64,7 @@ async def store(
         draft.regular_charges,
         draft.additional_charges,
         draft.amount,
+        *searchable_names(draft.lines),
     )
     await store_lines(conn, invoice_id, 1, draft.lines)
     summary = await get_summary(conn, invoice_id)

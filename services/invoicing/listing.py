@@ -32,10 +32,10 @@ FILTERS = {
     "payable_to": "i.payable_on <= ${}",
     "issued_from": "i.issued_on >= ${}",
     "issued_to": "i.issued_on <= ${}",
-    "service_line_name": "EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_id = i.invoice_id"
-    " AND l.revision = i.revision AND l.service_line_name ILIKE '%' || ${} || '%')",
-    "plan_name": "EXISTS (SELECT 1 FROM invoice_lines l WHERE l.invoice_id = i.invoice_id"
-    " AND l.revision = i.revision AND l.plan_name ILIKE '%' || ${} || '%')",
+    # Names of the current lines kept on the invoice (trigram-indexed); `%` and `_` typed in
+    # a filter are matched as themselves.
+    "service_line_name": "i.service_line_names ILIKE '%' || like_text(${}) || '%'",
+    "plan_name": "i.plan_names ILIKE '%' || like_text(${}) || '%'",
 }
 # The orders offered: column and the type its cursor value is read back as.
 SORTS = {
@@ -125,6 +125,34 @@ def conditions(filters: dict[str, Any], org_ids: list[str] | None) -> tuple[list
     return where + number_range(filters), args
 
 
+NO_INDEX = {"text": "{} || ''", "date": "{} + 0", "numeric": "{} + 0"}
+
+
+DENSE = 20_000
+"""A filtered set at least this large is dense enough to walk an index in the page's order."""
+
+
+def ordering(column: str, cast: str, matching: int) -> tuple[str, str]:
+    """The ORDER BY terms. A large filtered set: walk the index in that order, the page's rows
+    come at once. A small one (a narrow filter, one organization tree): its rows can lie far
+    apart in any index order, so the same order as an expression, and the planner selects
+    first and sorts the few that match."""
+    if matching >= DENSE:
+        return column, "i.invoice_id"
+    return NO_INDEX[cast].format(column), NO_INDEX["text"].format("i.invoice_id")
+
+
+def implied(filters: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Bounds that follow from the filters (0 <= balance <= amount), so that an index walk in
+    balance or amount order starts where matches can be: (condition with `${}`, value)."""
+    out = []
+    if filters.get("max_amount") is not None:
+        out.append(("i.balance <= ${}", filters["max_amount"]))
+    if filters.get("min_balance") is not None:
+        out.append(("i.amount >= ${}", filters["min_balance"]))
+    return out
+
+
 async def search(
     conn: asyncpg.Connection,
     filters: dict[str, Any],
@@ -137,7 +165,11 @@ async def search(
     name, descending = parse_sort(sort)
     column, cast = SORTS[name]
     where, args = conditions(filters, org_ids)
+    totals, counts = await aggregate(conn, filters, org_ids, where, args)
     page_where, page_args = list(where), list(args)
+    for condition, value in implied(filters):
+        page_args.append(value)
+        page_where.append(condition.format(len(page_args)))
     if cursor:
         value, after_id = decode_cursor(cursor, name)
         page_args += [value, after_id]
@@ -146,10 +178,11 @@ async def search(
         page_where.append(f"({column}, i.invoice_id) {op} (${a}::{cast}, ${b})")
     direction = "DESC" if descending else "ASC"
     page_args.append(limit + 1)
+    order, tie = ordering(column, cast, sum(counts.values()))
     rows = await conn.fetch(
         f"SELECT {SUMMARY} FROM invoices i JOIN organizations o ON o.id = i.org_id"
         f" WHERE {' AND '.join(page_where) or 'TRUE'}"
-        f" ORDER BY {column} {direction}, i.invoice_id {direction} LIMIT ${len(page_args)}",
+        f" ORDER BY {order} {direction}, {tie} {direction} LIMIT ${len(page_args)}",
         *page_args,
     )
     items = [as_summary(r) for r in rows[:limit]]
@@ -158,7 +191,6 @@ async def search(
         last = rows[limit - 1]
         key = "org_name" if name == "org_name" else name
         next_cursor = encode_cursor(name, last[key], last["invoice_id"])
-    totals, counts = await aggregate(conn, filters, org_ids, where, args)
     return {"items": items, "totals": totals, "counts": counts, "next_cursor": next_cursor}
 
 
