@@ -30,6 +30,8 @@ class Topic(Generic[E]):
     name: str
     key_field: str
     adapter: TypeAdapter[E]
+    events: tuple[type[Event], ...] = ()
+    """The event classes on this topic (its union's members), for the AsyncAPI document."""
 
     @property
     def dlq(self) -> str:
@@ -76,22 +78,35 @@ def _union(*models: type[Any]) -> Any:
     return Annotated[Union[models], Field(discriminator="type")]  # noqa: UP007
 
 
-UsageRawEvent = _union(UsageSnapshotsReceived, UsageRecordsReceived)
-USAGE_RAW: Topic[UsageSnapshotsReceived | UsageRecordsReceived] = Topic(
-    "usage.raw", "service_line_number", TypeAdapter(UsageRawEvent)
+def _topic(name: str, key_field: str, *models: type[Event]) -> Topic[Any]:
+    """A topic of one event type, or of a union discriminated by `type`."""
+    shape = models[0] if len(models) == 1 else _union(*models)
+    return Topic(name, key_field, TypeAdapter(shape), models)
+
+
+USAGE_RAW: Topic[UsageSnapshotsReceived | UsageRecordsReceived] = _topic(
+    "usage.raw", "service_line_number", UsageSnapshotsReceived, UsageRecordsReceived
 )
-USAGE_RECORDED: Topic[UsageRecorded] = Topic(
-    "usage.recorded", "service_line_number", TypeAdapter(UsageRecorded)
+USAGE_RECORDED: Topic[UsageRecorded] = _topic(
+    "usage.recorded", "service_line_number", UsageRecorded
 )
-InvoicingEvent = _union(InvoiceGenerated, InvoiceRevised, InvoiceApproved, InvoiceStatusChanged)
-INVOICING_EVENTS: Topic[Any] = Topic("invoicing.events", "invoice_id", TypeAdapter(InvoicingEvent))
-PaymentsEvent = _union(PaymentPosted, PaymentReversed)
-PAYMENTS_EVENTS: Topic[Any] = Topic("payments.events", "invoice_id", TypeAdapter(PaymentsEvent))
-NOTIFIER_COMMANDS: Topic[InvoiceSendRequested] = Topic(
-    "notifier.commands", "invoice_id", TypeAdapter(InvoiceSendRequested)
+INVOICING_EVENTS: Topic[Any] = _topic(
+    "invoicing.events",
+    "invoice_id",
+    InvoiceGenerated,
+    InvoiceRevised,
+    InvoiceApproved,
+    InvoiceStatusChanged,
 )
-NotifierEvent = _union(InvoiceSent, InvoiceSendFailed)
-NOTIFIER_EVENTS: Topic[Any] = Topic("notifier.events", "invoice_id", TypeAdapter(NotifierEvent))
+PAYMENTS_EVENTS: Topic[Any] = _topic(
+    "payments.events", "invoice_id", PaymentPosted, PaymentReversed
+)
+NOTIFIER_COMMANDS: Topic[InvoiceSendRequested] = _topic(
+    "notifier.commands", "invoice_id", InvoiceSendRequested
+)
+NOTIFIER_EVENTS: Topic[Any] = _topic(
+    "notifier.events", "invoice_id", InvoiceSent, InvoiceSendFailed
+)
 
 ALL_TOPICS: tuple[Topic[Any], ...] = (
     USAGE_RAW,

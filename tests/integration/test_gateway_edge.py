@@ -22,6 +22,8 @@ async def test_healthz_names_every_service_kafka_and_postgres(stack: Stack) -> N
         r = await anonymous.get("/healthz")
         ready = await anonymous.get("/readyz")
         metrics = await anonymous.get("/metrics")
+        asyncapi = await anonymous.get("/asyncapi.json")
+    assert asyncapi.status_code == 200 and "payments.events" in asyncapi.json()["channels"]
     assert r.status_code == 200 and ready.status_code == 200
     body = r.json()
     assert body["state"] == "up"

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.events.asyncapi import document
+
 router = APIRouter(tags=["operations"])
 
 
@@ -56,3 +58,16 @@ async def readyz(request: Request) -> JSONResponse:
 @router.get("/metrics", summary="Prometheus metrics of the gateway")
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+_ASYNCAPI: dict[str, Any] = {}
+
+
+@router.get(
+    "/asyncapi.json",
+    summary="AsyncAPI 3.0 of every Kafka topic: channels, keys, event payload schemas",
+)
+async def asyncapi() -> dict[str, Any]:
+    if not _ASYNCAPI:
+        _ASYNCAPI.update(document())
+    return _ASYNCAPI
