@@ -12,6 +12,7 @@ from services.gateway.audit import record
 from services.gateway.auth import Principal
 from services.gateway.deps import Admin, Db, PathId, Services, Staff, require
 from shared.api.catalog import SendIn
+from shared.api.responses import RemindersResult, SendAccepted
 
 router = APIRouter(tags=["documents"])
 InvoiceReader = Annotated[Principal, Depends(require("admin", "finance", "org_user"))]
@@ -52,6 +53,7 @@ async def pdf(invoice_id: PathId, user: InvoiceReader, services: Services) -> Re
 @router.post(
     "/invoices/{invoice_id}/send",
     status_code=202,
+    responses={202: {"model": SendAccepted}},
     summary="E-mail an approved invoice to chosen customer contacts or to finance",
 )
 async def send(
@@ -76,6 +78,7 @@ async def send(
 
 @router.post(
     "/reminders/run",
+    response_model=RemindersResult,
     summary="Request reminders for overdue invoices now (the scheduler does it daily)",
 )
 async def reminders(user: Admin, services: Services, db: Db, request: Request) -> Any:

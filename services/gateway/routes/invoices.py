@@ -17,6 +17,13 @@ from services.gateway.auth import Principal
 from services.gateway.deps import Db, PathId, Services, Staff, require
 from services.gateway.exports import XLSX, exported
 from shared.api.catalog import BillingRunIn, InvoiceEdit, ProductOrderIn, RegenerateIn
+from shared.api.responses import (
+    BillingRunResult,
+    InvoiceDetail,
+    InvoiceList,
+    InvoiceSummary,
+    RegenerateResult,
+)
 from shared.errors import ValidationFailed
 
 router = APIRouter(tags=["invoices"])
@@ -25,7 +32,11 @@ LONG_RUN = 900.0  # seconds: a month-end run over every service line is one long
 Status = Literal["GENERATED", "SENT_FOR_PAYMENT", "PARTIAL_PAID", "PAYMENT_DONE"]
 
 
-@router.post("/billing-runs", summary="Generate a period's subscription invoices (idempotent)")
+@router.post(
+    "/billing-runs",
+    response_model=BillingRunResult,
+    summary="Generate a period's subscription invoices (idempotent)",
+)
 async def billing_run(
     body: BillingRunIn, user: Staff, services: Services, db: Db, request: Request
 ) -> Any:
@@ -46,6 +57,7 @@ async def billing_run(
 @router.post(
     "/product-orders",
     status_code=201,
+    responses={201: {"model": InvoiceDetail}},
     summary="Order products: creates the ONE_TIME invoice at once and returns it",
 )
 async def product_order(
@@ -109,7 +121,11 @@ class InvoiceFilters:
 Filters = Annotated[InvoiceFilters, Depends()]
 
 
-@router.get("/invoices", summary="Invoices with totals and status counts of the filtered set")
+@router.get(
+    "/invoices",
+    response_model=InvoiceList,
+    summary="Invoices with totals and status counts of the filtered set",
+)
 async def list_invoices(
     user: InvoiceReader,
     services: Services,
@@ -170,7 +186,11 @@ async def invoice_ipt(
     return exported(ipt["columns"], ipt["rows"], format, f"{invoice_id}-ipt")
 
 
-@router.get("/invoices/{invoice_id}", summary="An invoice with its lines and allowed actions")
+@router.get(
+    "/invoices/{invoice_id}",
+    response_model=InvoiceDetail,
+    summary="An invoice with its lines and allowed actions",
+)
 async def get_invoice(invoice_id: PathId, user: InvoiceReader, services: Services) -> Any:
     scope = {"within_org": user.org_id} if user.role == "org_user" and user.org_id else None
     return await services.get("invoicing", f"/internal/invoices/{invoice_id}", scope)
@@ -178,6 +198,7 @@ async def get_invoice(invoice_id: PathId, user: InvoiceReader, services: Service
 
 @router.post(
     "/invoices/regenerate",
+    response_model=RegenerateResult,
     summary="Recompute a period's GENERATED, unapproved subscription invoices",
 )
 async def regenerate(
@@ -201,7 +222,11 @@ async def regenerate(
     return result
 
 
-@router.post("/invoices/{invoice_id}/approve", summary="Approve an invoice (clears on edit)")
+@router.post(
+    "/invoices/{invoice_id}/approve",
+    response_model=InvoiceSummary,
+    summary="Approve an invoice (clears on edit)",
+)
 async def approve(
     invoice_id: PathId, user: Staff, services: Services, db: Db, request: Request
 ) -> Any:
@@ -214,6 +239,7 @@ async def approve(
 
 @router.patch(
     "/invoices/{invoice_id}",
+    response_model=InvoiceSummary,
     summary="Edit an invoice's lines with a reason: a new revision, approval cleared",
 )
 async def edit(

@@ -14,6 +14,7 @@ from services.gateway.audit import record
 from services.gateway.clients import ServiceError
 from services.gateway.deps import Db, PathId, Services, Staff, client_ip
 from shared.api.payments import PaymentIn, ReversalIn
+from shared.api.responses import LedgerCheck, Payment, PaymentList
 from shared.errors import TransientError
 
 router = APIRouter(tags=["payments"])
@@ -23,6 +24,7 @@ NEW_INVOICE_WAIT = 5.0  # seconds: the payments service learns of a new invoice 
 @router.post(
     "/invoices/{invoice_id}/payments",
     status_code=201,
+    responses={201: {"model": Payment}},
     summary="Post a payment; a repeated Idempotency-Key answers the first result again",
 )
 async def post_payment(
@@ -93,6 +95,7 @@ async def _post_when_known(
 @router.post(
     "/invoices/{invoice_id}/payments/{payment_id}/reversal",
     status_code=201,
+    response_model=Payment,
     summary="Reverse a posting (a mistake, a bounced payment) with a reason",
 )
 async def reverse_payment(
@@ -124,6 +127,7 @@ async def reverse_payment(
 
 @router.get(
     "/invoices/{invoice_id}/payments",
+    response_model=PaymentList,
     summary="An invoice's postings with who posted them, when and from where",
 )
 async def invoice_payments(invoice_id: PathId, user: Staff, services: Services) -> Any:
@@ -138,6 +142,7 @@ async def invoice_payments(invoice_id: PathId, user: Staff, services: Services) 
 
 @router.get(
     "/payments/ledger-check",
+    response_model=LedgerCheck,
     summary="Ledger invariants: sums to zero; per invoice amount = payments + balance, >= 0",
 )
 async def ledger_check(user: Staff, services: Services) -> Any:
