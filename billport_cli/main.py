@@ -181,6 +181,29 @@ def run_payments_check(args: argparse.Namespace) -> int:
     return EXIT_OK if check["balanced"] else EXIT_FAILED
 
 
+# --- billport kafka topics ------------------------------------------------------------------
+
+
+def kafka_topics_arguments(parser: argparse.ArgumentParser) -> None:
+    env_option(parser, "--bootstrap", "BILLPORT_KAFKA_BOOTSTRAP", "Kafka bootstrap servers")
+
+
+def run_kafka_topics(args: argparse.Namespace) -> int:
+    """Create every topic and its dead-letter topic (6 partitions each) unless present."""
+    from shared.events.topics import all_topic_names
+    from shared.kafka import ensure_topics
+
+    try:
+        created = asyncio.run(ensure_topics(args.bootstrap))
+    except Exception as exc:  # the broker away: say so, exit 1 (a deploy job retries)
+        print(f"billport: cannot reach Kafka at {args.bootstrap}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{len(created)} topics created, {len(all_topic_names()) - len(created)} present:")
+    for name in all_topic_names():
+        print(f"  {name}{' (created)' if name in created else ''}")
+    return EXIT_OK
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 
@@ -211,7 +234,11 @@ def page_size(text: str) -> int:
     return value
 
 
-GROUP_HELP = {"usage": "Starlink usage", "payments": "payments and the ledger"}
+GROUP_HELP = {
+    "usage": "Starlink usage",
+    "payments": "payments and the ledger",
+    "kafka": "Kafka topics",
+}
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -227,5 +254,12 @@ COMMANDS: tuple[Command, ...] = (
         help="Check the payments ledger: it sums to zero; amount = payments + balance >= 0.",
         add_arguments=payments_check_arguments,
         run=run_payments_check,
+    ),
+    Command(
+        group="kafka",
+        name="topics",
+        help="Create every BillPort topic and its dead-letter topic if absent.",
+        add_arguments=kafka_topics_arguments,
+        run=run_kafka_topics,
     ),
 )
