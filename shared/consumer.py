@@ -6,12 +6,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiokafka import TopicPartition
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 
+from shared import correlation
 from shared.events.topics import Topic
 from shared.kafka import ACK_POLICY, DeadLetterer, guarded, raw_decoder
-from shared.metrics import CONSUMED, PROCESSING
+from shared.metrics import CONSUMED, CONSUMER_LAG, PROCESSING
 
 Process = Callable[[list[Any]], Awaitable[None]]
 """Applies a list of ConsumerRecords in one transaction (idempotently), or raises."""
@@ -48,6 +50,23 @@ def consume(
         if not records:
             return
         CONSUMED.labels(topic.name).inc(len(records))
+        correlation.bind(correlation.of_event(records[0].value or b""))
         started = time.perf_counter()
         await guarded(records, process, dead_letters(), max_attempts)
         PROCESSING.labels(topic.name).observe(time.perf_counter() - started)
+        record_lag(message, records)
+
+
+def record_lag(message: KafkaMessage, records: list[Any]) -> None:
+    """Lag per partition: the partition's end (as last fetched) minus the next offset."""
+    consumer = getattr(message, "consumer", None)
+    highwater = getattr(consumer, "highwater", None)
+    if highwater is None:  # the in-memory test broker has no partitions
+        return
+    last: dict[Any, int] = {}
+    for r in records:
+        last[TopicPartition(r.topic, r.partition)] = r.offset
+    for tp, offset in last.items():
+        end = highwater(tp)
+        if end is not None:
+            CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - offset - 1))

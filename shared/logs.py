@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from shared.correlation import current
+
 
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
@@ -21,7 +23,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        correlation = getattr(record, "correlation_id", None)
+        correlation = getattr(record, "correlation_id", None) or current()
         if correlation:
             entry["correlation_id"] = correlation
         if record.exc_info:

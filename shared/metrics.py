@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 CONSUMED = Counter("billport_consumed_total", "Messages consumed", ["topic"])
 PRODUCED = Counter("billport_produced_total", "Messages produced", ["topic"])
@@ -15,4 +15,9 @@ OUTBOX_DEAD = Counter(
 REJECTED = Counter("billport_rejected_total", "Input refused at the edge", ["route"])
 PROCESSING = Histogram(
     "billport_processing_seconds", "Time to process one delivery (message or batch)", ["topic"]
+)
+CONSUMER_LAG = Gauge(
+    "billport_partition_lag",
+    "Messages behind the end of the partition after this consumer's last delivery",
+    ["topic", "partition"],
 )

@@ -23,6 +23,7 @@ from faststream.kafka import KafkaBroker, KafkaRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
+from shared import correlation
 from shared.db.migrate import migrate
 from shared.db.outbox import OutboxRelay
 from shared.db.pool import open_pool
@@ -111,6 +112,12 @@ def build_app(
 
     app = FastAPI(title=f"BillPort {settings.service_name} (internal)", lifespan=lifespan)
     app.state.runtime = runtime
+
+    @app.middleware("http")
+    async def correlate(request: Request, call_next: Any) -> Any:
+        correlation.bind(request.headers.get(correlation.HEADER))
+        return await call_next(request)
+
     app.add_exception_handler(BillPortError, _error_response)  # type: ignore[arg-type]
     app.add_exception_handler(ValidationError, _invalid_response)  # type: ignore[arg-type]
     app.add_exception_handler(asyncpg.DataError, _bad_data_response)

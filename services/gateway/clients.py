@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from shared import correlation
 from shared.errors import BillPortError, TransientError
 
 
@@ -48,6 +49,9 @@ class ServiceClients:
         twice; a read is tried on the next replica after a timeout or a 5xx too."""
         urls = self._urls[service]
         start = next(self._turn[service])
+        cid = correlation.current()
+        if cid:  # the services log it and put it on the events the request causes
+            kwargs["headers"] = {**kwargs.get("headers", {}), correlation.HEADER: cid}
         safe = method == "GET"
         for i in range(len(urls)):
             base = urls[(start + i) % len(urls)]

@@ -26,6 +26,7 @@ from services.gateway.routes import (
     web,
 )
 from services.gateway.settings import GatewaySettings
+from shared import correlation
 from shared.db.migrate import migrate
 from shared.db.pool import open_pool
 from shared.kafka import KafkaProducer
@@ -83,11 +84,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     errors.install(app)
 
     @app.middleware("http")
-    async def correlation(
+    async def correlate(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         cid = request.headers.get("x-correlation-id") or uuid.uuid4().hex
         request.state.correlation_id = cid[:100]
+        correlation.bind(request.state.correlation_id)
         response = await call_next(request)
         response.headers["X-Correlation-ID"] = request.state.correlation_id
         return response

@@ -4,6 +4,7 @@ the money: balance = amount - payments, always (a database constraint)."""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,8 @@ from shared.events.envelope import Event
 from shared.events.invoicing import InvoiceStatusChanged
 from shared.events.notifier import InvoiceSendFailed, InvoiceSent
 from shared.events.payments import PaymentPosted, PaymentReversed
+
+log = logging.getLogger(__name__)
 
 
 async def _locked(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record:
@@ -45,6 +48,7 @@ async def _move_money(
     )
     if status == row["status"]:
         return []
+    log.info("%s: %s -> %s (balance %s)", row["invoice_id"], row["status"], status, balance)
     summary = await invoices.get_summary(conn, row["invoice_id"])
     assert summary is not None
     return [InvoiceStatusChanged(**invoices.facts_of(summary), previous_status=row["status"])]

@@ -4,6 +4,7 @@ and its event (outbox) together."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,7 @@ from shared.events.payments import PaymentPosted, PaymentReversed
 from shared.events.topics import PAYMENTS_EVENTS
 
 SYSTEM = "system"
+log = logging.getLogger(__name__)
 
 
 def as_json(row: asyncpg.Record) -> dict[str, Any]:
@@ -121,6 +123,7 @@ async def _post_locked(
         posted_by=actor,
     )
     await outbox.stage(conn, PAYMENTS_EVENTS, [event])
+    log.info("posted %s on %s as %s", body.amount, invoice_id, row["payment_id"])
     return as_json(row), True
 
 
@@ -154,6 +157,7 @@ async def reverse(
         row, event = await _reverse_one(conn, invoice, payment, reason, actor)
         await repository.set_paid(conn, invoice_id, invoice["paid"] - payment["amount"])
         await outbox.stage(conn, PAYMENTS_EVENTS, [event])
+        log.info("reversed %s on %s: %s", payment_id, invoice_id, reason)
         return as_json(row)
 
 

@@ -13,6 +13,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import ErrorDetails
 
+from shared.correlation import current
 from shared.money import GB_TEXT_HINT
 
 
@@ -29,7 +30,7 @@ class Event(BaseModel):
     type: str
     occurred_at: datetime = Field(default_factory=utc_now)
     schema_version: int = 1
-    correlation_id: str | None = None
+    correlation_id: str | None = Field(default_factory=current)
 
     @field_validator("occurred_at")
     @classmethod
@@ -51,7 +52,7 @@ def envelope_json(event_type: str, correlation_id: str | None, **body: Any) -> b
             "type": event_type,
             "occurred_at": utc_now(),
             "schema_version": 1,
-            "correlation_id": correlation_id,
+            "correlation_id": correlation_id or current(),
             **body,
         }
     )
