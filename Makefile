@@ -3,7 +3,7 @@ PY := .venv/bin/python
 STAMP := .venv/.installed
 REPLICAS ?=
 
-.PHONY: setup run stop test test-unit test-integration bench lint clean
+.PHONY: setup run stop test test-unit test-integration test-faults bench lint clean
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -24,6 +24,10 @@ test-unit: $(STAMP)
 
 test-integration: $(STAMP)
 	$(PY) -m pytest tests/integration
+
+# Part of `make test` too: faults under load on a stack of its own (several minutes).
+test-faults: $(STAMP)
+	$(PY) -m pytest tests/faults
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -30,7 +30,7 @@ class StackConfig:
     home: Path = ROOT / ".local"
     kafka_port: int = 19092
     controller_port: int = 19093
-    pg_port: int = 55432
+    pg_port: int = 25432
     smtp_port: int = 2525
     gateway_port: int = 8000
     service_base_port: int = 8101
@@ -47,9 +47,11 @@ class StackConfig:
         bench slot 2, each with its own folder and ports, so they never disturb each other."""
         return cls(
             home=home,
-            kafka_port=19092 + 10_000 * slot,
-            controller_port=19093 + 10_000 * slot,
-            pg_port=55432 + 10 * slot,
+            # Every port below 32768, outside the range the kernel hands to outgoing
+            # connections: a listener cannot collide with a client's ephemeral port.
+            kafka_port=19092 + 1000 * slot,
+            controller_port=19093 + 1000 * slot,
+            pg_port=25432 + 10 * slot,
             smtp_port=2525 + slot,
             gateway_port=8000 + 450 * slot,
             service_base_port=8001 + 450 * slot,
@@ -175,6 +177,21 @@ class Stack:
         if fresh.port:
             wait_port(fresh.port, 60, fresh.popen, name, fresh.log)
         return fresh
+
+    def restart_kafka(self, down_seconds: float = 2.0) -> None:
+        """Kill the broker (SIGKILL, as a crash), wait, start it again on the same data."""
+        c = self.config
+        self.kill("kafka")
+        time.sleep(down_seconds)
+        broker = kafka.start(c.home / "kafka", c.kafka_port, c.controller_port)
+        self._track(Proc("kafka", broker, c.home / "kafka" / "kafka.log", [], {}, c.kafka_port))
+
+    def restart_postgres(self, down_seconds: float = 2.0) -> None:
+        """Stop PostgreSQL (fast: open transactions are rolled back), wait, start it again."""
+        c = self.config
+        postgres.stop(c.home / "postgres")
+        time.sleep(down_seconds)
+        postgres.start(c.home / "postgres", c.pg_port)
 
     def kill(self, name: str) -> None:
         """SIGKILL, as a crash would: no shutdown hooks run."""

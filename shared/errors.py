@@ -89,6 +89,11 @@ def is_transient(exc: BaseException) -> bool:
         "asyncpg.exceptions.SerializationError",
         "asyncpg.exceptions.DeadlockDetectedError",
         "asyncpg.exceptions._base.InterfaceError",
+        # a connection that broke mid-operation (PostgreSQL restarting) leaves it in a state
+        # asyncpg refuses to go on from; the pool replaces it, the work is retried
+        "asyncpg.exceptions._base.InternalClientError",
+        "asyncpg.exceptions.ConnectionFailureError",
+        "asyncpg.exceptions.PostgresConnectionError",
         "asyncpg.exceptions.InterfaceError",
         "aiokafka.errors.KafkaConnectionError",
         "aiokafka.errors.KafkaTimeoutError",

@@ -13,7 +13,7 @@ class ServiceSettings(BaseSettings):
     service_name: str = "service"
     instance: int = 0
     kafka_bootstrap: str = "127.0.0.1:19092"
-    database_url: str = "postgresql://billport@127.0.0.1:55432/billport"
+    database_url: str = "postgresql://billport@127.0.0.1:25432/billport"
     db_schema: str = "public"
     db_pool_min: int = 1
     db_pool_max: int = 8
@@ -23,9 +23,13 @@ class ServiceSettings(BaseSettings):
     """Tries of one message before a non-transient failure sends it to the dead-letter topic."""
     outbox_batch: int = 500
     log_level: str = "INFO"
+    consumer_group: str | None = None
+    """The consumer group prefix, `billport-<service>` unless set: a new one reads every topic
+    from the beginning again (a replay; the processed-event table keeps it from changing
+    anything)."""
 
     @property
     def group_id(self) -> str:
         """The service's consumer group prefix: it reads each topic in `<group_id>.<topic>`,
         whose members (its replicas) share the partitions."""
-        return f"billport-{self.service_name}"
+        return self.consumer_group or f"billport-{self.service_name}"

@@ -53,9 +53,12 @@ def router(runtime: Runtime) -> APIRouter:
     @api.post("/invoices/{invoice_id}/send", status_code=202)
     async def send(invoice_id: str, body: dict[str, Any]) -> dict[str, Any]:
         by = str(body.pop("by", "system"))
+        key = body.pop("idempotency_key", None)
         request = SendIn.model_validate(body)
         async with runtime.pool.acquire() as conn:
-            return await sending.request_send(conn, invoice_id, request.to, request.emails, by)
+            return await sending.request_send(
+                conn, invoice_id, request.to, request.emails, by, key=key and str(key)
+            )
 
     @api.post("/reminders/run")
     async def reminders(body: dict[str, Any]) -> dict[str, Any]:

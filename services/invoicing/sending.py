@@ -4,6 +4,7 @@ the e-mail carries exactly what was approved. Also the daily reminders of overdu
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -41,6 +42,13 @@ def recipients_for(to: To, chosen: list[str], org: asyncpg.Record) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
+def request_id_for(invoice_id: str, key: str | None) -> str:
+    """A client's Idempotency-Key names its request: sent again, it is the same request."""
+    if not key:
+        return f"snd_{uuid.uuid4().hex}"
+    return "snd_" + hashlib.sha256(f"{invoice_id}\0{key}".encode()).hexdigest()[:32]
+
+
 async def request_send(
     conn: asyncpg.Connection,
     invoice_id: str,
@@ -48,7 +56,9 @@ async def request_send(
     chosen: list[str],
     by: str,
     purpose: Purpose = "invoice",
+    key: str | None = None,
 ) -> dict[str, Any]:
+    request_id = request_id_for(invoice_id, key)
     async with conn.transaction():
         row = await conn.fetchrow(
             "SELECT invoice_id, org_id, approved FROM invoices WHERE invoice_id = $1 FOR UPDATE",
@@ -63,10 +73,21 @@ async def request_send(
             row["org_id"],
         )
         recipients = recipients_for(to, chosen, org)
+        earlier = await conn.fetchrow(
+            "SELECT to_whom, recipients, state FROM send_requests WHERE request_id = $1",
+            request_id,
+        )
+        if earlier is not None:
+            if earlier["to_whom"] != to or list(earlier["recipients"]) != recipients:
+                raise Conflict(
+                    "this Idempotency-Key was used for another send of this invoice",
+                    fields={"Idempotency-Key": "use a new key for a new send"},
+                )
+            return _result(request_id, invoice_id, purpose, to, recipients, earlier["state"])
         document = await invoices.get_detail(conn, invoice_id)
         assert document is not None
         request = InvoiceSendRequested(
-            request_id=f"snd_{uuid.uuid4().hex}",
+            request_id=request_id,
             invoice_id=invoice_id,
             purpose=purpose,
             to=to,
@@ -85,13 +106,19 @@ async def request_send(
             by,
         )
         await outbox.stage(conn, NOTIFIER_COMMANDS, [request])
+    return _result(request_id, invoice_id, purpose, to, recipients, "REQUESTED")
+
+
+def _result(
+    request_id: str, invoice_id: str, purpose: str, to: str, recipients: list[str], state: str
+) -> dict[str, Any]:
     return {
-        "request_id": request.request_id,
+        "request_id": request_id,
         "invoice_id": invoice_id,
         "purpose": purpose,
         "to": to,
         "recipients": recipients,
-        "state": "REQUESTED",
+        "state": state,
     }
 
 

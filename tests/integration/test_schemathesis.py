@@ -20,9 +20,11 @@ pytestmark = pytest.mark.integration
 EXAMPLES = 25
 
 
-def fuzz(base_url: str) -> tuple[int, list[str]]:
+def fuzz(
+    base_url: str, token: str = ADMIN_TOKEN, examples: int = EXAMPLES
+) -> tuple[int, list[str]]:
     schema = schemathesis.openapi.from_url(base_url + "/openapi.json")
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    headers = {"Authorization": f"Bearer {token}"}
     failures: list[str] = []
     calls = 0
     for result in schema.get_all_operations():
@@ -33,7 +35,7 @@ def fuzz(base_url: str) -> tuple[int, list[str]]:
         for mode in modes:
 
             @settings(
-                max_examples=EXAMPLES,
+                max_examples=examples,
                 deadline=None,
                 database=None,
                 phases=[Phase.generate],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from services.gateway.audit import record
@@ -57,13 +57,26 @@ async def pdf(invoice_id: PathId, user: InvoiceReader, services: Services) -> Re
     summary="E-mail an approved invoice to chosen customer contacts or to finance",
 )
 async def send(
-    invoice_id: PathId, body: SendIn, user: Staff, services: Services, db: Db, request: Request
+    invoice_id: PathId,
+    body: SendIn,
+    user: Staff,
+    services: Services,
+    db: Db,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Optional: the same key sends the same request once (a safe retry)",
+        ),
+    ] = None,
 ) -> JSONResponse:
     result = await services.call(
         "invoicing",
         "POST",
         f"/internal/invoices/{invoice_id}/send",
-        json={**body.model_dump(), "by": user.token_id},
+        json={**body.model_dump(), "by": user.token_id, "idempotency_key": idempotency_key},
     )
     await record(
         db,

@@ -1,0 +1,112 @@
+"""Bad input at scale: thousands of generated malformed requests through the gateway and
+malformed messages on every consumed topic. No request gets a 5xx and no service falls over;
+every message is dead-lettered once, with its reason."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from devstack.stack import Stack
+from shared.events.topics import ALL_TOPICS
+from tests.faults.conftest import TOKEN
+from tests.integration.helpers import eventually, read_topic
+from tests.integration.test_schemathesis import fuzz
+
+pytestmark = pytest.mark.faults
+PER_TOPIC = 700  # 4,200 messages on the six topics
+REQUESTS_EACH = 120  # generated requests per operation and mode: about 6,000
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def malformed(types: list[str]) -> st.SearchStrategy[bytes]:
+    """Bytes that are not JSON, JSON that is no event, and events missing a required field."""
+    not_json = st.binary(min_size=1, max_size=200).filter(lambda b: not _is_json(b))
+    other_json = json_values.map(lambda v: json.dumps(v).encode())
+    lacking = st.builds(
+        lambda t, extra: json.dumps({"type": t, "event_id": "not-a-uuid", **extra}).encode(),
+        st.sampled_from(types),
+        st.dictionaries(
+            st.sampled_from(["amount", "invoice_id", "records", "days"]), json_values, max_size=2
+        ),
+    )
+    return st.one_of(not_json, other_json, lacking)
+
+
+def _is_json(raw: bytes) -> bool:
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
+
+
+def generate(types: list[str], count: int) -> list[bytes]:
+    found: list[bytes] = []
+
+    @settings(
+        max_examples=count, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(malformed(types))
+    def collect(message: bytes) -> None:
+        found.append(message)
+
+    collect()
+    return found[:count]
+
+
+async def test_malformed_messages_are_dead_lettered_once_with_their_reason(
+    fault_stack: Stack,
+) -> None:
+    bootstrap = fault_stack.config.bootstrap
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    sent: dict[str, set[str]] = {}
+    try:
+        for topic in ALL_TOPICS:
+            types = [e.model_fields["type"].default for e in topic.events]
+            messages = generate(types, PER_TOPIC)
+            sent[topic.name] = {f"fuzz-{topic.name}-{i}" for i in range(len(messages))}
+            for i, message in enumerate(messages):
+                await producer.send(topic.name, message, key=f"fuzz-{topic.name}-{i}".encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    assert sum(len(k) for k in sent.values()) >= 4000
+
+    for topic in ALL_TOPICS:
+
+        async def letters(name: str = topic.name) -> list[dict[str, Any]]:
+            records = await read_topic(bootstrap, f"{name}.dlq", timeout=15)
+            found = [json.loads(r.value) for r in records]
+            return [x for x in found if (x.get("key") or "").startswith(f"fuzz-{name}-")]
+
+        found = await eventually(
+            letters, lambda d, n=topic.name: len({x["key"] for x in d}) >= len(sent[n]), 300
+        )
+        keys = [x["key"] for x in found]
+        assert set(keys) == sent[topic.name] and len(keys) == len(set(keys)), topic.name
+        assert all(x["reason"] for x in found)
+    health = await asyncio.to_thread(fault_stack.wait_healthy, 30)
+    assert health["state"] == "up"
+
+
+async def test_thousands_of_generated_requests_get_no_5xx(fault_stack: Stack) -> None:
+    calls, failures = await asyncio.to_thread(
+        fuzz, fault_stack.config.gateway_url, TOKEN, REQUESTS_EACH
+    )
+    assert calls >= 5000
+    assert failures == [], "\n".join(failures[:20])
