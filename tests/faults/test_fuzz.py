@@ -108,5 +108,5 @@ async def test_thousands_of_generated_requests_get_no_5xx(fault_stack: Stack) ->
     calls, failures = await asyncio.to_thread(
         fuzz, fault_stack.config.gateway_url, TOKEN, REQUESTS_EACH
     )
-    assert calls >= 5000
+    assert calls >= 5800, calls  # with the 4,200 messages: more than 10,000 malformed inputs
     assert failures == [], "\n".join(failures[:20])
