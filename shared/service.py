@@ -27,7 +27,7 @@ from shared import correlation
 from shared.db.migrate import migrate
 from shared.db.outbox import OutboxRelay
 from shared.db.pool import open_pool
-from shared.errors import BillPortError, ValidationFailed
+from shared.errors import BillPortError, Conflict, ValidationFailed
 from shared.events.topics import validation_fields
 from shared.kafka import DeadLetterer, KafkaProducer, make_broker
 from shared.logs import setup_logging
@@ -121,6 +121,10 @@ def build_app(
     app.add_exception_handler(BillPortError, _error_response)  # type: ignore[arg-type]
     app.add_exception_handler(ValidationError, _invalid_response)  # type: ignore[arg-type]
     app.add_exception_handler(asyncpg.DataError, _bad_data_response)
+    app.add_exception_handler(
+        asyncpg.IntegrityConstraintViolationError,
+        _broken_rule_response,
+    )
     for api_router in api_routers:
         app.include_router(api_router)
     app.include_router(_ops_router(runtime))
@@ -135,6 +139,15 @@ async def _bad_data_response(_: Request, exc: asyncpg.DataError) -> JSONResponse
     """A value PostgreSQL cannot take (a NUL in a text, a number out of range) is the request's
     fault: 422, not 500."""
     error = ValidationFailed(f"a value in the request cannot be stored: {exc}")
+    return JSONResponse(error.to_body(), status_code=error.http_status)
+
+
+async def _broken_rule_response(
+    _: Request, exc: asyncpg.IntegrityConstraintViolationError
+) -> JSONResponse:
+    """A database rule refused the change: nothing was stored; 409, not 500."""
+    constraint = getattr(exc, "constraint_name", None) or "a data rule"
+    error = Conflict(f"the change breaks {constraint}; nothing was stored")
     return JSONResponse(error.to_body(), status_code=error.http_status)
 
 

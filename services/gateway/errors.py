@@ -63,6 +63,14 @@ async def on_bad_data(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body("validation_failed", message), 422)
 
 
+async def on_broken_rule(_: Request, exc: Exception) -> JSONResponse:
+    """A database rule refused the change (a check, a uniqueness the edge did not foresee):
+    nothing was stored; the request has to change, not the server."""
+    constraint = getattr(exc, "constraint_name", None) or "a data rule"
+    message = f"the change breaks {constraint}; nothing was stored"
+    return JSONResponse(_body("conflict", message), 409)
+
+
 async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
     if is_transient(exc):  # Kafka or PostgreSQL away: the caller may retry, nothing was done
         log.warning("answered 503: %s: %s", type(exc).__name__, exc)
@@ -77,4 +85,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(asyncpg.DataError, on_bad_data)
+    app.add_exception_handler(asyncpg.IntegrityConstraintViolationError, on_broken_rule)
     app.add_exception_handler(Exception, on_unexpected)

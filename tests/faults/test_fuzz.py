@@ -58,7 +58,11 @@ def generate(types: list[str], count: int) -> list[bytes]:
     found: list[bytes] = []
 
     @settings(
-        max_examples=count, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+        max_examples=count,
+        database=None,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
     )
     @given(malformed(types))
     def collect(message: bytes) -> None:

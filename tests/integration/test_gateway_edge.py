@@ -144,3 +144,8 @@ async def test_unknown_route_and_bad_query_are_json_errors(gateway: httpx.AsyncC
         "/api/v1/service-lines/AST-1-2-3/usage-summary", params={"period": "2026-13"}
     )
     assert r.status_code == 422 and "period" in r.json()["error"]["fields"]
+
+
+async def test_a_token_with_an_empty_organization_is_refused(gateway: httpx.AsyncClient) -> None:
+    r = await gateway.post("/api/v1/tokens", json={"name": "0", "role": "feed", "org_id": ""})
+    assert r.status_code == 422 and "org_id" in r.json()["error"]["fields"]

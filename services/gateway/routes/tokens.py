@@ -18,7 +18,7 @@ class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     role: Role
-    org_id: str | None = Field(default=None, max_length=100)
+    org_id: str | None = Field(default=None, min_length=1, max_length=100)
 
     @model_validator(mode="after")
     def _org_scope(self) -> TokenIn:
