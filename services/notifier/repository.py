@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -77,12 +78,12 @@ async def finish(
 
 
 async def retry_later(
-    conn: asyncpg.Connection, request_id: str, delay_seconds: float, error: str
+    conn: asyncpg.Connection, request_id: str, delay: timedelta, error: str
 ) -> None:
     await conn.execute(
         "UPDATE sends SET state = 'PENDING', lease_until = NULL, last_error = $3,"
-        " next_attempt_at = now() + make_interval(secs => $2) WHERE request_id = $1",
+        " next_attempt_at = now() + $2::interval WHERE request_id = $1",
         request_id,
-        delay_seconds,
+        delay,
         error,
     )

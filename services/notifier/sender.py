@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -35,9 +36,10 @@ class Policy:
     lease_seconds: float
     batch: int = 8
 
-    def backoff(self, attempts: int) -> float:
-        delay: float = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** (attempts - 1))
-        return delay
+    def backoff(self, attempts: int) -> timedelta:
+        """The wait before try `attempts + 1`: doubling from the base, capped."""
+        doubled = timedelta(seconds=self.retry_base_seconds) * (1 << (attempts - 1))
+        return min(timedelta(seconds=self.retry_max_seconds), doubled)
 
 
 class Sender:
@@ -114,7 +116,7 @@ class Sender:
                 delay = self._policy.backoff(row["attempts"])
                 await repository.retry_later(conn, row["request_id"], delay, reason)
                 log.warning(
-                    "%s: attempt %s failed (%s); retrying in %.1fs",
+                    "%s: attempt %s failed (%s); retrying in %s",
                     row["request_id"],
                     row["attempts"],
                     reason,

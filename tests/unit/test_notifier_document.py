@@ -106,7 +106,8 @@ def test_the_message_carries_the_pdf_and_a_fixed_message_id() -> None:
 
 def test_backoff_doubles_up_to_the_cap() -> None:
     policy = Policy(max_attempts=6, retry_base_seconds=2, retry_max_seconds=10, lease_seconds=60)
-    assert [policy.backoff(n) for n in range(1, 6)] == [2, 4, 8, 10, 10]
+    seconds = [policy.backoff(n).total_seconds() for n in range(1, 6)]
+    assert seconds == [2, 4, 8, 10, 10]
 
 
 ORG = {"name": "Fleet", "customer_emails": ["AP@x.test", "ceo@x.test"], "finance_emails": []}
