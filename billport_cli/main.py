@@ -181,6 +181,113 @@ def run_payments_check(args: argparse.Namespace) -> int:
     return EXIT_OK if check["balanced"] else EXIT_FAILED
 
 
+# --- billport usage check / resync ---------------------------------------------------------
+
+SHOWN_DIFFERENCES = 50
+
+
+def month_arg(text: str) -> str:
+    """argparse type for --from: a month YYYY-MM."""
+    if len(text) != 7 or text[4] != "-" or not (text[:4] + text[5:]).isdigit():
+        raise argparse.ArgumentTypeError(f"not a month YYYY-MM: {text!r}")
+    if not 1900 <= int(text[:4]) <= 2999 or not 1 <= int(text[5:]) <= 12:
+        raise argparse.ArgumentTypeError(f"not a month YYYY-MM: {text!r}")
+    return text
+
+
+def months_ago(count: int) -> str:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    index = now.year * 12 + now.month - 1 - count
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def usage_check_arguments(parser: argparse.ArgumentParser) -> None:
+    env_option(parser, "--gateway", "BILLPORT_GATEWAY_URL", "BillPort gateway URL", DEFAULT_GATEWAY)
+    env_option(parser, "--token", "BILLPORT_ADMIN_TOKEN", "gateway bearer token (admin or finance)")
+    parser.add_argument(
+        "--from",
+        dest="from_month",
+        type=month_arg,
+        default=months_ago(12),
+        help="first month compared, YYYY-MM (default: twelve months ago)",
+    )
+
+
+def run_usage_check(args: argparse.Namespace) -> int:
+    """Compare invoicing's monthly usage per line with the usage service's; exit 1 on any
+    difference or usage not applied."""
+    response = gateway_call(args, "GET", "/api/v1/usage/check", params={"from": args.from_month})
+    if response is None:
+        return EXIT_FAILED
+    check = response.json()
+    differences, failures = check["differences"], check["apply_failures"]
+    print(
+        f"usage from {check['from']}: {check['service_lines']} service lines,"
+        f" {check['months_compared']} line-months compared;"
+        f" {len(differences)} differences, {len(failures)} lines not applied"
+    )
+    for d in differences[:SHOWN_DIFFERENCES]:
+        print(
+            f"DIFFERENCE {d['service_line_number']} {d['month']} {d['figure']}:"
+            f" usage {d['usage']}, invoicing {d['invoicing']}"
+        )
+    if len(differences) > SHOWN_DIFFERENCES:
+        print(f"... and {len(differences) - SHOWN_DIFFERENCES} more differences")
+    for f in failures:
+        print(f"NOT APPLIED {f['service_line_number']} ({f['days']} days): {f['reason']}")
+    if not check["consistent"]:
+        print(f"NOT consistent: run `billport usage resync --from {check['from']}`")
+        return EXIT_FAILED
+    print("consistent")
+    return EXIT_OK
+
+
+def usage_resync_arguments(parser: argparse.ArgumentParser) -> None:
+    env_option(parser, "--gateway", "BILLPORT_GATEWAY_URL", "BillPort gateway URL", DEFAULT_GATEWAY)
+    env_option(parser, "--token", "BILLPORT_ADMIN_TOKEN", "gateway bearer token (admin)")
+    parser.add_argument(
+        "--from", dest="from_month", type=month_arg, required=True, help="first month, YYYY-MM"
+    )
+
+
+def run_usage_resync(args: argparse.Namespace) -> int:
+    """Have the usage service announce its days again from a month on; copies converge."""
+    print(f"resyncing usage from {args.from_month} ...", file=sys.stderr, flush=True)
+    response = gateway_call(args, "POST", "/api/v1/usage/resync", json={"from": args.from_month})
+    if response is None:
+        return EXIT_FAILED
+    r = response.json()
+    print(
+        f"re-announced {r['days']} days of {r['service_lines']} service lines from {r['from']}"
+        f" in {r['messages']} messages ({r['seconds']} s); the invoicing copy converges as it"
+        " reads them: `billport usage check` confirms"
+    )
+    return EXIT_OK
+
+
+def gateway_call(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> Any:
+    """The gateway's 200 answer, or None after saying on stderr why not."""
+    import httpx
+
+    try:
+        response = httpx.request(
+            method,
+            args.gateway.rstrip("/") + path,
+            headers={"Authorization": f"Bearer {args.token}"},
+            timeout=3600,
+            **kwargs,
+        )
+    except httpx.HTTPError as exc:
+        print(f"billport: the gateway did not answer: {exc}", file=sys.stderr)
+        return None
+    if response.status_code != 200:
+        print(f"billport: {response.status_code} {response.text}", file=sys.stderr)
+        return None
+    return response
+
+
 # --- billport kafka topics ------------------------------------------------------------------
 
 
@@ -247,6 +354,21 @@ COMMANDS: tuple[Command, ...] = (
         help="Fetch every Starlink data-usage page and push each to the gateway.",
         add_arguments=usage_poll_arguments,
         run=run_usage_poll,
+    ),
+    Command(
+        group="usage",
+        name="check",
+        help="Compare the invoicing service's usage per line and month with the usage"
+        " service's; exit 1 on any difference.",
+        add_arguments=usage_check_arguments,
+        run=run_usage_check,
+    ),
+    Command(
+        group="usage",
+        name="resync",
+        help="Announce the usage service's days again from a month on, so copies converge.",
+        add_arguments=usage_resync_arguments,
+        run=run_usage_resync,
     ),
     Command(
         group="payments",

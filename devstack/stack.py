@@ -86,6 +86,8 @@ class StackConfig:
             prefix + "HTTP_PORT": str(self.service_port(service, instance)),
             prefix + "INSTANCE": str(instance),
             prefix + "SMTP_PORT": str(self.smtp_port),
+            # invoicing asks the usage service whether accepted usage is all stored
+            prefix + "USAGE_URLS": ",".join(self.service_urls("usage")),
             **{k: v for k, v in self.extra_env.items() if k.startswith(prefix)},
         }
 

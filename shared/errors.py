@@ -52,6 +52,13 @@ class Conflict(PermanentError):
     http_status = 409
 
 
+class UsagePending(Conflict):
+    """A billing run (or proforma) waited for usage accepted before it and the wait ran out:
+    nothing was generated; `fields` says what is still pending."""
+
+    code = "usage_pending"
+
+
 class Unauthorized(PermanentError):
     code = "unauthorized"
     http_status = 401

@@ -110,8 +110,16 @@ class DeadLetterer:
         self._producer = producer
         self._group = consumer_group
 
-    async def send(self, record: Any, reason: str, error_type: str, attempts: int) -> None:
-        value: bytes = record.value or b""
+    async def send(
+        self,
+        record: Any,
+        reason: str,
+        error_type: str,
+        attempts: int,
+        payload: bytes | None = None,
+    ) -> None:
+        """Dead-letter `record` (or, when given, the part of it that failed: `payload`)."""
+        value: bytes = payload if payload is not None else (record.value or b"")
         letter = DeadLetter(
             original_topic=record.topic,
             partition=record.partition,

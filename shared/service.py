@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker, KafkaRouter
@@ -31,6 +32,7 @@ from shared.errors import BillPortError, Conflict, ValidationFailed
 from shared.events.topics import validation_fields
 from shared.kafka import DeadLetterer, KafkaProducer, make_broker
 from shared.logs import setup_logging
+from shared.offsets import OffsetProbe
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,19 @@ class Runtime:
     _pool: asyncpg.Pool | None = None
     _producer: KafkaProducer | None = None
     _dead_letters: DeadLetterer | None = None
+    _offsets: OffsetProbe | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def offsets(self) -> OffsetProbe:
+        """Kafka offsets of topics and consumer groups; connects at first use."""
+        if self._offsets is None:
+            self._offsets = OffsetProbe(self.settings.kafka_bootstrap, self.settings.group_id)
+        return self._offsets
+
+    def group_of(self, topic: str) -> str:
+        """This service's consumer group on `topic` (see `shared.consumer.consume`)."""
+        return f"{self.settings.group_id}.{topic}"
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -70,8 +84,11 @@ def build_app(
     service_dir: Path,
     routers: Callable[[Runtime], tuple[list[KafkaRouter], list[APIRouter]]],
     background: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None,
+    readiness: Callable[[Runtime], Awaitable[dict[str, Any]]] | None = None,
 ) -> FastAPI:
-    """`background`, when given, runs as a task while the service is up (a scheduler)."""
+    """`background`, when given, runs as a task while the service is up (a scheduler);
+    `readiness` adds a `detail` to `/readyz` (alarms an operator must see, such as usage the
+    service could not apply)."""
     setup_logging(settings.log_level, settings.service_name)
     runtime = Runtime(
         settings=settings,
@@ -108,6 +125,8 @@ def build_app(
             await runtime.broker.stop()
             await relay.stop()
             await runtime.producer.stop()
+            if runtime._offsets is not None:
+                await runtime._offsets.close()
             await runtime.pool.close()
 
     app = FastAPI(title=f"BillPort {settings.service_name} (internal)", lifespan=lifespan)
@@ -127,7 +146,7 @@ def build_app(
     )
     for api_router in api_routers:
         app.include_router(api_router)
-    app.include_router(_ops_router(runtime))
+    app.include_router(_ops_router(runtime, readiness))
     return app
 
 
@@ -172,7 +191,9 @@ async def check_components(runtime: Runtime) -> dict[str, dict[str, str]]:
     }
 
 
-def _ops_router(runtime: Runtime) -> APIRouter:
+def _ops_router(
+    runtime: Runtime, readiness: Callable[[Runtime], Awaitable[dict[str, Any]]] | None
+) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/healthz")
@@ -189,7 +210,15 @@ def _ops_router(runtime: Runtime) -> APIRouter:
 
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
-        return await healthz()
+        response = await healthz()
+        if readiness is None or response.status_code != 200:
+            return response
+        body = orjson.loads(response.body)
+        try:
+            body["detail"] = await readiness(runtime)
+        except Exception:  # the detail is advice; its failure must not fail readiness
+            log.exception("readiness detail failed")
+        return JSONResponse(body)
 
     @router.get("/metrics")
     async def metrics() -> Response:

@@ -78,11 +78,14 @@ class ServiceClients:
     async def health(self, service: str) -> dict[str, Any]:
         async def one(base: str) -> dict[str, Any]:
             try:
-                r = await self._http.get(base + "/healthz", timeout=2.0)
+                r = await self._http.get(base + "/readyz", timeout=2.0)
                 body = r.json()
-                return {"url": base, "state": body.get("state", "down")}
             except (httpx.HTTPError, ValueError):
                 return {"url": base, "state": "down"}
+            instance = {"url": base, "state": body.get("state", "down")}
+            if body.get("detail"):  # alarms such as usage not applied
+                instance["detail"] = body["detail"]
+            return instance
 
         instances = await asyncio.gather(*(one(u) for u in self._urls[service]))
         up = sum(1 for i in instances if i["state"] == "up")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from services.invoicing import repository
 from services.invoicing.domain import period_bounds
+from services.invoicing.usage_check import check
 from shared.errors import ValidationFailed
 from shared.money import format_gb
 from shared.service import Runtime
@@ -50,5 +51,9 @@ def router(runtime: Runtime) -> APIRouter:
             ],
             "next_cursor": None,
         }
+
+    @api.get("/usage/check")
+    async def usage_check(from_month: str = Query(alias="from")) -> dict[str, Any]:
+        return await check(runtime, from_month)
 
     return api

@@ -1,4 +1,5 @@
-"""Invoicing consumers: usage folded into monthly sums; payments and sending applied to invoices."""
+"""Invoicing consumers: usage copied day by day (latest wins); payments and sending applied to
+invoices."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from faststream.kafka import KafkaRouter
 
-from services.invoicing import repository, settlement
+from services.invoicing import settlement, usage_copy
 from shared.consumer import consume
 from shared.db import outbox, processed
 from shared.events.topics import (
@@ -19,18 +20,12 @@ from shared.events.topics import (
 )
 from shared.service import Runtime
 
-USAGE_CONSUMER = "usage.recorded->line_month_usage"
-
 
 def router(runtime: Runtime) -> KafkaRouter:
     kafka = KafkaRouter()
 
     async def store_usage(records: list[Any]) -> None:
-        events = [USAGE_RECORDED.parse(r.value) for r in records]
-        async with runtime.pool.acquire() as conn, conn.transaction():
-            fresh = await processed.claim(conn, USAGE_CONSUMER, [e.event_id for e in events])
-            days = [d for e in events if e.event_id in fresh for d in e.days]
-            await repository.add_days_to_months(conn, days)
+        await usage_copy.store_usage(runtime, records)
 
     consume(
         kafka,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 
 from services.invoicing import catalog, changes, exports, invoices, listing, runs, sending
 from services.invoicing.proforma import proformas
+from services.invoicing.usage_barrier import wait_for_usage
 from shared.api.catalog import InvoiceEdit, ProductOrderIn, RegenerateIn, SendIn
 from shared.errors import NotFound
 from shared.service import Runtime
@@ -21,8 +22,12 @@ def router(runtime: Runtime) -> APIRouter:
 
     @api.post("/billing-runs")
     async def billing_run(body: dict[str, Any]) -> dict[str, Any]:
+        period = str(body.get("period", ""))
+        runs.parse_period(period)  # a bad period is refused before any wait
+        waited = await wait_for_usage(runtime, _timeout(runtime, "run"))
         async with runtime.pool.acquire() as conn:
-            return await runs.billing_run(conn, str(body.get("period", "")))
+            result = await runs.billing_run(conn, period)
+        return {**result, "usage_wait_ms": round(waited, 1)}
 
     @api.post("/product-orders", status_code=201)
     async def product_order(body: dict[str, Any]) -> dict[str, Any]:
@@ -33,6 +38,7 @@ def router(runtime: Runtime) -> APIRouter:
     @api.post("/invoices/regenerate")
     async def regenerate(body: dict[str, Any]) -> dict[str, Any]:
         request = RegenerateIn.model_validate({k: v for k, v in body.items() if k != "by"})
+        await wait_for_usage(runtime, _timeout(runtime, "run"))
         async with runtime.pool.acquire() as conn:
             return await changes.regenerate(
                 conn, request.period, request.org_id, str(body.get("by", "system"))
@@ -69,6 +75,7 @@ def router(runtime: Runtime) -> APIRouter:
 
     @api.get("/invoices/proforma")
     async def proforma(org_id: str | None = None) -> dict[str, Any]:
+        await wait_for_usage(runtime, _timeout(runtime, "proforma"))
         async with runtime.pool.acquire() as conn:
             org_ids = await catalog.org_tree(conn, org_id) if org_id else None
             return await proformas(conn, datetime.now(UTC).date(), org_ids)
@@ -148,3 +155,8 @@ class ListQuery:
         values = {k: v for k, v in vars(self).items() if k != "org_id"}
         values["kind"] = self.kind.upper()
         return values
+
+
+def _timeout(runtime: Runtime, kind: str) -> float:
+    seconds: float = getattr(runtime.settings, f"{kind}_settle_timeout_seconds", 60.0)
+    return seconds

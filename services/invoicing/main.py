@@ -6,9 +6,10 @@ import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.invoicing import api, catalog_api, handlers, invoice_api, scheduler
+from services.invoicing import api, catalog_api, handlers, invoice_api, scheduler, usage_copy
 from shared.service import Runtime, build_app
 from shared.settings import ServiceSettings
 
@@ -22,6 +23,21 @@ class InvoicingSettings(ServiceSettings):
     """Run each month's billing at the start of the UTC month (BILLPORT_INVOICING_SCHEDULER)."""
     reminder_interval_days: int = 7
     """Remind overdue invoices at most once per this many days; 0 turns reminders off."""
+    usage_urls: str = "http://127.0.0.1:8101"
+    """The usage service's replicas (comma-separated), asked before a run whether all accepted
+    usage is stored and announced."""
+    run_settle_timeout_seconds: float = Field(default=120.0, gt=0)
+    """How long a billing run or regenerate waits for accepted usage to reach the invoices'
+    copy before it answers 409 with what is pending."""
+    proforma_settle_timeout_seconds: float = Field(default=15.0, gt=0)
+    """The same wait for the proforma view."""
+    scheduler_settle_hours: float = Field(default=6.0, ge=0, le=72)
+    """The monthly run starts this long into the 1st (UTC): Starlink revises a day for up to
+    24 hours, and the last day of the month must have arrived."""
+
+    @property
+    def usage_url_list(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.usage_urls.split(",") if u.strip()]
 
 
 def create_app(settings: InvoicingSettings | None = None) -> FastAPI:
@@ -34,6 +50,7 @@ def create_app(settings: InvoicingSettings | None = None) -> FastAPI:
             [api.router(rt), catalog_api.router(rt), invoice_api.router(rt)],
         ),
         background=lambda rt: background(rt, settings),
+        readiness=usage_copy.readiness,
     )
 
 

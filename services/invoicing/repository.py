@@ -2,54 +2,143 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
+from uuid import UUID
 
 import asyncpg
+import orjson
 
 from shared.events.usage import LineDailyUsage
 
-# The differences are summed per (service line, month) by PostgreSQL, from the days' decimal
-# text: new figures minus the ones they replace (none for a day not known before).
-ADD_DAYS_TO_MONTHS = """
+# Two services touching the same line at once is rare (a line's events share a partition), but
+# a rebalance or a resync can do it: each transaction locks its lines first, in one order, so
+# the monthly sums below always read every committed day of the month they rebuild.
+LOCK_LINES = """
+SELECT pg_advisory_xact_lock(1201, k)
+FROM (SELECT DISTINCT hashtext(line) AS k FROM unnest($1::text[]) AS t(line)) keys ORDER BY k
+"""
+
+# Latest wins, by the usage service's rule (`shared.events.usage.day_precedence`): the newest
+# observed_at, equal instants ordered by the figures. A message repeating a day keeps the best.
+UPSERT_DAYS = """
+INSERT INTO line_daily_usage AS d (service_line_number, day, priority_gb, opt_in_priority_gb,
+                                   standard_gb, non_billable_gb, observed_at)
+SELECT DISTINCT ON (line, day) line, day, p::numeric, o::numeric, s::numeric, n::numeric, at
+FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::timestamptz[]) AS t(line, day, p, o, s, n, at)
+ORDER BY line, day, at DESC, p::numeric DESC, o::numeric DESC, s::numeric DESC, n::numeric DESC
+ON CONFLICT (service_line_number, day) DO UPDATE SET
+    priority_gb = excluded.priority_gb,
+    opt_in_priority_gb = excluded.opt_in_priority_gb,
+    standard_gb = excluded.standard_gb,
+    non_billable_gb = excluded.non_billable_gb,
+    observed_at = excluded.observed_at
+WHERE (excluded.observed_at, excluded.priority_gb, excluded.opt_in_priority_gb,
+       excluded.standard_gb, excluded.non_billable_gb)
+    > (d.observed_at, d.priority_gb, d.opt_in_priority_gb, d.standard_gb, d.non_billable_gb)
+"""
+
+# Every month the message touched is summed again from its days (a copy of state: whatever a
+# month held before, it now equals its days).
+REBUILD_MONTHS = """
 INSERT INTO line_month_usage AS m (service_line_number, month, priority_gb, opt_in_priority_gb,
                                    standard_gb, non_billable_gb, days_with_usage, first_day,
                                    last_day)
-SELECT line, date_trunc('month', day)::date,
-       sum(p::numeric - coalesce(pp::numeric, 0)), sum(o::numeric - coalesce(po::numeric, 0)),
-       sum(s::numeric - coalesce(ps::numeric, 0)), sum(n::numeric - coalesce(pn::numeric, 0)),
-       count(*) FILTER (WHERE pp IS NULL), min(day), max(day)
-FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::text[], $8::text[], $9::text[], $10::text[])
-     AS t(line, day, p, o, s, n, pp, po, ps, pn)
+SELECT d.service_line_number, t.month, sum(d.priority_gb), sum(d.opt_in_priority_gb),
+       sum(d.standard_gb), sum(d.non_billable_gb), count(*), min(d.day), max(d.day)
+FROM (SELECT DISTINCT line, date_trunc('month', day)::date AS month
+      FROM unnest($1::text[], $2::date[]) AS u(line, day)) t
+JOIN line_daily_usage d ON d.service_line_number = t.line
+                       AND d.day >= t.month AND d.day < (t.month + interval '1 month')::date
 GROUP BY 1, 2
 ON CONFLICT (service_line_number, month) DO UPDATE SET
-    priority_gb = m.priority_gb + excluded.priority_gb,
-    opt_in_priority_gb = m.opt_in_priority_gb + excluded.opt_in_priority_gb,
-    standard_gb = m.standard_gb + excluded.standard_gb,
-    non_billable_gb = m.non_billable_gb + excluded.non_billable_gb,
-    days_with_usage = m.days_with_usage + excluded.days_with_usage,
-    first_day = least(m.first_day, excluded.first_day),
-    last_day = greatest(m.last_day, excluded.last_day)
+    priority_gb = excluded.priority_gb,
+    opt_in_priority_gb = excluded.opt_in_priority_gb,
+    standard_gb = excluded.standard_gb,
+    non_billable_gb = excluded.non_billable_gb,
+    days_with_usage = excluded.days_with_usage,
+    first_day = excluded.first_day,
+    last_day = excluded.last_day
 """
 
+# A failure is resolved once every day it held is stored with a snapshot at least as new.
+RESOLVE_FAILURES = """
+UPDATE usage_apply_failures f SET resolved_at = now()
+WHERE f.resolved_at IS NULL AND f.service_line_number = ANY($1::text[])
+  AND NOT EXISTS (
+      SELECT 1 FROM jsonb_to_recordset(f.days) AS x(date date, observed_at timestamptz)
+      LEFT JOIN line_daily_usage d ON d.service_line_number = f.service_line_number
+                                  AND d.day = x.date
+      WHERE d.observed_at IS NULL OR d.observed_at < x.observed_at)
+"""
 
-async def add_days_to_months(conn: asyncpg.Connection, days: list[LineDailyUsage]) -> None:
-    """Move each service line's monthly sums by what these days changed."""
+DAY_FIELDS = (
+    "service_line_number",
+    "date",
+    "priority_gb",
+    "opt_in_priority_gb",
+    "standard_gb",
+    "non_billable_gb",
+    "observed_at",
+)
+
+
+async def apply_days(conn: asyncpg.Connection, days: Sequence[LineDailyUsage]) -> None:
+    """Copy these days (latest wins) and rebuild the months they fall in; in the caller's
+    transaction."""
     if not days:
         return
-    columns = (
-        "service_line_number",
-        "date",
-        "priority_gb",
-        "opt_in_priority_gb",
-        "standard_gb",
-        "non_billable_gb",
-        "previous_priority_gb",
-        "previous_opt_in_priority_gb",
-        "previous_standard_gb",
-        "previous_non_billable_gb",
+    columns = [[getattr(d, c) for d in days] for c in DAY_FIELDS]
+    lines = columns[0]
+    await conn.execute(LOCK_LINES, lines)
+    await conn.execute(UPSERT_DAYS, *columns)
+    await conn.execute(REBUILD_MONTHS, lines, columns[1])
+    await conn.execute(RESOLVE_FAILURES, sorted(set(lines)))
+
+
+async def record_failure(
+    conn: asyncpg.Connection,
+    service_line_number: str,
+    days: Sequence[LineDailyUsage],
+    reason: str,
+    event_id: UUID | None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO usage_apply_failures (service_line_number, days, reason, event_id)"
+        " VALUES ($1, $2::jsonb, $3, $4)",
+        service_line_number,
+        orjson.dumps([d.model_dump(mode="json") for d in days]).decode(),
+        reason[:2000],
+        event_id,
     )
-    await conn.execute(ADD_DAYS_TO_MONTHS, *[[getattr(d, c) for d in days] for c in columns])
+
+
+async def open_failures(conn: asyncpg.Connection, limit: int = 1000) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT id, service_line_number, jsonb_array_length(days) AS days, reason, event_id,"
+        " failed_at FROM usage_apply_failures WHERE resolved_at IS NULL ORDER BY id LIMIT $1",
+        limit,
+    )
+    return rows
+
+
+async def count_open_failures(conn: asyncpg.Connection) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM usage_apply_failures WHERE resolved_at IS NULL"
+    )
+    return count
+
+
+async def month_figures(conn: asyncpg.Connection, first_day: date) -> list[asyncpg.Record]:
+    """Each line's monthly sums from `first_day` on, as the usage service reports its own."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT service_line_number, month, days_with_usage AS days, priority_gb,"
+        " opt_in_priority_gb, standard_gb, non_billable_gb FROM line_month_usage"
+        " WHERE month >= $1 ORDER BY 1, 2",
+        first_day,
+    )
+    return rows
 
 
 async def month_usage(

@@ -1,4 +1,5 @@
-"""The scheduler: at the start of each UTC month (checked at start-up and then every
+"""The scheduler: at the start of each UTC month, once `scheduler_settle_hours` have passed and
+accepted usage has reached the invoices' copy (checked at start-up and then every
 `interval_seconds`), run the billing of that month unless it already ran; and, on the same
 checks, the reminders of overdue invoices (each invoice at most once per interval). Replicas
 may all check: the run takes a per-period lock and is idempotent; reminders stamp each
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from services.invoicing import listing, runs, sending
 from services.invoicing.billing import Period
+from services.invoicing.usage_barrier import wait_for_usage
 from shared.service import Runtime
 
 log = logging.getLogger(__name__)
@@ -29,11 +31,24 @@ async def run_monthly(runtime: Runtime, interval_seconds: float = 3600.0) -> Non
         await asyncio.sleep(interval_seconds)
 
 
+def is_due(now: datetime, settle_hours: float) -> bool:
+    """The month's run waits `settle_hours` into the 1st (UTC): the last day of the month
+    before is revised for up to a day after it ends."""
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return now >= start + timedelta(hours=settle_hours)
+
+
 async def run_if_due(runtime: Runtime, now: datetime) -> bool:
+    settle_hours: float = getattr(runtime.settings, "scheduler_settle_hours", 6.0)
+    if not is_due(now, settle_hours):
+        return False
     period = str(Period(now.year, now.month))
     async with runtime.pool.acquire() as conn:
         if await conn.fetchval("SELECT 1 FROM billing_runs WHERE period = $1", period):
             return False
+    timeout: float = getattr(runtime.settings, "run_settle_timeout_seconds", 120.0)
+    await wait_for_usage(runtime, timeout)  # a 409 here is retried at the next check
+    async with runtime.pool.acquire() as conn:
         result = await runs.billing_run(conn, period, trigger="scheduler")
     log.info(
         "scheduled billing run %s: %s generated, %s skipped",

@@ -7,14 +7,30 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.usage import repository
+from services.usage import repository, settling
 from shared.errors import ValidationFailed
 from shared.money import format_gb
 from shared.service import Runtime
 
 FIGURES = ("priority_gb", "opt_in_priority_gb", "standard_gb", "non_billable_gb")
 MAX_RANGE_DAYS = 3660
+MONTH_PATTERN = r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$"
+
+
+class SettleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+
+class ResyncIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_month: str = Field(alias="from", pattern=MONTH_PATTERN)
+
+
+def first_day(month: str) -> date:
+    return date(int(month[:4]), int(month[5:7]), 1)
 
 
 def router(runtime: Runtime) -> APIRouter:
@@ -48,4 +64,32 @@ def router(runtime: Runtime) -> APIRouter:
             "totals": {f: format_gb(v) for f, v in totals.items()},
         }
 
+    @api.post("/usage/settle")
+    async def settle(body: SettleIn) -> dict[str, Any]:
+        """Returns once every usage.raw record accepted before the call is stored and
+        announced; 409 with what is pending if that takes longer than the timeout."""
+        return await settling.settle(runtime, body.timeout_seconds)
+
+    @api.post("/usage/resync")
+    async def resync(body: ResyncIn) -> dict[str, Any]:
+        return await settling.resync(runtime, first_day(body.from_month))
+
+    @api.get("/usage/months")
+    async def months(
+        from_month: str = Query(alias="from", pattern=MONTH_PATTERN),
+    ) -> dict[str, Any]:
+        """Each service line's sums per month from a month on (the source of the check)."""
+        async with runtime.pool.acquire() as conn:
+            rows = await repository.month_figures(conn, first_day(from_month))
+        return {"from": from_month, "items": [month_item(r) for r in rows]}
+
     return api
+
+
+def month_item(r: Any) -> dict[str, Any]:
+    return {
+        "service_line_number": r["service_line_number"],
+        "month": r["month"].isoformat()[:7],
+        "days": r["days"],
+        **{f: format_gb(r[f]) for f in FIGURES},
+    }

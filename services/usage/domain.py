@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
+from shared.events.usage import day_precedence
+
 
 class DaySnapshot(Protocol):
     """Anything shaped like a snapshot: `Snapshot` here, or the wire model `LineSnapshot`
@@ -50,8 +52,15 @@ def figures(s: DaySnapshot) -> tuple[Decimal, Decimal, Decimal, Decimal]:
 
 
 def precedence(s: DaySnapshot) -> tuple[dt.datetime, Decimal, Decimal, Decimal, Decimal]:
-    """Newest first; equal instants ordered by the figures, so arrival order never matters."""
-    return (s.observed_at, *figures(s))
+    """Newest first; equal instants ordered by the figures, so arrival order never matters
+    (the one rule every copy of days follows: `shared.events.usage.day_precedence`)."""
+    return day_precedence(
+        s.observed_at,
+        str(s.priority_gb),
+        str(s.opt_in_priority_gb),
+        str(s.standard_gb),
+        str(s.non_billable_gb),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,8 +31,10 @@ def snapshot_of(r: LineSnapshotDict) -> Snapshot:
     )
 
 
-def announcements(changed: list[Any], correlation_id: str | None) -> list[tuple[str, bytes]]:
-    """One `usage.recorded` per partition (key, JSON): its lines' changed days, in order."""
+def announcements(
+    changed: list[Any], correlation_id: str | None, source: str = "ingest"
+) -> list[tuple[str, bytes]]:
+    """One `usage.recorded` per partition (key, JSON): its lines' written days, in order."""
     by_partition: dict[int, list[Any]] = defaultdict(list)
     for row in sorted(changed, key=lambda r: (r["service_line_number"], r["date"])):
         by_partition[partition_for(row["service_line_number"])].append(row)
@@ -40,7 +42,7 @@ def announcements(changed: list[Any], correlation_id: str | None) -> list[tuple[
     return [
         (
             days[i]["service_line_number"],
-            UsageRecorded.serialize(days[i : i + step], correlation_id),
+            UsageRecorded.serialize(days[i : i + step], correlation_id, source),
         )
         for _, days in sorted(by_partition.items())
         for i in range(0, len(days), step)

@@ -67,9 +67,21 @@ def has_long_number(raw: bytes) -> bool:
     return _LONG_NUMBER.search(raw) is not None
 
 
+class PlainDecimal(Decimal):
+    """A Decimal read from JSON that reads back as plain decimal text: a feed may write
+    `1E-7` or `2.5e-3`, and models that take numbers as text (`coerce_numbers_to_str`) must
+    see `0.0000001` and `0.0025`, the same value in the form the GB pattern takes."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return format(self, "f")
+
+
 def loads_exact(raw: bytes | str) -> Any:
-    """JSON to Python with every number that has a fraction as Decimal, never float."""
-    return json.loads(raw, parse_float=Decimal)
+    """JSON to Python with every number that has a fraction or an exponent as an exact
+    `PlainDecimal`, never float."""
+    return json.loads(raw, parse_float=PlainDecimal)
 
 
 def error_message(err: ErrorDetails) -> str:

@@ -9,7 +9,7 @@ records stay in order on its one partition."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, NotRequired, cast
 
@@ -133,9 +133,10 @@ class UsageRecordsReceived(Event):
 
 
 class LineDailyUsage(BaseModel):
-    """The current figures of one day of one service line, and the figures they replace
-    (`previous_*`, null for a day not known before): a consumer can keep sums per month from
-    the differences without storing days."""
+    """The current figures of one day of one service line and the instant they were observed:
+    the state of the day, not a change. A consumer keeps its own copy of days where the
+    snapshot of highest precedence wins (`day_precedence`), so any order, repetition or replay
+    of these events leaves the same copy."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
 
@@ -146,17 +147,36 @@ class LineDailyUsage(BaseModel):
     standard_gb: GBText
     non_billable_gb: GBText
     observed_at: AwareDatetime
-    previous_priority_gb: GBText | None = None
-    previous_opt_in_priority_gb: GBText | None = None
-    previous_standard_gb: GBText | None = None
-    previous_non_billable_gb: GBText | None = None
+    # Deprecated: carried by events written before 2026-12 (consumers then moved sums by
+    # differences). Still accepted so that such events replay; ignored, never written.
+    previous_priority_gb: GBText | None = Field(default=None, exclude=True)
+    previous_opt_in_priority_gb: GBText | None = Field(default=None, exclude=True)
+    previous_standard_gb: GBText | None = Field(default=None, exclude=True)
+    previous_non_billable_gb: GBText | None = Field(default=None, exclude=True)
+
+
+def day_precedence(
+    observed_at: datetime, priority: str, opt_in: str, standard: str, non_billable: str
+) -> tuple[datetime, Decimal, Decimal, Decimal, Decimal]:
+    """Which snapshot of a day wins, everywhere a copy of days is kept: the newest
+    `observed_at`; equal instants ordered by the figures, so that arrival order never decides.
+    The SQL upserts of the usage and invoicing services compare the same tuple."""
+    return (
+        observed_at,
+        Decimal(priority),
+        Decimal(opt_in),
+        Decimal(standard),
+        Decimal(non_billable),
+    )
 
 
 class UsageRecorded(Event):
-    """`usage.recorded`, key = one of its service lines: these days' figures changed (a day
-    whose newer snapshot repeats the same figures is not announced again)."""
+    """`usage.recorded`, key = one of its service lines: the current state of these days (each
+    day written by the usage service is announced; a snapshot that lost to the stored one is
+    not). Resyncs announce days again; consumers copy state, so a repeat changes nothing."""
 
     type: Literal["usage.recorded"] = "usage.recorded"
+    source: Literal["ingest", "resync"] = "ingest"
     days: list[LineDailyUsage] = Field(min_length=1)
 
     @property
@@ -164,13 +184,18 @@ class UsageRecorded(Event):
         return self.days[0].service_line_number
 
     @staticmethod
-    def serialize(days: Sequence[Mapping[str, Any]], correlation_id: str | None) -> bytes:
+    def serialize(
+        days: Sequence[Mapping[str, Any]], correlation_id: str | None, source: str = "ingest"
+    ) -> bytes:
         """This event's JSON straight from stored rows (figures as decimal text), for the hot
         path: a million days must not each become a model. A unit test checks that the output
         validates as `UsageRecorded`."""
         return envelope_json(
-            "usage.recorded", correlation_id, days=[{k: d[k] for k in _DAY_FIELDS} for d in days]
+            "usage.recorded",
+            correlation_id,
+            source=source,
+            days=[{k: d[k] for k in _DAY_FIELDS} for d in days],
         )
 
 
-_DAY_FIELDS = tuple(LineDailyUsage.model_fields)
+_DAY_FIELDS = tuple(f for f in LineDailyUsage.model_fields if not f.startswith("previous_"))

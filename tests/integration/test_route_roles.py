@@ -29,6 +29,8 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/service-lines/{service_line_number}/usage"): STAFF,
     ("GET", "/api/v1/service-lines/{service_line_number}/usage-summary"): STAFF,
     ("GET", "/api/v1/usage/unassigned"): STAFF,
+    ("GET", "/api/v1/usage/check"): STAFF,
+    ("POST", "/api/v1/usage/resync"): ADMIN,
     ("POST", "/api/v1/organizations"): ADMIN,
     ("GET", "/api/v1/organizations"): READER,
     ("POST", "/api/v1/plans"): ADMIN,

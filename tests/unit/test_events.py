@@ -136,16 +136,30 @@ def test_fast_usage_recorded_json_is_a_valid_usage_recorded_event() -> None:
             "standard_gb": "1.25",
             "non_billable_gb": "0",
             "observed_at": "2026-11-02T00:00:00.000000Z",
-            "previous_priority_gb": "7",
-            "previous_opt_in_priority_gb": "0",
-            "previous_standard_gb": "1.25",
-            "previous_non_billable_gb": "0",
         }
     ]
     event = USAGE_RECORDED.parse(UsageRecorded.serialize(rows, "corr-9"))
     assert event.correlation_id == "corr-9" and event.schema_version == 1
-    assert event.days[0].priority_gb == "7.5"
+    assert event.days[0].priority_gb == "7.5" and event.source == "ingest"
     assert event.days[0].observed_at == datetime(2026, 11, 2, tzinfo=UTC)
+    resync = USAGE_RECORDED.parse(UsageRecorded.serialize(rows, None, source="resync"))
+    assert resync.source == "resync"
+
+
+def test_usage_recorded_of_the_old_form_still_parses_and_its_differences_are_not_written() -> None:
+    from shared.events.topics import USAGE_RECORDED
+
+    old = (
+        b'{"event_id": "6f1c1f1e-1111-4a4a-8b8b-123456789abc", "type": "usage.recorded",'
+        b' "occurred_at": "2026-11-02T00:00:00Z", "days": [{"service_line_number": "AST-1-2-3",'
+        b' "date": "2026-11-01", "priority_gb": "7.5", "opt_in_priority_gb": "0",'
+        b' "standard_gb": "0", "non_billable_gb": "0", "observed_at": "2026-11-02T00:00:00Z",'
+        b' "previous_priority_gb": "7", "previous_opt_in_priority_gb": null,'
+        b' "previous_standard_gb": null, "previous_non_billable_gb": null}]}'
+    )
+    event = USAGE_RECORDED.parse(old)
+    assert event.days[0].priority_gb == "7.5"
+    assert "previous_priority_gb" not in event.model_dump_json()
 
 
 def test_announcements_are_split_below_the_message_limit() -> None:
@@ -162,10 +176,6 @@ def test_announcements_are_split_below_the_message_limit() -> None:
             "standard_gb": "1.25",
             "non_billable_gb": "0",
             "observed_at": "2026-11-02T00:00:00.000000Z",
-            "previous_priority_gb": None,
-            "previous_opt_in_priority_gb": None,
-            "previous_standard_gb": None,
-            "previous_non_billable_gb": None,
         }
         for m in range(1, 13)
         for d in range(1, 29)

@@ -80,3 +80,37 @@ def test_opt_in_above_priority_is_rejected_on_the_fast_path_too() -> None:
     good, bad = parse_records_body(body, 10_000)
     assert len(good) == 1 and [b.index for b in bad] == [0]
     assert "cannot exceed" in bad[0].reason
+
+
+def test_numbers_in_exponent_form_are_read_exactly_in_records_and_events() -> None:
+    body = (
+        b'{"records": [{"service_line_number": "AST-1-1-1", "date": "2026-11-01",'
+        b' "priority_gb": 1E-7, "opt_in_priority_gb": 0E-3, "standard_gb": 2.5e-3,'
+        b' "non_billable_gb": 1e+1, "observed_at": "2026-11-02T00:00:00Z"},'
+        b' {"service_line_number": "AST-1-1-1", "date": "2026-11-02",'
+        b' "priority_gb": 1.2345678912E2,'
+        b' "observed_at": "2026-11-02T00:00:00Z"}]}'
+    )
+    good, bad = parse_records_body(body, 10_000)
+    assert bad == []
+    assert [good[0][k] for k in ("priority_gb", "opt_in_priority_gb", "standard_gb")] == [
+        "0.0000001", "0", "0.0025"
+    ]
+    assert good[0]["non_billable_gb"] == "10" and good[1]["priority_gb"] == "123.45678912"
+    # A Kafka feed writing the same numbers straight onto usage.raw is read exactly too.
+    event = USAGE_RAW.parse(
+        b'{"event_id": "6f1c1f1e-1111-4a4a-8b8b-123456789abc", "type": "usage.records_received",'
+        b' "occurred_at": "2026-11-02T00:00:00Z", "records": ' + body[12:-1] + b"}"
+    )
+    assert [r["priority_gb"] for r in event.records] == ["0.0000001", "123.45678912"]
+
+
+def test_exponent_numbers_are_exact_in_a_batch_with_a_rejected_record() -> None:
+    body = (
+        b'{"records": [{"service_line_number": "AST-1-1-1", "date": "2026-11-01",'
+        b' "priority_gb": 1E-7, "observed_at": "2026-11-02T00:00:00Z"},'
+        b' {"service_line_number": "AST-1-1-1", "date": "2026-11-02"}]}'
+    )
+    good, bad = parse_records_body(body, 10_000)
+    assert [b.index for b in bad] == [1]
+    assert good[0]["priority_gb"] == "0.0000001"

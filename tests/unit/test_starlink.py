@@ -204,3 +204,21 @@ def test_a_result_without_service_line_is_rejected_per_entry() -> None:
 def test_pages_that_are_not_pages_are_refused_whole(body: Any) -> None:
     with pytest.raises(ValidationFailed):
         snapshots_of_page(body, RECEIVED)
+
+
+@pytest.mark.parametrize(
+    ("written", "exact"),
+    [("1E-7", "0.0000001"), ("2.5e-3", "0.0025"), ("1e+1", "10"), ("12345E-3", "12.345"),
+     ("7.2345E1", "72.345"), ("0E-9", "0")],
+)
+def test_numbers_in_any_json_form_are_read_exactly(written: str, exact: str) -> None:
+    raw = (
+        b'{"results": [{"serviceLineNumber": "AST-3-3-3", "lastUpdated": "2026-11-30T06:00:00Z",'
+        b' "billingCycles": [{"startDate": "2026-11-01T00:00:00Z", "endDate":'
+        b' "2026-11-30T23:59:59Z", "dailyDataUsage": [{"date": "2026-11-05T00:00:00Z",'
+        b' "priorityGB": ' + written.encode() + b', "optInPriorityGB": 0}]}]}]}'
+    )
+    good, bad = snapshots_of_page(loads_exact(raw), RECEIVED)
+    assert bad == []
+    assert Decimal(good[0].priority_gb) == Decimal(exact)
+    assert "E" not in good[0].priority_gb.upper()

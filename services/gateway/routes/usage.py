@@ -6,13 +6,14 @@ then org_user gets its own organization's lines (organization scoping)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.audit import record
-from services.gateway.deps import Feed, PathId, Producer, Services, Settings, Staff
+from services.gateway.deps import Admin, Db, Feed, PathId, Producer, Services, Settings, Staff
 from services.gateway.ingest import (
     IngestResult,
     Rejection,
@@ -161,3 +162,48 @@ async def line_usage_summary(
 )
 async def unassigned(user: Staff, services: Services) -> Any:
     return await services.get("invoicing", "/internal/usage/unassigned")
+
+
+MONTH = Annotated[
+    str,
+    Query(
+        alias="from",
+        pattern=r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$",
+        description="the first month compared, YYYY-MM",
+    ),
+]
+
+
+class ResyncIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_month: str = Field(alias="from", pattern=r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$")
+
+
+@router.get(
+    "/usage/check",
+    summary="Compare the invoicing service's monthly usage per line with the usage service's",
+    description="Every (line, month, figure) that differs, and every line whose usage the"
+    " invoicing service could not apply; `consistent` is true only when there is neither.",
+)
+async def usage_check(user: Staff, services: Services, from_month: MONTH) -> Any:
+    return await services.call(
+        "invoicing", "GET", "/internal/usage/check", params={"from": from_month}, timeout=600
+    )
+
+
+@router.post(
+    "/usage/resync",
+    summary="Announce the usage service's stored days again from a month on (repairs copies)",
+)
+async def usage_resync(
+    body: ResyncIn, user: Admin, services: Services, db: Db, request: Request
+) -> Any:
+    result = await services.call(
+        "usage",
+        "POST",
+        "/internal/usage/resync",
+        json=body.model_dump(by_alias=True),
+        timeout=3600,
+    )
+    await record(db, user, request, "usage.resync", body.from_month, result)
+    return result

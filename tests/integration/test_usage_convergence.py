@@ -1,0 +1,323 @@
+"""Every accepted GB reaches the invoice (issue 12), on the real stack.
+
+The workload of `usage_workload` (revisions that lower a day, duplicates, shuffled batches,
+records and Starlink pages): the invoicing service's copy equals the usage service's for every
+line and month, and a billing run requested the moment the last batch was accepted bills
+exactly what the rules give, computed by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from devstack.stack import Stack
+from tests.integration import usage_workload as wl
+from tests.integration.helpers import eventually
+
+pytestmark = pytest.mark.integration
+
+FIGURES = ("priority_gb", "opt_in_priority_gb", "standard_gb", "non_billable_gb")
+
+
+async def copy_of(db: asyncpg.Pool, lines: list[str], month: date) -> dict[str, dict[str, Any]]:
+    rows = await db.fetch(
+        "SELECT service_line_number, days_with_usage AS days, priority_gb, opt_in_priority_gb,"
+        " standard_gb, non_billable_gb FROM invoicing.line_month_usage"
+        " WHERE service_line_number = ANY($1) AND month = $2",
+        lines,
+        month,
+    )
+    return {r["service_line_number"]: {k: r[k] for k in ("days", *FIGURES)} for r in rows}
+
+
+async def invoices_of(gateway: httpx.AsyncClient, org_ids: dict[int, str], period: str) -> Any:
+    amounts: dict[int, Decimal] = {}
+    for org, org_id in org_ids.items():
+        r = await gateway.get("/api/v1/invoices", params={"org_id": org_id, "limit": 100})
+        assert r.status_code == 200, r.text
+        mine = [i for i in r.json()["items"] if i["period"] == period and i["org_id"] == org_id]
+        if mine:
+            assert len(mine) == 1
+            amounts[org] = Decimal(mine[0]["amount"])
+    return amounts
+
+
+async def check(gateway: httpx.AsyncClient, from_month: str) -> dict[str, Any]:
+    r = await gateway.get("/api/v1/usage/check", params={"from": from_month})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_revised_duplicated_shuffled_usage_is_billed_exactly(
+    gateway: httpx.AsyncClient, db: asyncpg.Pool, seed: int
+) -> None:
+    w = wl.build(seed, f"C{seed}{random.Random(seed).randrange(10**4):04d}", date(2031, seed, 1))
+    org_ids = await wl.create_catalog(gateway, w)
+    await wl.push_all(gateway, w)
+
+    # The run is requested the moment the last batch was accepted: it waits for that usage.
+    r = await gateway.post("/api/v1/billing-runs", json={"period": w.period}, timeout=300)
+    assert r.status_code == 200, r.text
+    assert "usage_wait_ms" in r.json()
+
+    want = w.month_figures()
+    lines = [line.number for line in w.lines]
+    got = await copy_of(db, lines, w.month)
+    assert got == want  # the copy is exact right after the run, not eventually
+    last_day = (w.month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    for line in lines[:: len(lines) // 5]:  # and the usage API shows the same figures
+        usage = await gateway.get(
+            f"/api/v1/service-lines/{line}/usage",
+            params={"from": w.month.isoformat(), "to": last_day.isoformat()},
+        )
+        assert len(usage.json()["days"]) == want[line]["days"]
+        assert Decimal(usage.json()["totals"]["priority_gb"]) == want[line]["priority_gb"]
+
+    assert await invoices_of(gateway, org_ids, w.period) == w.expected_amounts()
+    result = await check(gateway, w.month.isoformat()[:7])
+    assert result["consistent"], result["differences"][:5]
+    assert result["service_lines"] >= len(lines)
+
+    # Regenerating recomputes the same figures (nothing was approved): nothing changes.
+    regen = await gateway.post(
+        "/api/v1/invoices/regenerate", json={"period": w.period}, timeout=300
+    )
+    assert regen.status_code == 200, regen.text
+    assert await invoices_of(gateway, org_ids, w.period) == w.expected_amounts()
+
+
+async def test_a_line_on_two_partitions_is_decided_by_observed_at(
+    stack: Stack, gateway: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    """A feed whose client does not partition by murmur2 (librdkafka's default) spreads one
+    line's records over partitions: the newest observed_at still wins, whatever arrives last."""
+    line, day = "AST-XPART-0001", "2031-06-10"
+    versions = [
+        (f"2031-06-11T0{h}:00:00Z", f"{gb}") for h, gb in ((1, "9.5"), (5, "3.25"), (3, "7"))
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=stack.config.bootstrap)
+    await producer.start()
+    try:
+        for repeat in range(3):  # each version on every partition, newest first on some
+            for n, (observed, gb) in enumerate(reversed(versions) if repeat % 2 else versions):
+                event = {
+                    "event_id": f"6f1c1f1e-0000-4a4a-8b8b-{repeat:04d}{n:08d}",
+                    "type": "usage.snapshots_received",
+                    "occurred_at": "2031-06-11T06:00:00Z",
+                    "source": "kcat",
+                    "service_line_number": line,
+                    "snapshots": [{"date": day, "priority_gb": gb, "observed_at": observed}],
+                }
+                await producer.send_and_wait(
+                    "usage.raw", orjson.dumps(event), key=line.encode(), partition=(n + repeat) % 6
+                )
+    finally:
+        await producer.stop()
+
+    async def stored() -> tuple[Any, Any]:
+        a = await db.fetchval(
+            "SELECT priority_gb FROM usage.daily_usage WHERE service_line_number = $1", line
+        )
+        b = await db.fetchval(
+            "SELECT priority_gb FROM invoicing.line_daily_usage WHERE service_line_number = $1",
+            line,
+        )
+        return a, b
+
+    assert await eventually(stored, lambda v: v == (Decimal("3.25"), Decimal("3.25")))
+
+
+async def test_a_run_right_after_50000_records_bills_all_of_them(
+    gateway: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    tag = f"B{random.randrange(10**6):06d}"
+    org = (await gateway.post("/api/v1/organizations", json={"name": f"Bulk {tag}"})).json()
+    plan = (
+        await gateway.post(
+            "/api/v1/plans",
+            json={
+                "name": f"Bulk {tag}",
+                "monthly_price": "10",
+                "allowance_gb": "1",
+                "overage_price_per_gb": "0.5",
+            },
+        )
+    ).json()
+    lines = [f"AST-{tag}-{n:04d}" for n in range(1_700)]
+    for line in lines[:20]:  # 20 lines in the catalog; the rest is usage nobody bills yet
+        r = await gateway.post(
+            "/api/v1/service-lines",
+            json={
+                "service_line_number": line,
+                "name": line[-4:],
+                "org_id": org["id"],
+                "plan_id": plan["id"],
+                "active_from": "2032-01-01",
+            },
+        )
+        assert r.status_code == 201, r.text
+    records = [
+        {
+            "service_line_number": line,
+            "date": f"2032-01-{d:02d}",
+            "priority_gb": "0.125",
+            "observed_at": "2032-02-01T00:00:00Z",
+        }
+        for line in lines
+        for d in range(1, 31)
+    ][:50_000]
+    started = time.monotonic()
+
+    async def push(chunk: list[dict[str, Any]]) -> None:
+        for _ in range(600):
+            r = await gateway.post("/api/v1/usage/records", json={"records": chunk}, timeout=60)
+            if r.status_code != 429:
+                break
+            await asyncio.sleep(0.1)
+        assert r.status_code == 202 and r.json()["accepted"] == len(chunk), r.text
+
+    await asyncio.gather(*(push(records[i : i + 5000]) for i in range(0, len(records), 5000)))
+    r = await gateway.post("/api/v1/billing-runs", json={"period": "2032-02"}, timeout=300)
+    assert r.status_code == 200, r.text
+    elapsed = time.monotonic() - started
+    total = await db.fetchval(
+        "SELECT sum(days_with_usage) FROM invoicing.line_month_usage"
+        " WHERE service_line_number = ANY($1) AND month = '2032-01-01'",
+        lines,
+    )
+    assert total == 50_000, f"{total} of 50000 days in the copy after {elapsed:.1f}s"
+    invoice = await gateway.get("/api/v1/invoices", params={"org_id": org["id"]})
+    # each catalog line: 30 days x 0.125 = 3.75 GB, 2.75 over at 0.50 = 1.375 -> 1.38; + 10
+    assert [i["amount"] for i in invoice.json()["items"]] == [f"{20 * (10 + Decimal('1.38'))}"]
+
+
+async def test_the_check_finds_a_planted_difference_and_resync_repairs_it(
+    gateway: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    line = f"AST-PLANT-{random.randrange(10**6):06d}"
+    records = [
+        {
+            "service_line_number": line,
+            "date": f"2030-06-{d:02d}",
+            "priority_gb": f"{d}.5",
+            "observed_at": "2030-07-01T00:00:00Z",
+        }
+        for d in range(1, 11)
+    ]
+    assert (
+        await gateway.post("/api/v1/usage/records", json={"records": records})
+    ).status_code == 202
+
+    async def month_total() -> Any:
+        return await db.fetchval(
+            "SELECT priority_gb FROM invoicing.line_month_usage WHERE service_line_number = $1",
+            line,
+        )
+
+    assert await eventually(month_total, lambda v: v == Decimal("60"))
+    assert (await check(gateway, "2030-06"))["consistent"]
+    # Plant: a month sum moved by hand, and a day lost from the copy.
+    await db.execute(
+        "UPDATE invoicing.line_month_usage SET priority_gb = priority_gb + 1.25"
+        " WHERE service_line_number = $1",
+        line,
+    )
+    await db.execute(
+        "DELETE FROM invoicing.line_daily_usage WHERE service_line_number = $1"
+        " AND day = '2030-06-03'",
+        line,
+    )
+    found = await check(gateway, "2030-06")
+    assert not found["consistent"]
+    assert {
+        (d["service_line_number"], d["month"], d["figure"], d["usage"], d["invoicing"])
+        for d in found["differences"]
+    } == {(line, "2030-06", "priority_gb", "60", "61.25")}
+
+    r = await gateway.post("/api/v1/usage/resync", json={"from": "2030-06"}, timeout=600)
+    assert r.status_code == 200, r.text
+    assert r.json()["days"] >= 10
+    repaired = await eventually(
+        lambda: check(gateway, "2030-06"), lambda c: bool(c["consistent"]), timeout=60
+    )
+    assert repaired["differences"] == []
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM invoicing.line_daily_usage WHERE service_line_number = $1", line
+        )
+        == 10
+    )
+
+
+async def test_a_line_that_cannot_be_applied_is_an_alarm_not_a_loss(
+    stack: Stack, gateway: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    """One line of a message refused by the database (a rule planted for the test): its
+    neighbours in the same message are applied; it is retried alone, then kept with the reason,
+    counted, shown in /readyz and in the check; once the rule is gone a resync applies it."""
+    tag = f"{random.randrange(10**6):06d}"
+    poison, good = f"AST-POISON-{tag}", f"AST-GOOD-{tag}"
+    await db.execute(
+        f"ALTER TABLE invoicing.line_daily_usage ADD CONSTRAINT refuse_{tag}"
+        f" CHECK (service_line_number <> '{poison}') NOT VALID"
+    )
+    try:
+        records = [
+            {
+                "service_line_number": sln,
+                "date": "2030-03-05",
+                "priority_gb": "4.5",
+                "observed_at": "2030-03-06T00:00:00Z",
+            }
+            for sln in (poison, good)
+        ]
+        r = await gateway.post("/api/v1/usage/records", json={"records": records})
+        assert r.status_code == 202
+
+        async def failures() -> list[Any]:
+            return list(
+                await db.fetch(
+                    "SELECT reason FROM invoicing.usage_apply_failures"
+                    " WHERE service_line_number = $1 AND resolved_at IS NULL",
+                    poison,
+                )
+            )
+
+        kept = await eventually(failures, lambda f: len(f) == 1)
+        assert "refuse_" in kept[0]["reason"]
+        assert await db.fetchval(
+            "SELECT priority_gb FROM invoicing.line_daily_usage WHERE service_line_number = $1",
+            good,
+        ) == Decimal("4.5")
+        found = await check(gateway, "2030-03")
+        assert not found["consistent"]
+        assert [f["service_line_number"] for f in found["apply_failures"]] == [poison]
+        assert any(d["service_line_number"] == poison for d in found["differences"])
+        ready = (await gateway.get("/readyz")).json()
+        details = [i.get("detail", {}) for i in ready["components"]["invoicing"]["instances"]]
+        assert any(d.get("usage_apply_failures", 0) >= 1 and d.get("alarm") for d in details)
+        async with httpx.AsyncClient() as plain:
+            metrics = (await plain.get(stack.config.service_urls("invoicing")[0] + "/metrics")).text
+        counted = [
+            m for m in metrics.splitlines() if m.startswith("billport_usage_apply_failures_total")
+        ]
+        assert counted and float(counted[0].split()[-1]) >= 1
+    finally:
+        await db.execute(f"ALTER TABLE invoicing.line_daily_usage DROP CONSTRAINT refuse_{tag}")
+    r = await gateway.post("/api/v1/usage/resync", json={"from": "2030-03"}, timeout=600)
+    assert r.status_code == 200, r.text
+    healed = await eventually(
+        lambda: check(gateway, "2030-03"), lambda c: bool(c["consistent"]), timeout=60
+    )
+    assert healed["apply_failures"] == []
