@@ -75,7 +75,7 @@ def main() -> None:
         figure("usage_event_to_db_p50_ms", usage.latency_p50_ms, "ms")
 
         lines = int(os.environ.get("BENCH_BILLING_LINES", "100000"))
-        seconds, _ = asyncio.run(
+        seconds, _, barrier_ms = asyncio.run(
             billing_bench.run(
                 config.gateway_url,
                 TOKEN,
@@ -86,6 +86,7 @@ def main() -> None:
             )
         )
         figure("billing_run_seconds", seconds, "s")
+        figure("billing_run_barrier_ms", barrier_ms, "ms")
         figure("billing_run_lines_per_s", lines / seconds, "lines/s")
 
         paid = asyncio.run(payments_bench.run(config.gateway_url, TOKEN))

@@ -236,7 +236,9 @@ def run_usage_check(args: argparse.Namespace) -> int:
     if len(differences) > SHOWN_DIFFERENCES:
         print(f"... and {len(differences) - SHOWN_DIFFERENCES} more differences")
     for f in failures:
-        print(f"NOT APPLIED {f['service_line_number']} ({f['days']} days): {f['reason']}")
+        print(
+            f"NOT APPLIED #{f['id']} {f['service_line_number']} ({f['days']} days): {f['reason']}"
+        )
     if not check["consistent"]:
         print(f"NOT consistent: run `billport usage resync --from {check['from']}`")
         return EXIT_FAILED
@@ -264,6 +266,22 @@ def run_usage_resync(args: argparse.Namespace) -> int:
         f" in {r['messages']} messages ({r['seconds']} s); the invoicing copy converges as it"
         " reads them: `billport usage check` confirms"
     )
+    return EXIT_OK
+
+
+def usage_dismiss_arguments(parser: argparse.ArgumentParser) -> None:
+    env_option(parser, "--gateway", "BILLPORT_GATEWAY_URL", "BillPort gateway URL", DEFAULT_GATEWAY)
+    env_option(parser, "--token", "BILLPORT_ADMIN_TOKEN", "gateway bearer token (admin)")
+    parser.add_argument("failure_id", type=int, help="the id `billport usage check` shows")
+    parser.add_argument("--reason", required=True, help="why the message held nothing to bill")
+
+
+def run_usage_dismiss(args: argparse.Namespace) -> int:
+    """Close a usage failure that was never usage (after looking at its dead letter)."""
+    path = f"/api/v1/usage/failures/{args.failure_id}/dismiss"
+    if gateway_call(args, "POST", path, json={"reason": args.reason}) is None:
+        return EXIT_FAILED
+    print(f"usage failure {args.failure_id} dismissed: {args.reason}")
     return EXIT_OK
 
 
@@ -369,6 +387,13 @@ COMMANDS: tuple[Command, ...] = (
         help="Announce the usage service's days again from a month on, so copies converge.",
         add_arguments=usage_resync_arguments,
         run=run_usage_resync,
+    ),
+    Command(
+        group="usage",
+        name="dismiss",
+        help="Close a usage failure that held nothing to bill (garbage on the topic).",
+        add_arguments=usage_dismiss_arguments,
+        run=run_usage_dismiss,
     ),
     Command(
         group="payments",

@@ -5,13 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.invoicing import repository
 from services.invoicing.domain import period_bounds
 from services.invoicing.usage_check import check
-from shared.errors import ValidationFailed
+from shared.errors import NotFound, ValidationFailed
 from shared.money import format_gb
 from shared.service import Runtime
+
+
+class DismissIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=3, max_length=500)
+    by: str = Field(default="system", max_length=200)
+
 
 FIGURES = ("priority_gb", "opt_in_priority_gb", "standard_gb", "non_billable_gb")
 
@@ -51,6 +59,13 @@ def router(runtime: Runtime) -> APIRouter:
             ],
             "next_cursor": None,
         }
+
+    @api.post("/usage/failures/{failure_id}/dismiss")
+    async def dismiss(failure_id: int, body: DismissIn) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            if not await repository.dismiss_failure(conn, failure_id, body.by, body.reason):
+                raise NotFound(f"no open usage failure {failure_id}")
+        return {"id": failure_id, "dismissed": True, "reason": body.reason}
 
     @api.get("/usage/check")
     async def usage_check(from_month: str = Query(alias="from")) -> dict[str, Any]:

@@ -64,7 +64,7 @@ ON CONFLICT (service_line_number, month) DO UPDATE SET
 
 # A failure is resolved once every day it held is stored with a snapshot at least as new.
 RESOLVE_FAILURES = """
-UPDATE usage_apply_failures f SET resolved_at = now()
+UPDATE usage_apply_failures f SET resolved_at = now(), resolution = 'applied'
 WHERE f.resolved_at IS NULL AND f.service_line_number = ANY($1::text[])
   AND NOT EXISTS (
       SELECT 1 FROM jsonb_to_recordset(f.days) AS x(date date, observed_at timestamptz)
@@ -121,6 +121,17 @@ async def open_failures(conn: asyncpg.Connection, limit: int = 1000) -> list[asy
         limit,
     )
     return rows
+
+
+async def dismiss_failure(conn: asyncpg.Connection, failure_id: int, by: str, reason: str) -> bool:
+    """Close an open failure an operator confirmed holds nothing to bill; False if none."""
+    closed = await conn.fetchval(
+        "UPDATE usage_apply_failures SET resolved_at = now(), resolution = $2"
+        " WHERE id = $1 AND resolved_at IS NULL RETURNING id",
+        failure_id,
+        f"dismissed by {by}: {reason}"[:2000],
+    )
+    return closed is not None
 
 
 async def count_open_failures(conn: asyncpg.Connection) -> int:

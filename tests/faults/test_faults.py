@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from devstack.stack import SERVICES, Stack
 from shared.events.topics import ALL_TOPICS
 from tests.faults import load
+from tests.faults.conftest import TOKEN
 from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.faults
@@ -135,6 +136,16 @@ async def test_exact_totals_after_a_fault(
         list(requests),
     )
     assert {r["state"]: r["n"] for r in states} == {"SENT": len(wanted_ids)}
+    await usage_copy_consistent(client)
+
+
+async def usage_copy_consistent(client: httpx.AsyncClient) -> None:
+    """The invoicing service's usage equals the usage service's, line by line and month by
+    month (`billport usage check`), with no usage left unapplied."""
+    r = await client.get("/api/v1/usage/check", params={"from": "1900-01"}, timeout=300)
+    assert r.status_code == 200, r.text
+    check = r.json()
+    assert check["consistent"], (check["differences"][:5], check["apply_failures"][:5])
 
 
 async def snapshot(stack: Stack) -> dict[str, Any]:
@@ -212,3 +223,7 @@ async def test_replaying_every_topic_changes_nothing(fault_stack: Stack) -> None
     await asyncio.sleep(3)
     after = await snapshot(stack)
     assert json.dumps(after, default=str) == json.dumps(before, default=str)
+    async with httpx.AsyncClient(
+        base_url=stack.config.gateway_url, headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as client:
+        await usage_copy_consistent(client)

@@ -31,6 +31,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/usage/unassigned"): STAFF,
     ("GET", "/api/v1/usage/check"): STAFF,
     ("POST", "/api/v1/usage/resync"): ADMIN,
+    ("POST", "/api/v1/usage/failures/{failure_id}/dismiss"): ADMIN,
     ("POST", "/api/v1/organizations"): ADMIN,
     ("GET", "/api/v1/organizations"): READER,
     ("POST", "/api/v1/plans"): ADMIN,
@@ -64,6 +65,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
 PARAMS = {
     "{invoice_id}": "INV-209901-999999",
     "{payment_id}": "pay_none",
+    "{failure_id}": "999999999",
     "{service_line_number}": "AST-0-0-0",
 }
 

@@ -127,7 +127,7 @@ async def test_a_whole_page_with_errors_is_refused(gateway: httpx.AsyncClient) -
     assert r.status_code == 422 and "account unknown" in r.json()["error"]["fields"]["errors"]
 
 
-async def test_usage_recorded_only_when_figures_change(
+async def test_usage_recorded_announces_the_state_of_each_day_written(
     stack: Stack, gateway: httpx.AsyncClient
 ) -> None:
     sln = line()
@@ -157,11 +157,18 @@ async def test_usage_recorded_only_when_figures_change(
 
     await push("6", "2026-11-21T00:00:00Z")
     await eventually(announced, lambda d: len(d) == 1)
-    await push("6", "2026-11-21T06:00:00Z")  # newer snapshot, same figures: not announced
-    await push("4", "2026-11-20T12:00:00Z")  # older snapshot: ignored
+    # A newer snapshot with the same figures is written, so announced (a consumer copying state
+    # takes it as a no-op; deciding "unchanged" would need a before-image that a consumer of
+    # another partition may be changing at that moment).
+    await push("6", "2026-11-21T06:00:00Z")
+    await push("4", "2026-11-20T12:00:00Z")  # older snapshot: not written, not announced
     await push("7.5", "2026-11-22T00:00:00Z")  # revised figures: announced
-    days = await eventually(announced, lambda d: len(d) == 2)
-    assert [d["priority_gb"] for d in days] == ["6", "7.5"]
+    days = await eventually(announced, lambda d: len(d) == 3)
+    assert [(d["priority_gb"], d["observed_at"]) for d in days] == [
+        ("6", "2026-11-21T00:00:00.000000Z"),
+        ("6", "2026-11-21T06:00:00.000000Z"),
+        ("7.5", "2026-11-22T00:00:00.000000Z"),
+    ]
     u = await gateway.get(
         f"/api/v1/service-lines/{sln}/usage", params={"from": "2026-11-20", "to": "2026-11-20"}
     )

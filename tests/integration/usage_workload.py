@@ -27,6 +27,7 @@ LINES_PER_ORG = 4
 BATCH = 400
 DUPLICATE_SHARE = 0.2
 CENT = Decimal("0.01")
+FIGURE_NAMES = ("priority_gb", "opt_in_priority_gb", "standard_gb", "non_billable_gb")
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Workload:
         """Each line's sums for the month (every line has usage on some day)."""
         sums: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
         for (line, _), s in self.winners().items():
-            for figure in ("priority_gb", "opt_in_priority_gb", "standard_gb", "non_billable_gb"):
+            for figure in FIGURE_NAMES:
                 sums[line][figure] += s[figure]
             sums[line]["days"] += 1
         return {line: dict(v) for line, v in sums.items()}

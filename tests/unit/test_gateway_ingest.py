@@ -94,7 +94,9 @@ def test_numbers_in_exponent_form_are_read_exactly_in_records_and_events() -> No
     good, bad = parse_records_body(body, 10_000)
     assert bad == []
     assert [good[0][k] for k in ("priority_gb", "opt_in_priority_gb", "standard_gb")] == [
-        "0.0000001", "0", "0.0025"
+        "0.0000001",
+        "0",
+        "0.0025",
     ]
     assert good[0]["non_billable_gb"] == "10" and good[1]["priority_gb"] == "123.45678912"
     # A Kafka feed writing the same numbers straight onto usage.raw is read exactly too.

@@ -208,8 +208,14 @@ def test_pages_that_are_not_pages_are_refused_whole(body: Any) -> None:
 
 @pytest.mark.parametrize(
     ("written", "exact"),
-    [("1E-7", "0.0000001"), ("2.5e-3", "0.0025"), ("1e+1", "10"), ("12345E-3", "12.345"),
-     ("7.2345E1", "72.345"), ("0E-9", "0")],
+    [
+        ("1E-7", "0.0000001"),
+        ("2.5e-3", "0.0025"),
+        ("1e+1", "10"),
+        ("12345E-3", "12.345"),
+        ("7.2345E1", "72.345"),
+        ("0E-9", "0"),
+    ],
 )
 def test_numbers_in_any_json_form_are_read_exactly(written: str, exact: str) -> None:
     raw = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -206,4 +206,33 @@ async def usage_resync(
         timeout=3600,
     )
     await record(db, user, request, "usage.resync", body.from_month, result)
+    return result
+
+
+class DismissIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=3, max_length=500, description="why nothing is lost")
+
+
+@router.post(
+    "/usage/failures/{failure_id}/dismiss",
+    summary="Close a usage failure an operator confirmed holds nothing to bill (audited)",
+    description="Failures of lines whose usage exists are closed by `POST /usage/resync`;"
+    " this is for messages that were never usage (garbage on the topic).",
+)
+async def dismiss_usage_failure(
+    failure_id: Annotated[int, Path(ge=1, le=2**62)],
+    body: DismissIn,
+    user: Admin,
+    services: Services,
+    db: Db,
+    request: Request,
+) -> Any:
+    result = await services.call(
+        "invoicing",
+        "POST",
+        f"/internal/usage/failures/{failure_id}/dismiss",
+        json={"reason": body.reason, "by": user.name},
+    )
+    await record(db, user, request, "usage.failure_dismissed", str(failure_id), result)
     return result

@@ -21,7 +21,8 @@ TRUNCATE line_month_usage;
 DELETE FROM processed_events WHERE consumer = 'usage.recorded->line_month_usage';
 
 -- Usage of one line that could not be applied (after retries of that line alone): an alarm,
--- never a silent loss. Resolved when the line's days are applied later (a resync).
+-- never a silent loss. Resolved when the line's days are applied later (a resync), or dismissed
+-- by an admin with the reason.
 CREATE TABLE usage_apply_failures (
     id                  bigserial   PRIMARY KEY,
     service_line_number text        NOT NULL,
@@ -29,7 +30,10 @@ CREATE TABLE usage_apply_failures (
     reason              text        NOT NULL,
     event_id            uuid,
     failed_at           timestamptz NOT NULL DEFAULT now(),
-    resolved_at         timestamptz
+    resolved_at         timestamptz,
+    resolution          text
+    -- "applied" when the line's days arrived later; "dismissed by <who>: <why>" when an
+    -- operator confirmed a message that was never usage (nothing to bill in it)
 );
 CREATE INDEX usage_apply_failures_open ON usage_apply_failures (service_line_number)
     WHERE resolved_at IS NULL;
