@@ -99,19 +99,26 @@ async def apply_days(conn: asyncpg.Connection, days: Sequence[LineDailyUsage]) -
 
 async def record_failure(
     conn: asyncpg.Connection,
+    source: tuple[int, int],
     service_line_number: str,
     days: Sequence[LineDailyUsage],
     reason: str,
     event_id: UUID | None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO usage_apply_failures (service_line_number, days, reason, event_id)"
-        " VALUES ($1, $2::jsonb, $3, $4)",
+) -> bool:
+    """Keep a line not applied; False if this message's failure of the line is already kept
+    (the message came again after a transient error)."""
+    kept = await conn.fetchval(
+        "INSERT INTO usage_apply_failures (source_partition, source_offset,"
+        " service_line_number, days, reason, event_id) VALUES ($1, $2, $3, $4::jsonb, $5, $6)"
+        " ON CONFLICT DO NOTHING RETURNING id",
+        source[0],
+        source[1],
         service_line_number,
         orjson.dumps([d.model_dump(mode="json") for d in days]).decode(),
         reason[:2000],
         event_id,
     )
+    return kept is not None
 
 
 async def open_failures(conn: asyncpg.Connection, limit: int = 1000) -> list[asyncpg.Record]:

@@ -36,11 +36,18 @@ async def store_usage(runtime: Runtime, records: list[Any]) -> None:
     """Apply a batch of `usage.recorded` records; raises only transient errors (the batch is
     then delivered again)."""
     events: list[tuple[Any, UsageRecorded]] = []
+    garbage: list[tuple[Any, str]] = []
     for record in records:
         try:
             events.append((record, USAGE_RECORDED.parse(record.value)))
         except Exception as exc:  # not an event at all: its lines are unknown, keep the key
-            await _fail(runtime, record, _key(record), [], describe(exc), None)
+            garbage.append((record, describe(exc)))
+    await _apply(runtime, events)
+    for record, reason in garbage:
+        await _fail(runtime, record, _key(record), [], reason, None)
+
+
+async def _apply(runtime: Runtime, events: list[tuple[Any, UsageRecorded]]) -> None:
     days = [d for _, e in events for d in e.days]
     try:
         async with runtime.pool.acquire() as conn, conn.transaction():
@@ -90,7 +97,16 @@ async def _fail(
     event: UsageRecorded | None,
 ) -> None:
     async with runtime.pool.acquire() as conn:
-        await repository.record_failure(conn, line, days, reason, event.event_id if event else None)
+        kept = await repository.record_failure(
+            conn,
+            (record.partition, record.offset),
+            line,
+            days,
+            reason,
+            event.event_id if event else None,
+        )
+    if not kept:
+        return  # this message's failure of the line was kept and dead-lettered already
     USAGE_APPLY_FAILED.inc()
     payload = (
         UsageRecorded(days=days, correlation_id=event.correlation_id).to_json()

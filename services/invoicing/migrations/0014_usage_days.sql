@@ -29,11 +29,16 @@ CREATE TABLE usage_apply_failures (
     days                jsonb       NOT NULL,
     reason              text        NOT NULL,
     event_id            uuid,
+    source_partition    integer     NOT NULL,
+    source_offset       bigint      NOT NULL,
     failed_at           timestamptz NOT NULL DEFAULT now(),
     resolved_at         timestamptz,
     resolution          text
     -- "applied" when the line's days arrived later; "dismissed by <who>: <why>" when an
     -- operator confirmed a message that was never usage (nothing to bill in it)
 );
+-- A message delivered again (after a transient error) records its failures once.
+CREATE UNIQUE INDEX usage_apply_failures_once
+    ON usage_apply_failures (source_partition, source_offset, service_line_number);
 CREATE INDEX usage_apply_failures_open ON usage_apply_failures (service_line_number)
     WHERE resolved_at IS NULL;
