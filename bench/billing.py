@@ -1,12 +1,17 @@
 """The month-end billing run at scale: 100,000 service lines in 5,000 organizations with 1,000
 sub-pools and a month of usage, from the trigger (`POST /api/v1/billing-runs`) to every invoice
-committed. The catalog and the month's usage sums are seeded straight into the invoicing
-schema (the run reads usage as the invoicing service keeps it: monthly sums per line)."""
+committed. The catalog and the month's usage are seeded straight into the invoicing schema.
+
+A living catalog: the month before is billed first and its invoices approved and sent; then
+10% of the lines change plan (or leave their pool) in the middle of the usage month and 1% are
+ended back-dated, as `POST /service-lines/{n}/changes` and `PATCH /service-lines/{n}` would do
+(the rows they write and the organizations they mark, written by SQL for speed). The timed run
+bills segments from those lines' days and corrects the month before."""
 
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import asyncpg
@@ -127,6 +132,80 @@ async def seed(db: asyncpg.Connection, orgs: int, lines: int, pools: int) -> Non
     )
 
 
+async def change_the_catalog(db: asyncpg.Connection, lines: int) -> tuple[int, int]:
+    """10% of the lines change on 16 January (plan n -> n+1, a pool member onto plan n), 1%
+    end back-dated on 20 January; their January usage as days; the organizations marked for
+    January's corrections. Returns (changed, ended)."""
+    rows = await db.fetch(
+        "SELECT sl.id, sl.service_line_number, sl.org_id, sl.plan_id, sl.sub_pool_id,"
+        " u.priority_gb, sp.org_id AS pool_org"
+        " FROM service_lines sl JOIN line_month_usage u USING (service_line_number)"
+        " LEFT JOIN sub_pools sp ON sp.id = sl.sub_pool_id"
+        " WHERE sl.active_from <= '2031-01-01' AND u.month = $1",
+        USAGE_MONTH,
+    )
+    changed = [r for r in rows if int(r["id"][4:]) % 10 == 3]
+    ended = [r for r in rows if int(r["id"][4:]) % 100 == 7]
+    await db.executemany(
+        "UPDATE service_lines SET active_to = $2 WHERE id = $1",
+        [(r["id"], date(2031, 1, 15)) for r in changed]
+        + [(r["id"], date(2031, 1, 20)) for r in ended],
+    )
+    await db.copy_records_to_table(
+        "service_lines",
+        columns=["id", "service_line_number", "name", "org_id", "plan_id", "active_from"],
+        records=[
+            (
+                f"sl_c{r['id'][4:]}",
+                r["service_line_number"],
+                "Changed line",
+                r["org_id"],
+                f"plan_b{(int(r['id'][4:]) + (1 if r['plan_id'] else 0)) % 10}",
+                date(2031, 1, 16),
+            )
+            for r in changed
+        ],
+    )
+    days = []
+    for r in changed + ended:
+        milli = int(r["priority_gb"] * 1000)
+        share = milli // 31
+        for d in range(31):
+            gb = Decimal(share + (milli - 31 * share if d == 30 else 0)) / 1000
+            days.append(
+                (
+                    r["service_line_number"],
+                    date(2031, 1, d + 1),
+                    gb,
+                    Decimal(0),
+                    Decimal(0),
+                    Decimal(0),
+                    datetime(2031, 2, 1, tzinfo=UTC),
+                )
+            )
+    await db.copy_records_to_table(
+        "line_daily_usage",
+        columns=[
+            "service_line_number",
+            "day",
+            "priority_gb",
+            "opt_in_priority_gb",
+            "standard_gb",
+            "non_billable_gb",
+            "observed_at",
+        ],
+        records=days,
+    )
+    orgs = {r["org_id"] for r in changed + ended} | {
+        r["pool_org"] for r in changed + ended if r["pool_org"]
+    }
+    await db.executemany(
+        "INSERT INTO correction_marks (org_id, period) VALUES ($1, '2031-01')",
+        [(o,) for o in sorted(orgs)],
+    )
+    return len(changed), len(ended)
+
+
 async def run(
     gateway_url: str,
     token: str,
@@ -139,11 +218,21 @@ async def run(
     db = await asyncpg.connect(dsn)
     progress(f"seeding {orgs} organizations, {pools} sub-pools, {lines} service lines")
     await seed(db, orgs, lines, pools)
-    await db.close()
-    progress(f"billing run {PERIOD}")
     async with httpx.AsyncClient(
         base_url=gateway_url, timeout=600, headers={"Authorization": f"Bearer {token}"}
     ) as client:
+        progress("billing run 2031-01 (the month before), then approved and sent")
+        r = await client.post("/api/v1/billing-runs", json={"period": "2031-01"})
+        if r.status_code != 200:
+            raise RuntimeError(f"billing run failed: {r.status_code} {r.text[:300]}")
+        await db.execute(
+            "UPDATE invoices SET approved = true, sent = true, status = 'SENT_FOR_PAYMENT'"
+            " WHERE period = '2031-01'"
+        )
+        changed, ended = await change_the_catalog(db, lines)
+        progress(f"{changed} lines changed on 2031-01-16, {ended} ended back-dated on 2031-01-20")
+        await db.close()
+        progress(f"billing run {PERIOD}")
         started = time.perf_counter()
         r = await client.post("/api/v1/billing-runs", json={"period": PERIOD})
         elapsed = time.perf_counter() - started

@@ -255,15 +255,34 @@ def usage_resync_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_usage_resync(args: argparse.Namespace) -> int:
-    """Have the usage service announce its days again from a month on; copies converge."""
-    print(f"resyncing usage from {args.from_month} ...", file=sys.stderr, flush=True)
-    response = gateway_call(args, "POST", "/api/v1/usage/resync", json={"from": args.from_month})
+    """Have the usage service announce its days again from a month on (a job; its progress
+    on stderr); copies converge as they read them."""
+    import time
+
+    response = gateway_call(
+        args, "POST", "/api/v1/usage/resync", ok=202, json={"from": args.from_month}
+    )
     if response is None:
         return EXIT_FAILED
-    r = response.json()
+    job = response.json()
+    print(f"resync {job['id']} from {job['from']} started", file=sys.stderr, flush=True)
+    while job["state"] == "running":
+        time.sleep(1)
+        polled = gateway_call(args, "GET", f"/api/v1/usage/resync/{job['id']}")
+        if polled is None:
+            return EXIT_FAILED
+        job = polled.json()
+        print(
+            f"  {job['days']} days of {job['service_lines']} service lines announced",
+            file=sys.stderr,
+            flush=True,
+        )
+    if job["state"] != "done":
+        print(f"billport: resync {job['id']} {job['state']}: {job['error']}", file=sys.stderr)
+        return EXIT_FAILED
     print(
-        f"re-announced {r['days']} days of {r['service_lines']} service lines from {r['from']}"
-        f" in {r['messages']} messages ({r['seconds']} s); the invoicing copy converges as it"
+        f"re-announced {job['days']} days of {job['service_lines']} service lines from"
+        f" {job['from']} in {job['messages']} messages; the invoicing copy converges as it"
         " reads them: `billport usage check` confirms"
     )
     return EXIT_OK
@@ -285,8 +304,10 @@ def run_usage_dismiss(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def gateway_call(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> Any:
-    """The gateway's 200 answer, or None after saying on stderr why not."""
+def gateway_call(
+    args: argparse.Namespace, method: str, path: str, ok: int = 200, **kwargs: Any
+) -> Any:
+    """The gateway's answer (status `ok`), or None after saying on stderr why not."""
     import httpx
 
     try:
@@ -300,10 +321,104 @@ def gateway_call(args: argparse.Namespace, method: str, path: str, **kwargs: Any
     except httpx.HTTPError as exc:
         print(f"billport: the gateway did not answer: {exc}", file=sys.stderr)
         return None
-    if response.status_code != 200:
+    if response.status_code != ok:
         print(f"billport: {response.status_code} {response.text}", file=sys.stderr)
         return None
     return response
+
+
+# --- billport catalog ... (changes over time) ----------------------------------------------
+
+
+def catalog_common(parser: argparse.ArgumentParser) -> None:
+    env_option(parser, "--gateway", "BILLPORT_GATEWAY_URL", "BillPort gateway URL", DEFAULT_GATEWAY)
+    env_option(parser, "--token", "BILLPORT_ADMIN_TOKEN", "gateway bearer token (admin)")
+
+
+def line_change_arguments(parser: argparse.ArgumentParser) -> None:
+    catalog_common(parser)
+    parser.add_argument("service_line_number")
+    parser.add_argument("--on", required=True, help="effective day YYYY-MM-DD (past days allowed)")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--plan", help="plan id to bill the line on from that day")
+    target.add_argument("--pool", help="sub-pool id the line joins from that day")
+    parser.add_argument("--org", help="organization billed from that day (default: the current)")
+
+
+def run_line_change(args: argparse.Namespace) -> int:
+    body = {"effective_on": args.on}
+    for key, value in (("plan_id", args.plan), ("sub_pool_id", args.pool), ("org_id", args.org)):
+        if value:
+            body[key] = value
+    path = f"/api/v1/service-lines/{args.service_line_number}/changes"
+    return print_line(gateway_call(args, "POST", path, json=body, ok=201))
+
+
+def line_end_arguments(parser: argparse.ArgumentParser) -> None:
+    catalog_common(parser)
+    parser.add_argument("service_line_number")
+    when = parser.add_mutually_exclusive_group(required=True)
+    when.add_argument("--on", help="last active day YYYY-MM-DD (past days allowed)")
+    when.add_argument("--reopen", action="store_true", help="open the line again")
+
+
+def run_line_end(args: argparse.Namespace) -> int:
+    body = {"active_to": None if args.reopen else args.on}
+    path = f"/api/v1/service-lines/{args.service_line_number}"
+    return print_line(gateway_call(args, "PATCH", path, json=body))
+
+
+def print_line(response: Any) -> int:
+    if response is None:
+        return EXIT_FAILED
+    line = response.json()
+    print(f"{line['service_line_number']} ({line['name']}):")
+    for a in line["assignments"]:
+        target = f"plan {a['plan_id']}" if a["plan_id"] else f"sub-pool {a['sub_pool_id']}"
+        print(f"  {a['active_from']} .. {a['active_to'] or 'open'}  {a['org_id']}  {target}")
+    return EXIT_OK
+
+
+def price_version_arguments(parser: argparse.ArgumentParser) -> None:
+    catalog_common(parser)
+    parser.add_argument("kind", choices=["plan", "sub-pool"])
+    parser.add_argument("id")
+    parser.add_argument("--from", dest="from_month", type=month_arg, required=True)
+    for name in (
+        "monthly-price",
+        "allowance-gb",
+        "overage-price-per-gb",
+        "overage-block-gb",
+        "overage-block-price",
+    ):
+        parser.add_argument(f"--{name}")
+
+
+def run_price_version(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"effective_from": args.from_month}
+    for key in (
+        "monthly_price",
+        "allowance_gb",
+        "overage_price_per_gb",
+        "overage_block_gb",
+        "overage_block_price",
+    ):
+        if getattr(args, key) is not None:
+            body[key] = getattr(args, key)
+    path = f"/api/v1/{'plans' if args.kind == 'plan' else 'sub-pools'}/{args.id}"
+    response = gateway_call(args, "PATCH", path, json=body)
+    if response is None:
+        return EXIT_FAILED
+    item = response.json()
+    print(f"{args.kind} {item['id']} ({item['name']}): versions from")
+    for v in item["versions"]:
+        print(
+            "  "
+            + v["effective_from"]
+            + ": "
+            + ", ".join(f"{k} {v[k]}" for k in v if k != "effective_from" and v[k] is not None)
+        )
+    return EXIT_OK
 
 
 # --- billport kafka topics ------------------------------------------------------------------
@@ -361,6 +476,7 @@ def page_size(text: str) -> int:
 
 GROUP_HELP = {
     "usage": "Starlink usage",
+    "catalog": "catalog changes over time (operators script these)",
     "payments": "payments and the ledger",
     "kafka": "Kafka topics",
 }
@@ -394,6 +510,28 @@ COMMANDS: tuple[Command, ...] = (
         help="Close a usage failure that held nothing to bill (garbage on the topic).",
         add_arguments=usage_dismiss_arguments,
         run=run_usage_dismiss,
+    ),
+    Command(
+        group="catalog",
+        name="change-line",
+        help="From a day on, bill a service line on a plan, in a sub-pool or for another"
+        " organization.",
+        add_arguments=line_change_arguments,
+        run=run_line_change,
+    ),
+    Command(
+        group="catalog",
+        name="end-line",
+        help="End a service line on a day (inclusive, past days allowed) or reopen it.",
+        add_arguments=line_end_arguments,
+        run=run_line_end,
+    ),
+    Command(
+        group="catalog",
+        name="price-version",
+        help="A new price version of a plan or sub-pool for periods from a month on.",
+        add_arguments=price_version_arguments,
+        run=run_price_version,
     ),
     Command(
         group="payments",

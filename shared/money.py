@@ -8,6 +8,7 @@ rather than silently rounded; GB values keep every decimal they arrive with (up 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Annotated, Any
 
 from pydantic import (
@@ -28,6 +29,15 @@ GB_MAX_DECIMALS = 9
 def round_cents(value: Decimal) -> Decimal:
     """Half-up to the cent: the one rounding step of every invoice line."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def round_cents_exact(value: Fraction) -> Decimal:
+    """Half-up to the cent of an exact fraction: the one rounding of a prorated figure, taken
+    before any digit is lost (Decimal division would round at 28 digits first, and a figure
+    exactly on a half cent, such as 0.005, could come out 0.00499… and round down)."""
+    cents = abs(value) * 100
+    rounded = (2 * cents.numerator + cents.denominator) // (2 * cents.denominator)
+    return (Decimal(rounded) / 100 * (1 if value >= 0 else -1)).quantize(CENT)
 
 
 def to_decimal(value: Any, from_json: bool = False) -> Decimal:

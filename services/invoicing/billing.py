@@ -1,64 +1,45 @@
 """Pure billing rules: a subscription invoice of one organization for one period (no I/O).
 
-The rules (../shared/design/api.md, "Rules the numbers follow"):
-- A service line on a plan is charged, in advance for month M, the plan's monthly price x
-  active days in M / days in M, half-up to the cent (a full month is the full price).
-- A sub-pool is charged its monthly price (when at least one member is active in M).
-- Overage billed on M's invoice is for usage in M-1: for a line on a plan, priority GB in M-1
-  above the allowance prorated by its active days in M-1 (exact, not rounded); for a sub-pool,
-  its members' priority GB in M-1 above the pool's allowance. Per GB: GB over x price, half-up
-  to the cent; per block: started blocks x block price. Opt-in priority is part of priority;
-  standard and non-billable GB are not billed.
-- Sub-pool members get USAGE_INFO lines (amount 0) with their usage of M-1, for monitoring.
-- A line's usage of M-1 belongs to its assignment active last in M-1 (a line that moved between
-  plans mid-month is billed its overage on the plan it ended the month on).
+The rules (../shared/design/api.md, "Rules the numbers follow" and "Rules for a changing
+catalog"):
+- A line's month is cut into segments by its assignments (`timeline.cut`). Each segment on a
+  plan is charged, in advance for month M, the plan's monthly price x segment days / days in M,
+  half-up to the cent (a full month is the full price).
+- A sub-pool is charged its monthly price when at least one member is in it in M.
+- Overage billed on M's invoice is for usage in M-1, per segment of M-1: for a segment on a
+  plan, the priority GB of the segment's days above the allowance x segment days / days in M-1
+  (exact, not rounded), at that segment's plan; for a sub-pool, its members' priority GB on the
+  days each was a member, above the pool's allowance. Per GB: GB over x price, half-up to the
+  cent; per block: started blocks x block price. Opt-in priority is part of priority; standard
+  and non-billable GB are not billed. A day's usage belongs to the segment of its assignment
+  and to no other; usage on days without an assignment is never billed.
+- Sub-pool members get USAGE_INFO lines (amount 0) with their usage in the pool in M-1.
+- Prorations stay exact fractions until their one rounding; no line of 0.00 is made except
+  USAGE_INFO; quantities are kept in their stored form (9 decimals), so a recomputation gives
+  byte-identical lines.
 """
 
 from __future__ import annotations
 
-import calendar
+import math
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from decimal import ROUND_CEILING, Decimal
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
-from shared.money import round_cents
+from services.invoicing.timeline import Period, Span, Stint, cut
+from shared.money import round_cents, round_cents_exact
+
+__all__ = ["Period", "Span"]
 
 ZERO = Decimal(0)
+STORED = Decimal("0.000000001")
+"""Quantities and GB are stored with 9 decimals (one byte)."""
 
-
-@dataclass(frozen=True)
-class Period:
-    year: int
-    month: int
-
-    @classmethod
-    def parse(cls, text: str) -> Period:
-        year, _, month = text.partition("-")
-        if len(text) != 7 or not (year.isdigit() and month.isdigit()) or not 1 <= int(month) <= 12:
-            raise ValueError("must be a period YYYY-MM")
-        if not 1901 <= int(year) <= 9998:  # a month before and after it must exist too
-            raise ValueError("must be a period between 1901-01 and 9998-12")
-        return cls(int(year), int(month))
-
-    def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
-
-    @property
-    def first_day(self) -> date:
-        return date(self.year, self.month, 1)
-
-    @property
-    def days(self) -> int:
-        return calendar.monthrange(self.year, self.month)[1]
-
-    @property
-    def last_day(self) -> date:
-        return date(self.year, self.month, self.days)
-
-    def previous(self) -> Period:
-        day = self.first_day - timedelta(days=1)
-        return Period(day.year, day.month)
+UsageOf = Callable[[str, Span], Decimal]
+"""Priority GB of a service line over a span of days."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +50,11 @@ class PlanTerms:
     overage_price_per_gb: Decimal | None = None
     overage_block_gb: Decimal | None = None
     overage_block_price: Decimal | None = None
+    id: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"plan:{self.id or self.name}"
 
 
 @dataclass(frozen=True)
@@ -79,10 +65,15 @@ class PoolTerms:
     allowance_gb: Decimal
     overage_price_per_gb: Decimal
 
+    @property
+    def key(self) -> str:
+        return f"pool:{self.id}"
+
 
 @dataclass(frozen=True)
 class Assignment:
-    """One service line on a plan or in a pool, from `active_from` to `active_to` (inclusive)."""
+    """One service line on a plan or in a pool for an organization, from `active_from` to
+    `active_to` (inclusive)."""
 
     service_line_number: str
     name: str
@@ -90,11 +81,28 @@ class Assignment:
     active_to: date | None
     plan: PlanTerms | None = None
     pool: PoolTerms | None = None
+    org_id: str = ""
+
+    @property
+    def owner(self) -> tuple[str, str]:
+        terms = self.plan or self.pool
+        assert terms is not None, "an assignment is on a plan or in a pool"
+        return (self.org_id, terms.key)
+
+    def stint(self) -> Stint:
+        return Stint(self.owner, self.active_from, self.active_to)
 
     def active_days(self, period: Period) -> int:
-        start = max(self.active_from, period.first_day)
-        end = min(self.active_to or period.last_day, period.last_day)
-        return max(0, (end - start).days + 1)
+        span = self.stint().span().clip(period)
+        return span.days if span else 0
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A line's days in one month under one owner (organization and plan or pool)."""
+
+    assignment: Assignment
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -129,90 +137,114 @@ class Draft:
         return self.regular_charges + self.additional_charges
 
 
+def stored(value: Fraction | Decimal) -> Decimal:
+    """A quantity in its stored form (9 decimals, half-up)."""
+    exact = value if isinstance(value, Fraction) else Fraction(value)
+    return (
+        (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(
+            STORED, rounding=ROUND_HALF_UP
+        )
+        if exact.denominator != 1
+        else Decimal(exact.numerator)
+    )
+
+
 def prorated_price(price: Decimal, active: int, days: int) -> Decimal:
-    return price if active == days else round_cents(price * active / days)
+    return price if active == days else round_cents_exact(Fraction(price) * active / days)
 
 
 def overage_charge(
-    over_gb: Decimal, plan: PlanTerms | PoolTerms
+    over_gb: Fraction, plan: PlanTerms | PoolTerms
 ) -> tuple[Decimal, Decimal, Decimal]:
     """(quantity, unit price, amount) for `over_gb` GB above the allowance."""
     if isinstance(plan, PlanTerms) and plan.overage_block_gb is not None:
         assert plan.overage_block_price is not None
-        blocks = (over_gb / plan.overage_block_gb).to_integral_value(rounding=ROUND_CEILING)
+        blocks = Decimal(math.ceil(over_gb / Fraction(plan.overage_block_gb)))
         return blocks, plan.overage_block_price, blocks * plan.overage_block_price
     rate = plan.overage_price_per_gb
     assert rate is not None
-    return over_gb, rate, round_cents(over_gb * rate)
+    return stored(over_gb), rate, round_cents_exact(over_gb * Fraction(rate))
 
 
-def usage_owner(assignments: list[Assignment], period: Period) -> dict[str, Assignment]:
-    """Per service line, the assignment its usage of `period` belongs to (active last in it)."""
-    owner: dict[str, Assignment] = {}
+def segments(assignments: Iterable[Assignment], period: Period) -> list[Segment]:
+    """Every line's segments of `period`, by line number then day."""
+    by_line: dict[str, list[Assignment]] = defaultdict(list)
     for a in assignments:
-        if a.active_days(period) == 0:
-            continue
-        held = owner.get(a.service_line_number)
-        if held is None or a.active_from > held.active_from:
-            owner[a.service_line_number] = a
-    return owner
+        by_line[a.service_line_number].append(a)
+    found = []
+    for number in sorted(by_line):
+        group = by_line[number]
+        terms = {a.owner: a for a in sorted(group, key=lambda a: a.active_from)}
+        for owner, span in cut([a.stint() for a in group], period):
+            found.append(Segment(terms[owner], span))
+    return found
 
 
 def subscription_invoice(
-    period: Period, assignments: list[Assignment], usage: dict[str, Decimal]
+    period: Period,
+    assignments: list[Assignment],
+    usage: UsageOf,
+    earlier: list[Assignment] | None = None,
 ) -> Draft:
     """The lines of one organization's invoice for `period`. `assignments` are the
-    organization's own (active in `period` or the month before); `usage` is priority GB of the
-    month before, per service line number."""
+    organization's own (active in `period` or the month before) with the terms in force in
+    `period`; `earlier`, the same with the terms of the month before (default: the same);
+    `usage` gives a line's priority GB over a span of the month before."""
     draft = Draft()
     previous = period.previous()
     pools: dict[str, PoolTerms] = {}
-    for a in sorted(assignments, key=lambda a: (a.service_line_number, a.active_from)):
-        active = a.active_days(period)
-        if a.plan and active:
+    for seg in segments(assignments, period):
+        a = seg.assignment
+        if a.plan:
+            line = _regular(period, a, a.plan, seg.span.days)
+            if line.amount:
+                draft.lines.append(line)
+        if a.pool:
+            pools[a.pool.id] = a.pool
+    past = segments(earlier if earlier is not None else assignments, previous)
+    draft.lines += _plan_overage(previous, past, usage)
+    for pool in sorted(pools.values(), key=lambda p: p.name):
+        if pool.monthly_price:
             draft.lines.append(
                 Line(
                     type="REGULAR",
-                    description=f"{a.plan.name}: {active} of {period.days} days of {period}",
-                    amount=prorated_price(a.plan.monthly_price, active, period.days),
-                    quantity=Decimal(active) / period.days if active != period.days else Decimal(1),
-                    unit_price=a.plan.monthly_price,
-                    service_line_number=a.service_line_number,
-                    service_line_name=a.name,
-                    plan_name=a.plan.name,
+                    description=f"Sub-pool {pool.name}: {period}",
+                    amount=pool.monthly_price,
+                    unit_price=pool.monthly_price,
+                    sub_pool_name=pool.name,
                 )
             )
-        if a.pool and active:
-            pools[a.pool.id] = a.pool
-    owners = usage_owner(assignments, previous)
-    draft.lines += _plan_overage(previous, owners, usage)
-    for pool in sorted(pools.values(), key=lambda p: p.name):
-        draft.lines.append(
-            Line(
-                type="REGULAR",
-                description=f"Sub-pool {pool.name}: {period}",
-                amount=pool.monthly_price,
-                unit_price=pool.monthly_price,
-                sub_pool_name=pool.name,
-            )
-        )
-    draft.lines += _pool_overage_and_members(previous, owners, usage)
+    draft.lines += _pool_overage_and_members(previous, past, usage)
     return draft
 
 
-def _plan_overage(
-    previous: Period, owners: dict[str, Assignment], usage: dict[str, Decimal]
-) -> list[Line]:
+def _regular(period: Period, a: Assignment, plan: PlanTerms, active: int) -> Line:
+    return Line(
+        type="REGULAR",
+        description=f"{plan.name}: {active} of {period.days} days of {period}",
+        amount=prorated_price(plan.monthly_price, active, period.days),
+        quantity=stored(Fraction(active, period.days)),
+        unit_price=plan.monthly_price,
+        service_line_number=a.service_line_number,
+        service_line_name=a.name,
+        plan_name=plan.name,
+    )
+
+
+def _plan_overage(previous: Period, past: list[Segment], usage: UsageOf) -> list[Line]:
     lines = []
-    for number, a in sorted(owners.items()):
-        if a.plan is None:
+    for seg in past:
+        a, plan = seg.assignment, seg.assignment.plan
+        if plan is None:
             continue
-        used = usage.get(number, ZERO)
-        allowance = a.plan.allowance_gb * a.active_days(previous) / previous.days
-        over = used - allowance
+        used = usage(a.service_line_number, seg.span)
+        allowance = Fraction(plan.allowance_gb) * seg.span.days / previous.days
+        over = Fraction(used) - allowance
         if over <= 0:
             continue
-        quantity, unit_price, amount = overage_charge(over, a.plan)
+        quantity, unit_price, amount = overage_charge(over, plan)
+        if not amount:
+            continue
         lines.append(
             Line(
                 type="OVERAGE",
@@ -220,61 +252,64 @@ def _plan_overage(
                 amount=amount,
                 quantity=quantity,
                 unit_price=unit_price,
-                usage_gb=over,
-                service_line_number=number,
+                usage_gb=stored(over),
+                service_line_number=a.service_line_number,
                 service_line_name=a.name,
-                plan_name=a.plan.name,
+                plan_name=plan.name,
             )
         )
     return lines
 
 
-def _pool_overage_and_members(
-    previous: Period, owners: dict[str, Assignment], usage: dict[str, Decimal]
-) -> list[Line]:
-    members: dict[str, list[Assignment]] = defaultdict(list)
+def _pool_overage_and_members(previous: Period, past: list[Segment], usage: UsageOf) -> list[Line]:
+    members: dict[str, list[Segment]] = defaultdict(list)
     terms: dict[str, PoolTerms] = {}
-    for a in owners.values():
-        if a.pool is not None:
-            members[a.pool.id].append(a)
-            terms[a.pool.id] = a.pool
+    for seg in past:
+        if seg.assignment.pool is not None:
+            members[seg.assignment.pool.id].append(seg)
+            terms[seg.assignment.pool.id] = seg.assignment.pool
     lines = []
     for pool_id, pool_members in sorted(members.items(), key=lambda kv: terms[kv[0]].name):
         pool = terms[pool_id]
-        used = sum((usage.get(m.service_line_number, ZERO) for m in pool_members), ZERO)
-        over = used - pool.allowance_gb
+        used_by = [(m, usage(m.assignment.service_line_number, m.span)) for m in pool_members]
+        used = sum((gb for _, gb in used_by), ZERO)
+        over = Fraction(used) - Fraction(pool.allowance_gb)
         if over > 0:
             quantity, unit_price, amount = overage_charge(over, pool)
-            lines.append(
-                Line(
-                    type="OVERAGE",
-                    description=f"Sub-pool {pool.name} overage {previous}: {used} GB used,"
-                    f" {_gb(pool.allowance_gb)} GB included",
-                    amount=amount,
-                    quantity=quantity,
-                    unit_price=unit_price,
-                    usage_gb=over,
-                    sub_pool_name=pool.name,
+            if amount:
+                lines.append(
+                    Line(
+                        type="OVERAGE",
+                        description=f"Sub-pool {pool.name} overage {previous}: {used} GB used,"
+                        f" {_gb(Fraction(pool.allowance_gb))} GB included",
+                        amount=amount,
+                        quantity=quantity,
+                        unit_price=unit_price,
+                        usage_gb=stored(over),
+                        sub_pool_name=pool.name,
+                    )
                 )
-            )
-        for m in sorted(pool_members, key=lambda m: m.service_line_number):
+        for m, gb in sorted(
+            used_by, key=lambda x: (x[0].assignment.service_line_number, x[0].span.start)
+        ):
             lines.append(
                 Line(
                     type="USAGE_INFO",
                     description=f"Usage {previous} (sub-pool {pool.name}, for monitoring)",
                     amount=ZERO,
                     quantity=ZERO,
-                    usage_gb=usage.get(m.service_line_number, ZERO),
-                    service_line_number=m.service_line_number,
-                    service_line_name=m.name,
+                    usage_gb=gb,
+                    service_line_number=m.assignment.service_line_number,
+                    service_line_name=m.assignment.name,
                     sub_pool_name=pool.name,
                 )
             )
     return lines
 
 
-def _gb(value: Decimal) -> str:
-    return format(value.quantize(Decimal("0.001")).normalize(), "f")
+def _gb(value: Fraction) -> str:
+    exact = Decimal(value.numerator) / Decimal(value.denominator)
+    return format(exact.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP).normalize(), "f")
 
 
 def product_invoice(items: list[tuple[str, Decimal, Decimal]]) -> Draft:
@@ -292,17 +327,3 @@ def product_invoice(items: list[tuple[str, Decimal, Decimal]]) -> Draft:
             for name, price, quantity in items
         ]
     )
-
-
-def allowed_actions(status: str, approved: bool, sent: bool, balance: Decimal) -> list[str]:
-    """What an admin may do with an invoice now (the page's action icons)."""
-    actions = ["view", "download", "export_ipt"]
-    if status != "PAYMENT_DONE":
-        actions.append("edit")
-    if not approved and status == "GENERATED":
-        actions.append("approve")
-    if approved:
-        actions.append("send")
-    if balance > 0:
-        actions.append("post_payment")
-    return actions

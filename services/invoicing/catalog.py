@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from services.invoicing import composing
 from shared.api.catalog import (
     OrganizationIn,
     PlanIn,
@@ -126,6 +127,7 @@ async def create_service_line(conn: asyncpg.Connection, body: ServiceLineIn) -> 
     await require(conn, "organizations", body.org_id, "org_id")
     if body.plan_id:
         await require(conn, "plans", body.plan_id, "plan_id")
+    pool = None
     if body.sub_pool_id:
         pool = await require(conn, "sub_pools", body.sub_pool_id, "sub_pool_id")
         if body.org_id not in await org_tree(conn, pool["org_id"]):
@@ -135,7 +137,11 @@ async def create_service_line(conn: asyncpg.Connection, body: ServiceLineIn) -> 
             )
     try:
         async with conn.transaction():
-            return await insert(conn, "service_lines", body.model_dump())
+            created = await insert(conn, "service_lines", body.model_dump())
+            # A line activated (or back-dated) into a month already run owes its charges.
+            orgs = {body.org_id} | ({pool["org_id"]} if pool is not None else set())
+            await composing.mark(conn, orgs, body.active_from)
+            return created
     except asyncpg.ExclusionViolationError:
         raise Conflict(
             f"service line {body.service_line_number} is already active on some of these days",

@@ -9,19 +9,25 @@ import asyncpg
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from services.invoicing import catalog
+from services.invoicing import catalog, catalog_changes
 from shared.api.catalog import (
     Organization,
     OrganizationIn,
+    OrganizationPatch,
     Plan,
     PlanIn,
+    PlanVersionIn,
     Product,
     ProductIn,
     ServiceLine,
+    ServiceLineChange,
     ServiceLineIn,
+    ServiceLinePatch,
     SubPool,
     SubPoolIn,
+    SubPoolVersionIn,
 )
+from shared.errors import NotFound
 from shared.service import Runtime
 
 Create = Callable[[asyncpg.Connection, Any], Awaitable[dict[str, Any]]]
@@ -39,7 +45,68 @@ def router(runtime: Runtime) -> APIRouter:
     api = APIRouter(prefix="/internal")
     for path, table, model_in, model_out, create in RESOURCES:
         _add_resource(api, runtime, path, table, model_in, model_out, create)
+    _add_changes(api, runtime)
     return api
+
+
+async def _within(conn: asyncpg.Connection, org_id: str, within_org: str | None, what: str) -> None:
+    """An org_user's read: another tree's object is a 404, as if it did not exist."""
+    if within_org and org_id not in await catalog.org_tree(conn, within_org):
+        raise NotFound(f"no {what}")
+
+
+def _add_changes(api: APIRouter, runtime: Runtime) -> None:
+    """Catalog changes over time: each change answers `{before, after}` for the audit."""
+
+    @api.get("/organizations/{org_id}")
+    async def get_org(org_id: str, within_org: str | None = None) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            await _within(conn, org_id, within_org, f"organization {org_id}")
+            return await catalog_changes.get_organization(conn, org_id)
+
+    @api.patch("/organizations/{org_id}")
+    async def patch_org(org_id: str, body: OrganizationPatch) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            return await catalog_changes.patch_organization(conn, org_id, body)
+
+    @api.get("/service-lines/{number}")
+    async def get_line(number: str, within_org: str | None = None) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            line = await catalog_changes.get_service_line(conn, number)
+            await _within(conn, line["org_id"], within_org, f"service line {number}")
+            return line
+
+    @api.post("/service-lines/{number}/changes", status_code=201)
+    async def change_line(number: str, body: ServiceLineChange) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            return await catalog_changes.change_service_line(conn, number, body)
+
+    @api.patch("/service-lines/{number}")
+    async def patch_line(number: str, body: ServiceLinePatch) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            return await catalog_changes.patch_service_line(conn, number, body)
+
+    @api.get("/plans/{plan_id}")
+    async def get_plan(plan_id: str) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            return await catalog_changes.plan_detail(conn, plan_id)
+
+    @api.patch("/plans/{plan_id}")
+    async def version_plan(plan_id: str, body: PlanVersionIn) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            return await catalog_changes.add_plan_version(conn, plan_id, body)
+
+    @api.get("/sub-pools/{pool_id}")
+    async def get_pool(pool_id: str, within_org: str | None = None) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            pool = await catalog_changes.pool_detail(conn, pool_id)
+            await _within(conn, pool["org_id"], within_org, f"sub-pool {pool_id}")
+            return pool
+
+    @api.patch("/sub-pools/{pool_id}")
+    async def version_pool(pool_id: str, body: SubPoolVersionIn) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            return await catalog_changes.add_pool_version(conn, pool_id, body)
 
 
 def _add_resource(

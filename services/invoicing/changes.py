@@ -3,16 +3,16 @@ one transaction with its events (outbox); the invoice row is locked while it cha
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from services.invoicing import invoices, runs
+from services.invoicing import composing, invoices, runs
 from services.invoicing.billing import Draft, Line
+from services.invoicing.corrections import is_system_adjustment
 from shared.api.catalog import InvoiceEdit, LineIn
 from shared.db import outbox
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import NotFound
 from shared.events.envelope import Event
 from shared.events.invoicing import InvoiceApproved, InvoiceRevised, InvoiceStatusChanged
 from shared.events.topics import INVOICING_EVENTS
@@ -29,11 +29,7 @@ async def _locked(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record:
 
 async def approve(conn: asyncpg.Connection, invoice_id: str, by: str) -> dict[str, Any]:
     async with conn.transaction():
-        row = await _locked(conn, invoice_id)
-        if row["approved"]:
-            raise Conflict(f"{invoice_id} is already approved")
-        if row["status"] != "GENERATED":
-            raise Conflict(f"{invoice_id} is {row['status']}; only a GENERATED invoice is approved")
+        invoices.load(await _locked(conn, invoice_id)).approve()
         await conn.execute(
             "UPDATE invoices SET approved = true, approved_by = $2, approved_at = now()"
             " WHERE invoice_id = $1",
@@ -48,25 +44,13 @@ async def approve(conn: asyncpg.Connection, invoice_id: str, by: str) -> dict[st
     return await _detail(conn, invoice_id)
 
 
-def status_for(sent: bool, payments: Decimal, balance: Decimal) -> str:
-    """The status the money and the sending imply (a reversal moves it back the same way)."""
-    if payments > 0:
-        return "PAYMENT_DONE" if balance == 0 else "PARTIAL_PAID"
-    return "SENT_FOR_PAYMENT" if sent else "GENERATED"
-
-
 async def revise(
     conn: asyncpg.Connection, row: asyncpg.Record, draft: Draft, by: str, reason: str
 ) -> list[Event]:
     """Store `draft` as the next revision of the locked invoice `row`; clears the approval."""
-    if draft.amount < row["payments"]:
-        raise ValidationFailed(
-            f"the new amount {draft.amount} is below the {row['payments']} already paid",
-            fields={"lines": f"must total at least {row['payments']}"},
-        )
-    revision = row["revision"] + 1
-    balance = draft.amount - row["payments"]
-    status = status_for(row["sent"], row["payments"], balance)
+    invoice = invoices.load(row)
+    invoice.revise(draft.amount)
+    revision, balance, status = invoice.revision, invoice.balance, invoice.status
     await invoices.store_lines(conn, row["invoice_id"], revision, draft.lines)
     await conn.execute(
         "UPDATE invoices SET regular_charges = $2, additional_charges = $3, amount = $4,"
@@ -106,8 +90,7 @@ async def edit(
 ) -> dict[str, Any]:
     async with conn.transaction():
         row = await _locked(conn, invoice_id)
-        if row["status"] == "PAYMENT_DONE":
-            raise Conflict(f"{invoice_id} is paid in full; it is no longer edited")
+        invoices.load(row).check_editable()
         draft = Draft([_line(line) for line in body.lines])
         await outbox.stage(conn, INVOICING_EVENTS, await revise(conn, row, draft, by, body.reason))
     return await _detail(conn, invoice_id)
@@ -120,43 +103,56 @@ def _line(line: LineIn) -> Line:
 
 
 async def regenerate(
-    conn: asyncpg.Connection, period_text: str, org_id: str | None, by: str
+    conn: asyncpg.Connection, period_text: str, org_id: str | None, by: str, window: int = 3
 ) -> dict[str, Any]:
-    """Recompute the period's subscription invoices that are GENERATED and unapproved; an
-    invoice whose lines come out the same is left as it is."""
+    """Recompute the period's subscription invoices that are GENERATED and unapproved (with
+    their corrections and carried credit; manual adjustments stay); an invoice whose lines
+    come out the same is left as it is."""
     period = runs.parse_period(period_text)
     regenerated: list[str] = []
     skipped: list[dict[str, str]] = []
     async with conn.transaction():
-        drafts = await runs.drafts_for(conn, period, org_id)
         rows = await conn.fetch(
             "SELECT * FROM invoices WHERE kind = 'SUBSCRIPTION' AND period = $1"
             " AND ($2::text IS NULL OR org_id = $2) ORDER BY invoice_id FOR UPDATE",
             str(period),
             org_id,
         )
-        events: list[Event] = []
+        open_rows = []
         for row in rows:
-            reason = _why_not(row)
-            draft = drafts.get(row["org_id"], Draft())
-            if reason is None and draft.amount < row["payments"]:
-                reason = f"recomputed amount {draft.amount} is below the payments"
+            reason = invoices.load(row).why_not_regenerated()
             if reason:
+                skipped.append({"invoice_id": row["invoice_id"], "reason": reason})
+            else:
+                open_rows.append(row)
+        orgs = {r["org_id"] for r in open_rows}
+        ids = [r["invoice_id"] for r in open_rows]
+        drafts = await runs.drafts_for(conn, period, org_id, orgs=orgs)
+        due = await composing.corrections_due(
+            conn, period, window, runs.recompute_with(conn), only=orgs, excluding=ids
+        )
+        credit = await composing.open_credit(conn, orgs, ids)
+        events: list[Event] = []
+        for row in open_rows:
+            org = row["org_id"]
+            current = await invoices.current_lines(conn, row["invoice_id"], row["revision"])
+            composition = composing.Composition(
+                drafts.get(org, Draft()),
+                due.get(org, []),
+                credit.get(org, []),
+                [x for x in current if x.type == "ADJUSTMENT" and not is_system_adjustment(x)],
+            )
+            draft = composition.draft()
+            if draft.amount < row["payments"]:
+                reason = f"recomputed amount {draft.amount} is below the payments"
                 skipped.append({"invoice_id": row["invoice_id"], "reason": reason})
                 continue
             if not await invoices.same_lines(conn, row["invoice_id"], row["revision"], draft.lines):
                 events += await revise(conn, row, draft, by, REGENERATED)
+            await composing.store(conn, org, str(period), row["invoice_id"], composition)
             regenerated.append(row["invoice_id"])
         await outbox.stage(conn, INVOICING_EVENTS, events)
     return {"regenerated": regenerated, "skipped": skipped}
-
-
-def _why_not(row: asyncpg.Record) -> str | None:
-    if row["approved"]:
-        return "approved: never changed silently (edit it instead)"
-    if row["status"] != "GENERATED":
-        return f"{row['status']}: never changed silently"
-    return None
 
 
 async def _detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any]:

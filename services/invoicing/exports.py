@@ -53,9 +53,26 @@ async def ipt(conn: asyncpg.Connection, invoice_id: str) -> list[dict[str, str]]
         invoice_id,
     )
     first_amount = revisions[0]["amount_before"] if revisions else invoice["amount"]
+    # Corrections of earlier periods and carried credit on the invoice as issued: each its own
+    # posting, so the journal shows what the issued amount is made of.
+    settled = await conn.fetch(
+        "SELECT position, description, amount FROM invoice_lines WHERE invoice_id = $1"
+        " AND revision = 1 AND type = 'ADJUSTMENT' AND (description LIKE 'Correction %'"
+        " OR description LIKE 'Credit carried forward%'"
+        " OR description LIKE 'Credit brought forward%')"
+        " ORDER BY position",
+        invoice_id,
+    )
+    charged = first_amount - sum((r["amount"] for r in settled), Decimal(0))
+    day = _day(invoice["issued_on"])
     moves: list[tuple[str, int, str, str, str, Decimal]] = [
-        (_day(invoice["issued_on"]), 0, "INVOICE", invoice_id, "Invoice issued", first_amount)
+        (day, 0, "INVOICE", invoice_id, "Invoice issued", charged)
     ]
+    for r in settled:
+        kind = "CORRECTION" if r["description"].startswith("Correction") else "CREDIT"
+        moves.append(
+            (day, 0, kind, f"{invoice_id}/l{r['position']}", r["description"], r["amount"])
+        )
     for r in revisions:
         moves.append(
             (

@@ -26,7 +26,7 @@ def router(runtime: Runtime) -> APIRouter:
         runs.parse_period(period)  # a bad period is refused before any wait
         waited = await wait_for_usage(runtime, _timeout(runtime, "run"))
         async with runtime.pool.acquire() as conn:
-            result = await runs.billing_run(conn, period)
+            result = await runs.billing_run(conn, period, window=_window(runtime))
         return {**result, "usage_wait_ms": round(waited, 1)}
 
     @api.post("/product-orders", status_code=201)
@@ -41,7 +41,11 @@ def router(runtime: Runtime) -> APIRouter:
         await wait_for_usage(runtime, _timeout(runtime, "run"))
         async with runtime.pool.acquire() as conn:
             return await changes.regenerate(
-                conn, request.period, request.org_id, str(body.get("by", "system"))
+                conn,
+                request.period,
+                request.org_id,
+                str(body.get("by", "system")),
+                window=_window(runtime),
             )
 
     @api.post("/invoices/{invoice_id}/approve")
@@ -78,7 +82,7 @@ def router(runtime: Runtime) -> APIRouter:
         await wait_for_usage(runtime, _timeout(runtime, "proforma"))
         async with runtime.pool.acquire() as conn:
             org_ids = await catalog.org_tree(conn, org_id) if org_id else None
-            return await proformas(conn, datetime.now(UTC).date(), org_ids)
+            return await proformas(conn, datetime.now(UTC).date(), org_ids, window=_window(runtime))
 
     @api.get("/invoices")
     async def list_invoices(
@@ -160,3 +164,8 @@ class ListQuery:
 def _timeout(runtime: Runtime, kind: str) -> float:
     seconds: float = getattr(runtime.settings, f"{kind}_settle_timeout_seconds", 60.0)
     return seconds
+
+
+def _window(runtime: Runtime) -> int:
+    months: int = getattr(runtime.settings, "correction_months", 3)
+    return months

@@ -8,7 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from services.invoicing.billing import Draft, Line, allowed_actions
+from services.invoicing.billing import Draft, Line
+from services.invoicing.domain import Invoice
 from shared.money import format_gb
 
 SUMMARY = (
@@ -95,6 +96,16 @@ async def store_lines(
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         [(invoice_id, revision, i, *_line_values(x)) for i, x in enumerate(lines, start=1)],
     )
+
+
+async def current_lines(conn: asyncpg.Connection, invoice_id: str, revision: int) -> list[Line]:
+    rows = await conn.fetch(
+        f"SELECT {LINE_COLUMNS} FROM invoice_lines WHERE invoice_id = $1 AND revision = $2"
+        " ORDER BY position",
+        invoice_id,
+        revision,
+    )
+    return [Line(**dict(r)) for r in rows]
 
 
 async def same_lines(
@@ -213,10 +224,29 @@ async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any
             "SELECT * FROM invoice_revisions WHERE invoice_id = $1 ORDER BY revision", invoice_id
         )
     ]
-    summary["allowed_actions"] = allowed_actions(
-        summary["status"], summary["approved"], summary["sent"], Decimal(summary["balance"])
-    )
+    summary["allowed_actions"] = Invoice(
+        invoice_id,
+        Decimal(summary["amount"]),
+        Decimal(summary["payments_total"]),
+        summary["revision"],
+        summary["approved"],
+        summary["sent"],
+        summary["status"],
+    ).allowed_actions()
     return summary
+
+
+def load(row: Any) -> Invoice:
+    """The aggregate of a locked `invoices` row."""
+    return Invoice(
+        row["invoice_id"],
+        row["amount"],
+        row["payments"],
+        row["revision"],
+        row["approved"],
+        row["sent"],
+        row["status"],
+    )
 
 
 def format_line(line: Line) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from services.invoicing import runs
+from services.invoicing import composing, runs
 from services.invoicing.billing import Draft, Period
 from services.invoicing.invoices import format_line
 
@@ -20,11 +20,24 @@ def next_period(today: date) -> Period:
 
 
 async def proformas(
-    conn: asyncpg.Connection, today: date, org_ids: list[str] | None
+    conn: asyncpg.Connection, today: date, org_ids: list[str] | None, window: int = 3
 ) -> dict[str, Any]:
+    """The next invoice of each organization as it would be generated now: its charges, the
+    corrections of earlier periods and the credit it would bring forward."""
     period = next_period(today)
-    drafts = await runs.drafts_for(conn, period)
-    wanted = {o: d for o, d in drafts.items() if d.lines and (org_ids is None or o in org_ids)}
+    only = set(org_ids) if org_ids is not None else None
+    drafts = await runs.drafts_for(conn, period, orgs=only)
+    due = await composing.corrections_due(
+        conn, period, window, runs.recompute_with(conn), only=only, excluding=[]
+    )
+    credit = await composing.open_credit(conn, only, [])
+    wanted = {}
+    for org in set(drafts) | set(due) | set(credit):
+        composition = composing.Composition(
+            drafts.get(org, Draft()), due.get(org, []), credit.get(org, [])
+        )
+        if composition.bills_anything() and (org_ids is None or org in org_ids):
+            wanted[org] = composition.draft()
     orgs = {
         r["id"]: r
         for r in await conn.fetch(

@@ -22,6 +22,7 @@ FROM (SELECT DISTINCT hashtext(line) AS k FROM unnest($1::text[]) AS t(line)) ke
 # Latest wins, by the usage service's rule (`shared.events.usage.day_precedence`): the newest
 # observed_at, equal instants ordered by the figures. A message repeating a day keeps the best.
 UPSERT_DAYS = """
+WITH written AS (
 INSERT INTO line_daily_usage AS d (service_line_number, day, priority_gb, opt_in_priority_gb,
                                    standard_gb, non_billable_gb, observed_at)
 SELECT DISTINCT ON (line, day) line, day, p::numeric, o::numeric, s::numeric, n::numeric, at
@@ -37,6 +38,19 @@ ON CONFLICT (service_line_number, day) DO UPDATE SET
 WHERE (excluded.observed_at, excluded.priority_gb, excluded.opt_in_priority_gb,
        excluded.standard_gb, excluded.non_billable_gb)
     > (d.observed_at, d.priority_gb, d.opt_in_priority_gb, d.standard_gb, d.non_billable_gb)
+RETURNING d.service_line_number, d.day
+)
+-- Late usage: a day of a month whose overage was already invoiced (the next month has had a
+-- billing run) marks the organizations billed for it, so the next invoice corrects it.
+INSERT INTO correction_marks (org_id, period)
+SELECT DISTINCT coalesce(sp.org_id, sl.org_id), r.period
+FROM written w
+JOIN (SELECT DISTINCT period FROM billing_runs) r
+  ON r.period = to_char(w.day + interval '1 month', 'YYYY-MM')
+JOIN service_lines sl ON sl.service_line_number = w.service_line_number
+                     AND w.day >= sl.active_from AND (sl.active_to IS NULL OR w.day <= sl.active_to)
+LEFT JOIN sub_pools sp ON sp.id = sl.sub_pool_id
+ON CONFLICT (org_id, period) DO UPDATE SET marked_at = now()
 """
 
 # Every month the message touched is summed again from its days (a copy of state: whatever a

@@ -3,22 +3,28 @@ one transaction with its `invoice.generated` events (outbox)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from services.invoicing import catalog, invoices
+from services.invoicing import catalog, composing, invoices
 from services.invoicing.billing import (
     Assignment,
     Draft,
     Period,
     PlanTerms,
     PoolTerms,
+    Segment,
+    Span,
+    UsageOf,
     product_invoice,
+    segments,
     subscription_invoice,
 )
 from shared.api.catalog import ProductOrderIn
@@ -29,7 +35,8 @@ from shared.events.topics import INVOICING_EVENTS
 
 ASSIGNMENTS = """
 SELECT sl.service_line_number, sl.name, sl.org_id, sl.active_from, sl.active_to,
-       p.name AS plan_name, p.monthly_price AS plan_price, p.allowance_gb AS plan_allowance,
+       p.id AS plan_id, p.name AS plan_name, p.monthly_price AS plan_price,
+       p.allowance_gb AS plan_allowance,
        p.overage_price_per_gb AS plan_rate, p.overage_block_gb, p.overage_block_price,
        sp.id AS pool_id, sp.org_id AS pool_org_id, sp.name AS pool_name,
        sp.monthly_price AS pool_price, sp.allowance_gb AS pool_allowance,
@@ -51,13 +58,20 @@ def _assignment(r: asyncpg.Record) -> Assignment:
             r["plan_rate"],
             r["overage_block_gb"],
             r["overage_block_price"],
+            id=r["plan_id"],
         )
     if r["pool_id"] is not None:
         pool = PoolTerms(
             r["pool_id"], r["pool_name"], r["pool_price"], r["pool_allowance"], r["pool_rate"]
         )
     return Assignment(
-        r["service_line_number"], r["name"], r["active_from"], r["active_to"], plan=plan, pool=pool
+        r["service_line_number"],
+        r["name"],
+        r["active_from"],
+        r["active_to"],
+        plan=plan,
+        pool=pool,
+        org_id=r["org_id"],
     )
 
 
@@ -66,21 +80,85 @@ def _lock_key(text: str) -> int:
 
 
 async def drafts_for(
-    conn: asyncpg.Connection, period: Period, org_id: str | None = None
+    conn: asyncpg.Connection,
+    period: Period,
+    org_id: str | None = None,
+    orgs: set[str] | None = None,
 ) -> dict[str, Draft]:
     """Every organization's subscription draft for `period` from the current catalog and
-    usage (only `org_id`'s when given)."""
+    usage (only `org_id`'s, or those in `orgs`, when given)."""
     previous = period.previous()
     rows = await conn.fetch(ASSIGNMENTS, previous.first_day, period.last_day)
+    versions = await PriceVersions.load(conn)
     by_org: dict[str, list[Assignment]] = defaultdict(list)
     for r in rows:  # a pool's charges belong to the pool's organization
         by_org[r["pool_org_id"] or r["org_id"]].append(_assignment(r))
-    usage = await _usage(conn, previous, {r["service_line_number"] for r in rows})
-    return {
-        org: subscription_invoice(period, assignments, usage)
-        for org, assignments in by_org.items()
-        if org_id is None or org == org_id
+    wanted = {
+        o: a
+        for o, a in by_org.items()
+        if (org_id is None or o == org_id) and (orgs is None or o in orgs)
     }
+    earlier = {o: [versions.in_force(a, previous) for a in group] for o, group in wanted.items()}
+    usage = await usage_of_segments(
+        conn, segments((a for group in earlier.values() for a in group), previous), previous
+    )
+    return {
+        org: subscription_invoice(
+            period, [versions.in_force(a, period) for a in group], usage, earlier[org]
+        )
+        for org, group in wanted.items()
+    }
+
+
+class PriceVersions:
+    """Price versions of plans and pools (few rows): the terms in force in a period."""
+
+    def __init__(self, plans: dict[str, list[Any]], pools: dict[str, list[Any]]) -> None:
+        self._plans, self._pools = plans, pools
+
+    @classmethod
+    async def load(cls, conn: asyncpg.Connection) -> PriceVersions:
+        plans: dict[str, list[Any]] = defaultdict(list)
+        pools: dict[str, list[Any]] = defaultdict(list)
+        for r in await conn.fetch("SELECT * FROM plan_versions ORDER BY effective_from"):
+            plans[r["plan_id"]].append(r)
+        for r in await conn.fetch("SELECT * FROM sub_pool_versions ORDER BY effective_from"):
+            pools[r["sub_pool_id"]].append(r)
+        return cls(plans, pools)
+
+    def in_force(self, a: Assignment, period: Period) -> Assignment:
+        plan, pool = a.plan, a.pool
+        if plan is not None and self._plans.get(plan.id):
+            v = _latest(self._plans[plan.id], period)
+            if v is not None:
+                plan = dataclasses.replace(
+                    plan,
+                    monthly_price=v["monthly_price"],
+                    allowance_gb=v["allowance_gb"],
+                    overage_price_per_gb=v["overage_price_per_gb"],
+                    overage_block_gb=v["overage_block_gb"],
+                    overage_block_price=v["overage_block_price"],
+                )
+        if pool is not None and self._pools.get(pool.id):
+            v = _latest(self._pools[pool.id], period)
+            if v is not None:
+                pool = dataclasses.replace(
+                    pool,
+                    monthly_price=v["monthly_price"],
+                    allowance_gb=v["allowance_gb"],
+                    overage_price_per_gb=v["overage_price_per_gb"],
+                )
+        return (
+            a if (plan, pool) == (a.plan, a.pool) else dataclasses.replace(a, plan=plan, pool=pool)
+        )
+
+
+def _latest(versions: list[Any], period: Period) -> Any:
+    found = None
+    for v in versions:
+        if v["effective_from"] <= period.first_day:
+            found = v
+    return found
 
 
 def parse_period(text: str) -> Period:
@@ -91,15 +169,20 @@ def parse_period(text: str) -> Period:
 
 
 async def billing_run(
-    conn: asyncpg.Connection, period_text: str, trigger: str = "api"
+    conn: asyncpg.Connection, period_text: str, trigger: str = "api", window: int = 3
 ) -> dict[str, Any]:
-    """Generate the period's subscription invoices; a period run twice creates nothing new."""
+    """Generate the period's subscription invoices, with the corrections of the `window`
+    months before; a period run twice creates nothing new."""
     period = parse_period(period_text)
     generated: list[str] = []
     skipped: list[dict[str, str]] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(f"run:{period}"))
         drafts = await drafts_for(conn, period)
+        due = await composing.corrections_due(
+            conn, period, window, recompute_with(conn), only=None, excluding=[]
+        )
+        credit = await composing.open_credit(conn, None, [])
         existing = {
             r["org_id"]: r["invoice_id"]
             for r in await conn.fetch(
@@ -108,28 +191,39 @@ async def billing_run(
                 str(period),
             )
         }
+        candidates = set(drafts) | set(due) | set(credit)
         orgs = {
             r["id"]: r
             for r in await conn.fetch(
-                "SELECT id, payment_terms_days FROM organizations WHERE id = ANY($1)", list(drafts)
+                "SELECT id, payment_terms_days FROM organizations WHERE id = ANY($1)",
+                list(candidates),
             )
         }
         events = []
-        for org_id in sorted(drafts):
-            draft = drafts[org_id]
+        for org_id in sorted(candidates):
             if org_id in existing:
                 skipped.append(
                     {"org_id": org_id, "reason": f"already generated as {existing[org_id]}"}
                 )
                 continue
-            if not draft.lines:
-                skipped.append({"org_id": org_id, "reason": "no billable lines in the period"})
+            composition = composing.Composition(
+                drafts.get(org_id, Draft()), due.get(org_id, []), credit.get(org_id, [])
+            )
+            if not composition.bills_anything():
+                skipped.append({"org_id": org_id, "reason": "nothing to bill in the period"})
                 continue
             summary = await invoices.store(
-                conn, "SUBSCRIPTION", orgs[org_id], str(period), period.first_day, draft
+                conn,
+                "SUBSCRIPTION",
+                orgs[org_id],
+                str(period),
+                period.first_day,
+                composition.draft(),
             )
+            await composing.store(conn, org_id, str(period), summary["invoice_id"], composition)
             generated.append(summary["invoice_id"])
             events.append(generated_event(summary))
+        await composing.forget_old_marks(conn, period, window)
         await outbox.stage(conn, INVOICING_EVENTS, events)
         await conn.execute(
             "INSERT INTO billing_runs (period, trigger, generated, skipped)"
@@ -142,14 +236,44 @@ async def billing_run(
     return {"generated": generated, "skipped": skipped}
 
 
-async def _usage(conn: asyncpg.Connection, month: Period, lines: set[str]) -> dict[str, Decimal]:
-    rows = await conn.fetch(
+def recompute_with(conn: asyncpg.Connection) -> Any:
+    async def recompute(period: Period, orgs: set[str]) -> dict[str, Draft]:
+        return await drafts_for(conn, period, orgs=orgs)
+
+    return recompute
+
+
+async def usage_of_segments(
+    conn: asyncpg.Connection, found: list[Segment], month: Period
+) -> UsageOf:
+    """Priority GB of each segment of `month`: a whole month from the monthly sums, part of one
+    from the days (both the invoicing service's own copy of usage)."""
+    whole = sorted({s.assignment.service_line_number for s in found if s.span.covers(month)})
+    part = [s for s in found if not s.span.covers(month)]
+    sums: dict[tuple[str, date, date], Decimal] = {}
+    for r in await conn.fetch(
         "SELECT service_line_number, priority_gb FROM line_month_usage"
         " WHERE month = $1 AND service_line_number = ANY($2)",
         month.first_day,
-        list(lines),
-    )
-    return {r["service_line_number"]: r["priority_gb"] for r in rows}
+        whole,
+    ):
+        sums[(r["service_line_number"], month.first_day, month.last_day)] = r["priority_gb"]
+    if part:
+        for r in await conn.fetch(
+            "SELECT t.line, t.first, t.last, sum(d.priority_gb) AS gb"
+            " FROM unnest($1::text[], $2::date[], $3::date[]) AS t(line, first, last)"
+            " JOIN line_daily_usage d ON d.service_line_number = t.line"
+            "  AND d.day BETWEEN t.first AND t.last GROUP BY 1, 2, 3",
+            [s.assignment.service_line_number for s in part],
+            [s.span.start for s in part],
+            [s.span.end for s in part],
+        ):
+            sums[(r["line"], r["first"], r["last"])] = r["gb"]
+
+    def usage(line: str, span: Span) -> Decimal:
+        return sums.get((line, span.start, span.end), Decimal(0))
+
+    return usage
 
 
 def generated_event(summary: dict[str, Any]) -> InvoiceGenerated:

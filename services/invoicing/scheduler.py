@@ -49,7 +49,8 @@ async def run_if_due(runtime: Runtime, now: datetime) -> bool:
     timeout: float = getattr(runtime.settings, "run_settle_timeout_seconds", 120.0)
     await wait_for_usage(runtime, timeout)  # a 409 here is retried at the next check
     async with runtime.pool.acquire() as conn:
-        result = await runs.billing_run(conn, period, trigger="scheduler")
+        window: int = getattr(runtime.settings, "correction_months", 3)
+        result = await runs.billing_run(conn, period, trigger="scheduler", window=window)
     log.info(
         "scheduled billing run %s: %s generated, %s skipped",
         period,

@@ -61,13 +61,12 @@ async def request_send(
     request_id = request_id_for(invoice_id, key)
     async with conn.transaction():
         row = await conn.fetchrow(
-            "SELECT invoice_id, org_id, approved FROM invoices WHERE invoice_id = $1 FOR UPDATE",
-            invoice_id,
+            "SELECT * FROM invoices WHERE invoice_id = $1 FOR UPDATE", invoice_id
         )
         if row is None:
             raise NotFound(f"no invoice {invoice_id}")
-        if purpose == "invoice" and not row["approved"]:
-            raise Conflict(f"{invoice_id} is not approved: approve it before sending")
+        if purpose == "invoice":
+            invoices.load(row).check_sendable()
         org = await conn.fetchrow(
             "SELECT name, customer_emails, finance_emails FROM organizations WHERE id = $1",
             row["org_id"],

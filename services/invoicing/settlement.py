@@ -5,13 +5,12 @@ the money: balance = amount - payments, always (a database constraint)."""
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
 from services.invoicing import invoices
-from services.invoicing.changes import status_for
+from services.invoicing.domain import Invoice
 from shared.errors import PermanentError
 from shared.events.envelope import Event
 from shared.events.invoicing import InvoiceStatusChanged
@@ -28,15 +27,14 @@ async def _locked(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record:
     return row
 
 
-async def _move_money(
-    conn: asyncpg.Connection, row: asyncpg.Record, payments: Decimal, sent: bool
-) -> list[Event]:
-    balance = row["amount"] - payments
-    if balance < 0:
-        raise PermanentError(
-            f"{row['invoice_id']}: payments {payments} would exceed the amount {row['amount']}"
-        )
-    status = status_for(sent, payments, balance)
+async def _store(conn: asyncpg.Connection, row: asyncpg.Record, invoice: Invoice) -> list[Event]:
+    """Store the money and sending state of `invoice`; its status event if the status moved."""
+    payments, balance, status, sent = (
+        invoice.payments,
+        invoice.balance,
+        invoice.status,
+        invoice.sent,
+    )
     await conn.execute(
         "UPDATE invoices SET payments = $2, balance = $3, status = $4, sent = $5"
         " WHERE invoice_id = $1",
@@ -56,9 +54,10 @@ async def _move_money(
 
 async def payment_posted(conn: asyncpg.Connection, e: PaymentPosted) -> list[Event]:
     row = await _locked(conn, e.invoice_id)
+    invoice = invoices.load(row)
     # It fits unless a revision lowered the amount while it was being posted; then it is kept
     # unapplied and the payments service, seeing the revision, reverses it.
-    applied = row["payments"] + e.amount <= row["amount"]
+    applied = invoice.fits(e.amount)
     await conn.execute(
         "INSERT INTO invoice_payments (payment_id, invoice_id, amount, received_on, method,"
         " reference, note, posted_by, applied) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -74,7 +73,8 @@ async def payment_posted(conn: asyncpg.Connection, e: PaymentPosted) -> list[Eve
     )
     if not applied:
         return []
-    return await _move_money(conn, row, row["payments"] + e.amount, row["sent"])
+    invoice.apply_payment(e.amount)
+    return await _store(conn, row, invoice)
 
 
 async def payment_reversed(conn: asyncpg.Connection, e: PaymentReversed) -> list[Event]:
@@ -89,7 +89,9 @@ async def payment_reversed(conn: asyncpg.Connection, e: PaymentReversed) -> list
         raise PermanentError(f"payment {e.payment_id} is unknown or already reversed")
     if not applied:
         return []
-    return await _move_money(conn, row, row["payments"] - e.amount, row["sent"])
+    invoice = invoices.load(row)
+    invoice.reverse_payment(e.amount)
+    return await _store(conn, row, invoice)
 
 
 async def invoice_sent(conn: asyncpg.Connection, e: InvoiceSent) -> list[Event]:
@@ -102,7 +104,9 @@ async def invoice_sent(conn: asyncpg.Connection, e: InvoiceSent) -> list[Event]:
         e.invoice_id,
         e.recipients,
     )
-    return await _move_money(conn, row, row["payments"], True)
+    invoice = invoices.load(row)
+    invoice.mark_sent()
+    return await _store(conn, row, invoice)
 
 
 async def send_failed(conn: asyncpg.Connection, e: InvoiceSendFailed) -> list[Event]:

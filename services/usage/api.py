@@ -70,9 +70,14 @@ def router(runtime: Runtime) -> APIRouter:
         announced; 409 with what is pending if that takes longer than the timeout."""
         return await settling.settle(runtime, body.timeout_seconds)
 
-    @api.post("/usage/resync")
+    @api.post("/usage/resync", status_code=202)
     async def resync(body: ResyncIn) -> dict[str, Any]:
-        return await settling.resync(runtime, first_day(body.from_month))
+        """Start announcing the stored days again from a month on (one job at a time)."""
+        return await settling.start_resync(runtime, first_day(body.from_month))
+
+    @api.get("/usage/resync/{job_id}")
+    async def resync_job(job_id: int) -> dict[str, Any]:
+        return await settling.get_job(runtime, job_id)
 
     @api.get("/usage/months")
     async def months(

@@ -132,6 +132,123 @@ class ServiceLine(ServiceLineIn):
     id: str
 
 
+class OrganizationPatch(_In):
+    """Any field given at creation; the ones given change, invoices generated afterwards use
+    the new values. `parent_id: null` makes it a top organization."""
+
+    name: Name | None = None
+    parent_id: Id | None = None
+    customer_emails: list[EmailStr] | None = Field(default=None, max_length=50)
+    finance_emails: list[EmailStr] | None = Field(default=None, max_length=50)
+    payment_terms_days: int | None = Field(default=None, ge=0, le=365)
+
+    @model_validator(mode="after")
+    def _no_nulls_but_parent(self) -> OrganizationPatch:
+        for name in self.model_fields_set - {"parent_id"}:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        return self
+
+
+Day = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2999, 12, 31))]
+
+
+class ServiceLineChange(_In):
+    """From `effective_on` on (past days allowed), the line is billed on this plan or in this
+    sub-pool, for this organization (default: the current one)."""
+
+    effective_on: Day
+    plan_id: Id | None = None
+    sub_pool_id: Id | None = None
+    org_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> ServiceLineChange:
+        if self.plan_id is not None and self.sub_pool_id is not None:
+            raise ValueError("give plan_id or sub_pool_id, not both")
+        if self.plan_id is None and self.sub_pool_id is None and self.org_id is None:
+            raise ValueError("give plan_id, sub_pool_id or org_id")
+        return self
+
+
+class ServiceLinePatch(_In):
+    """`name`, and `active_to`: the line ends that day (inclusive, past days allowed); `null`
+    reopens it."""
+
+    name: Name | None = None
+    active_to: Day | None = None
+
+    @model_validator(mode="after")
+    def _something_given(self) -> ServiceLinePatch:
+        if not self.model_fields_set:
+            raise ValueError("give name or active_to")
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name cannot be null")
+        return self
+
+
+class AssignmentOut(BaseModel):
+    org_id: str
+    plan_id: str | None
+    sub_pool_id: str | None
+    active_from: date
+    active_to: date | None
+
+
+class ServiceLineDetail(BaseModel):
+    service_line_number: str
+    name: str
+    org_id: str
+    plan_id: str | None
+    sub_pool_id: str | None
+    active_from: date
+    active_to: date | None
+    assignments: list[AssignmentOut]
+
+
+Month = Annotated[str, Field(pattern=r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$")]
+
+
+class PlanVersionIn(_In):
+    """A new price version of a plan for periods from `effective_from` on; fields not given
+    keep their value in force then."""
+
+    effective_from: Month
+    monthly_price: Price | None = None
+    allowance_gb: Volume | None = None
+    overage_price_per_gb: Rate | None = None
+    overage_block_gb: Volume | None = None
+    overage_block_price: Price | None = None
+
+    @model_validator(mode="after")
+    def _something_and_one_form(self) -> PlanVersionIn:
+        given = self.model_fields_set - {"effective_from"}
+        if not given:
+            raise ValueError("give at least one of the plan's prices or its allowance")
+        if "overage_price_per_gb" in given and given & {"overage_block_gb", "overage_block_price"}:
+            raise ValueError("give overage_price_per_gb or the block overage, not both")
+        if (self.overage_block_gb is None) != (self.overage_block_price is None):
+            raise ValueError("give overage_block_gb with overage_block_price")
+        if self.overage_block_gb is not None and self.overage_block_gb <= 0:
+            raise ValueError("overage_block_gb must be more than 0")
+        return self
+
+
+class SubPoolVersionIn(_In):
+    effective_from: Month
+    monthly_price: Price | None = None
+    allowance_gb: Volume | None = None
+    overage_price_per_gb: Rate | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> SubPoolVersionIn:
+        if not self.model_fields_set - {"effective_from"}:
+            raise ValueError("give at least one of the pool's prices or its allowance")
+        return self
+
+
 class ProductIn(_In):
     name: Name
     unit_price: Price

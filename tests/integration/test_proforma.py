@@ -37,6 +37,10 @@ async def test_proforma_shows_next_invoice_with_this_months_usage(
             },
         )
     ).json()
+    # This month has been billed (the scheduler does it a few hours into the month; made sure
+    # here): the line below is activated after that run.
+    run = await gateway.post("/api/v1/billing-runs", json={"period": this_month.isoformat()[:7]})
+    assert run.status_code == 200, run.text
     line = f"AST-{t}-P"
     await gateway.post(
         "/api/v1/service-lines",
@@ -71,19 +75,24 @@ async def test_proforma_shows_next_invoice_with_this_months_usage(
         proforma, lambda p: p["items"] and p["items"][0]["additional_charges"] != "0.00"
     )
     [item] = got["items"]
-    # allowance 10 GB prorated by the days active this month (all of them): 2.5 GB x 3 = 7.50
+    # allowance 10 GB prorated by the days active this month (all of them): 2.5 GB x 3 = 7.50;
+    # and this month's regular charge, owed since the line came after this month's run: 80.00
     active = (following - this_month).days
     assert item["proforma"] is True and item["status"] == "PROFORMA"
     assert item["invoice_id"].startswith("PROFORMA-")
     assert (item["regular_charges"], item["additional_charges"], item["amount"]) == (
         "80.00",
-        "7.50",
         "87.50",
+        "167.50",
     )
+    corrections = [x for x in item["lines"] if x["type"] == "ADJUSTMENT"]
+    assert [(x["amount"], x["description"][:18]) for x in corrections] == [
+        ("80.00", f"Correction {this_month.isoformat()[:7]}")
+    ]
     assert item["issued_on"] == following.isoformat()
     assert item["payable_on"] == (following + timedelta(days=10)).isoformat()
     assert active >= 28
-    assert got["totals"] == {"invoiced": "87.50", "balance": "87.50"}
+    assert got["totals"] == {"invoiced": "167.50", "balance": "167.50"}
     stored = (await gateway.get("/api/v1/invoices", params={"org_id": org["id"]})).json()
     assert stored["items"] == []  # never stored as an invoice
     wrong = await gateway.get("/api/v1/invoices", params={"view": "proforma", "kind": "one_time"})

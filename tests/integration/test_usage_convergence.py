@@ -58,11 +58,31 @@ async def check(gateway: httpx.AsyncClient, from_month: str) -> dict[str, Any]:
     return dict(r.json())
 
 
+async def resync(gateway: httpx.AsyncClient, from_month: str) -> dict[str, Any]:
+    """Start a resync job and wait for it to finish (a running one is waited for first)."""
+    for _ in range(600):
+        r = await gateway.post("/api/v1/usage/resync", json={"from": from_month})
+        if r.status_code == 202:
+            break
+        assert r.status_code == 409, r.text
+        await asyncio.sleep(0.2)
+    job = r.json()
+
+    async def state() -> dict[str, Any]:
+        return dict((await gateway.get(f"/api/v1/usage/resync/{job['id']}")).json())
+
+    return await eventually(state, lambda j: j["state"] != "running", timeout=300)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_revised_duplicated_shuffled_usage_is_billed_exactly(
     gateway: httpx.AsyncClient, db: asyncpg.Pool, seed: int
 ) -> None:
-    w = wl.build(seed, f"C{seed}{random.Random(seed).randrange(10**4):04d}", date(2031, seed, 1))
+    # Usage months two apart: no seed's lines start in a month another seed has billed (that
+    # would be a late activation, corrected on the invoice: issue 13).
+    w = wl.build(
+        seed, f"C{seed}{random.Random(seed).randrange(10**4):04d}", date(2031, 2 * seed - 1, 1)
+    )
     org_ids = await wl.create_catalog(gateway, w)
     await wl.push_all(gateway, w)
 
@@ -247,9 +267,8 @@ async def test_the_check_finds_a_planted_difference_and_resync_repairs_it(
         for d in found["differences"]
     } == {(line, "2030-06", "priority_gb", "60", "61.25")}
 
-    r = await gateway.post("/api/v1/usage/resync", json={"from": "2030-06"}, timeout=600)
-    assert r.status_code == 200, r.text
-    assert r.json()["days"] >= 10
+    job = await resync(gateway, "2030-06")
+    assert job["days"] >= 10 and job["state"] == "done"
     repaired = await eventually(
         lambda: check(gateway, "2030-06"), lambda c: bool(c["consistent"]), timeout=60
     )
@@ -317,8 +336,7 @@ async def test_a_line_that_cannot_be_applied_is_an_alarm_not_a_loss(
         assert counted and float(counted[0].split()[-1]) >= 1
     finally:
         await db.execute(f"ALTER TABLE invoicing.line_daily_usage DROP CONSTRAINT refuse_{tag}")
-    r = await gateway.post("/api/v1/usage/resync", json={"from": "2030-03"}, timeout=600)
-    assert r.status_code == 200, r.text
+    await resync(gateway, "2030-03")
     healed = await eventually(
         lambda: check(gateway, "2030-03"), lambda c: bool(c["consistent"]), timeout=60
     )

@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 
 from services.invoicing.billing import (
     Assignment,
+    Draft,
     Period,
     PlanTerms,
     PoolTerms,
+    UsageOf,
     prorated_price,
-    subscription_invoice,
 )
+from services.invoicing.billing import subscription_invoice as invoice
 
 A = PlanTerms("Plan A", D("150.00"), D("50"), overage_price_per_gb=D("2.125"))
 B = PlanTerms(
@@ -38,6 +40,29 @@ def on(plan: PlanTerms, start: str, end: str | None = None, number: str = "AST-1
 
 def in_pool(number: str, start: str = "2026-01-01") -> Assignment:
     return Assignment(number, f"Line {number}", date.fromisoformat(start), None, pool=P)
+
+
+def per_month(values: dict[str, D]) -> UsageOf:
+    """Usage of the month before as one figure per line (each line has one segment)."""
+    return lambda line, span: values.get(line, D(0))
+
+
+def daily(values: dict[tuple[str, str], D]) -> UsageOf:
+    """Usage per (line, day): a segment's usage is the sum of its days."""
+    return lambda line, span: sum(
+        (
+            gb
+            for (n, d), gb in values.items()
+            if n == line and span.start <= date.fromisoformat(d) <= span.end
+        ),
+        D(0),
+    )
+
+
+def subscription_invoice(
+    period: Period, assignments: list[Assignment], usage: dict[str, D] | UsageOf
+) -> Draft:
+    return invoice(period, assignments, per_month(usage) if isinstance(usage, dict) else usage)
 
 
 def amounts(draft: object) -> list[tuple[str, D]]:
@@ -111,11 +136,43 @@ def test_sub_pool_billed_at_its_own_price_members_shown_for_monitoring() -> None
     assert draft.amount == D("1225.37")
 
 
-def test_line_moved_between_plans_is_billed_overage_on_the_plan_it_ended_on() -> None:
+def test_line_moved_between_plans_is_billed_overage_per_segment_of_its_own_days() -> None:
+    """Fixed: the whole month's usage was billed against the last plan's part of the allowance.
+    Each segment now bills its own days' usage against its own prorated allowance."""
     moved = [on(A, "2026-10-01", "2026-10-15", "AST-5"), on(B, "2026-10-16", None, "AST-5")]
-    draft = subscription_invoice(NOV, moved, {"AST-5": D("200")})
-    # B's allowance 100 x 16/31 = 51.61 GB; 148.39 GB over -> 3 started blocks of 50 = 75.00
-    assert amounts(draft) == [("REGULAR", D("100.00")), ("OVERAGE", D("75.00"))]
+    usage = daily({("AST-5", "2026-10-10"): D("100"), ("AST-5", "2026-10-20"): D("100")})
+    draft = subscription_invoice(NOV, moved, usage)
+    # A, Oct 1-15: 100 GB - 50 x 15/31 (24.193548...) = 75.806451... x 2.125 = 161.0887 -> 161.09
+    # B, Oct 16-31: 100 GB - 100 x 16/31 (51.612903...) = 48.387... -> 1 started block = 25.00
+    assert amounts(draft) == [
+        ("REGULAR", D("100.00")),
+        ("OVERAGE", D("161.09")),
+        ("OVERAGE", D("25.00")),
+    ]
+    assert [x.plan_name for x in draft.lines[1:]] == ["Plan A", "Plan B"]
+
+
+def test_a_figure_exactly_on_a_half_cent_rounds_up() -> None:
+    """200 GB at 1.50/GB active 10 of 30 days, 66.67 GB used: allowance 66.666... exactly,
+    0.00333... GB over x 1.50 = 0.005 exactly -> 0.01 (Decimal division at 28 digits gave
+    0.004999... -> 0.00)."""
+    plan = PlanTerms("Tiny", D("0"), D("200"), overage_price_per_gb=D("1.50"))
+    draft = subscription_invoice(
+        Period(2026, 12), [on(plan, "2026-11-21", "2026-11-30")], {"AST-1": D("66.67")}
+    )
+    assert amounts(draft) == [("OVERAGE", D("0.01"))]
+
+
+def test_no_line_of_zero_is_made_but_usage_info() -> None:
+    free = PlanTerms("Free", D("0"), D("10"), overage_price_per_gb=D("0"))
+    draft = subscription_invoice(NOV, [on(free, "2026-01-01")], {"AST-1": D("50")})
+    assert draft.lines == []
+
+
+def test_quantities_are_kept_in_their_stored_form() -> None:
+    draft = subscription_invoice(Period(2026, 12), [on(A, "2026-12-17")], {})
+    assert draft.lines[0].quantity == D("0.483870968")  # 15/31, 9 decimals
+    assert draft.lines[0].amount == D("72.58")  # 150 x 15/31 = 72.580645...
 
 
 def test_a_line_inactive_in_the_period_is_not_charged() -> None:

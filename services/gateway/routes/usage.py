@@ -193,20 +193,27 @@ async def usage_check(user: Staff, services: Services, from_month: MONTH) -> Any
 
 @router.post(
     "/usage/resync",
-    summary="Announce the usage service's stored days again from a month on (repairs copies)",
+    status_code=202,
+    summary="Start announcing the usage service's days again from a month on (repairs copies)",
+    description="A job, one at a time (409 names the one running): follow it with"
+    " `GET /usage/resync/{job_id}` (`state` running, done or failed; days, service lines and"
+    " messages so far).",
 )
 async def usage_resync(
     body: ResyncIn, user: Admin, services: Services, db: Db, request: Request
 ) -> Any:
-    result = await services.call(
-        "usage",
-        "POST",
-        "/internal/usage/resync",
-        json=body.model_dump(by_alias=True),
-        timeout=3600,
+    job = await services.call(
+        "usage", "POST", "/internal/usage/resync", json=body.model_dump(by_alias=True)
     )
-    await record(db, user, request, "usage.resync", body.from_month, result)
-    return result
+    await record(db, user, request, "usage.resync", body.from_month, {"job": job["id"]})
+    return JSONResponse(job, status_code=202)
+
+
+@router.get("/usage/resync/{job_id}", summary="The progress of a resync job")
+async def usage_resync_job(
+    job_id: Annotated[int, Path(ge=1, le=2**62)], user: Admin, services: Services
+) -> Any:
+    return await services.get("usage", f"/internal/usage/resync/{job_id}")
 
 
 class DismissIn(BaseModel):
