@@ -186,15 +186,17 @@ async def month_usage(
 
 
 async def unassigned_usage(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
-    """Service lines with usage that the catalog does not know, most recent usage first."""
+    """Service lines with usage on days no assignment covers (lines the catalog does not know,
+    or days before, between or after their assignments): kept, never billed. Most recent
+    first."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT u.service_line_number, min(u.first_day) AS first_day,"
-        " max(u.last_day) AS last_day, sum(u.days_with_usage) AS days,"
-        " sum(u.priority_gb) AS priority_gb"
-        " FROM line_month_usage u"
-        " WHERE u.days_with_usage > 0 AND NOT EXISTS (SELECT 1 FROM service_lines s"
-        "       WHERE s.service_line_number = u.service_line_number)"
-        " GROUP BY u.service_line_number ORDER BY max(u.last_day) DESC, u.service_line_number"
+        "SELECT d.service_line_number, min(d.day) AS first_day, max(d.day) AS last_day,"
+        " count(*) AS days, sum(d.priority_gb) AS priority_gb"
+        " FROM line_daily_usage d"
+        " WHERE NOT EXISTS (SELECT 1 FROM service_lines s"
+        "   WHERE s.service_line_number = d.service_line_number AND d.day >= s.active_from"
+        "   AND (s.active_to IS NULL OR d.day <= s.active_to))"
+        " GROUP BY d.service_line_number ORDER BY max(d.day) DESC, d.service_line_number"
         " LIMIT $1",
         limit,
     )

@@ -418,3 +418,77 @@ async def test_catalog_changes_are_refused_clearly(gateway: httpx.AsyncClient) -
     updated = [x for x in audit if x["action"] == "organizations.update" and x["subject"] == o]
     assert updated and updated[0]["detail"]["before"]["payment_terms_days"] == 30
     assert updated[0]["detail"]["after"]["payment_terms_days"] == 45
+
+
+async def test_manual_adjustments_survive_a_regenerate_and_gaps_are_unassigned(
+    gateway: httpx.AsyncClient,
+) -> None:
+    a = await plan(gateway, "Per GB", **PER_GB)
+    o = await org(gateway, "Manual")
+    number = await line(gateway, o, "2037-05-01", plan_id=a)
+    await gateway.patch(f"/api/v1/service-lines/{number}", json={"active_to": "2037-05-10"})
+    await created(
+        gateway,
+        "service-lines",
+        {  # back from May 21: May 11-20 uncovered
+            "service_line_number": number,
+            "name": "Vessel",
+            "org_id": o,
+            "plan_id": a,
+            "active_from": "2037-05-21",
+        },
+    )
+    history = (await gateway.get(f"/api/v1/service-lines/{number}")).json()["assignments"]
+    assert [(x["active_from"], x["active_to"]) for x in history] == [
+        ("2037-05-01", "2037-05-10"),
+        ("2037-05-21", None),
+    ]
+    await usage(gateway, number, {"2037-05-05": "30", "2037-05-15": "99", "2037-05-25": "40"})
+    await run(gateway, "2037-06")
+    june = await invoice(gateway, o, "2037-06")
+    assert june is not None
+    # May: on A May 1-10 (30 GB, allowance 50 x 10/31: 16.129 -> 13.870968 over x 2.125 =
+    # 29.48) and again from May 21 (40 GB, allowance 50 x 11/31 = 17.742 -> 22.258 x 2.125 =
+    # 47.30); the 99 GB of May 15 fall on no assignment: never billed.
+    assert lines_of(june) == [("REGULAR", "150.00"), ("OVERAGE", "29.48"), ("OVERAGE", "47.30")]
+    unassigned = (await gateway.get("/api/v1/usage/unassigned")).json()["items"]
+    gap = [x for x in unassigned if x["service_line_number"] == number]
+    assert gap == [
+        {
+            "service_line_number": number,
+            "first_day": "2037-05-15",
+            "last_day": "2037-05-15",
+            "days_with_usage": 1,
+            "priority_gb": "99",
+        }
+    ]
+    edited = [
+        {
+            k: x[k]
+            for k in (
+                "type",
+                "description",
+                "amount",
+                "quantity",
+                "service_line_number",
+                "plan_name",
+            )
+        }
+        for x in june["lines"]
+    ] + [{"type": "ADJUSTMENT", "description": "Goodwill discount", "amount": "-10.00"}]
+    r = await gateway.patch(
+        f"/api/v1/invoices/{june['invoice_id']}", json={"lines": edited, "reason": "goodwill"}
+    )
+    assert r.status_code == 200, r.text
+    await usage(gateway, number, {"2037-05-26": "2"})  # late usage, the invoice still open
+    r = await gateway.post("/api/v1/invoices/regenerate", json={"period": "2037-06", "org_id": o})
+    assert r.status_code == 200 and r.json()["regenerated"] == [june["invoice_id"]], r.text
+    again = await invoice(gateway, o, "2037-06")
+    assert again is not None
+    # 42 GB from May 21: 24.258 over x 2.125 = 51.55; the manual line stays.
+    assert lines_of(again) == [
+        ("REGULAR", "150.00"),
+        ("OVERAGE", "29.48"),
+        ("OVERAGE", "51.55"),
+        ("ADJUSTMENT", "-10.00"),
+    ]

@@ -158,7 +158,9 @@ async def line_usage_summary(
 
 @router.get(
     "/usage/unassigned",
-    summary="Service lines with usage that the catalog does not know yet (kept, not billed)",
+    summary="Usage on days no assignment covers: kept, never billed",
+    description="Lines the catalog does not know, and days before, between or after a known"
+    " line's assignments.",
 )
 async def unassigned(user: Staff, services: Services) -> Any:
     return await services.get("invoicing", "/internal/usage/unassigned")
