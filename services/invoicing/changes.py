@@ -133,6 +133,7 @@ async def regenerate(
         )
         credit = await composing.open_credit(conn, orgs, ids)
         events: list[Event] = []
+        stored: list[tuple[str, str, composing.Composition]] = []
         for row in open_rows:
             org = row["org_id"]
             current = await invoices.current_lines(conn, row["invoice_id"], row["revision"])
@@ -149,8 +150,9 @@ async def regenerate(
                 continue
             if not await invoices.same_lines(conn, row["invoice_id"], row["revision"], draft.lines):
                 events += await revise(conn, row, draft, by, REGENERATED)
-            await composing.store(conn, org, str(period), row["invoice_id"], composition)
+            stored.append((org, row["invoice_id"], composition))
             regenerated.append(row["invoice_id"])
+        await composing.store(conn, str(period), stored)
         await outbox.stage(conn, INVOICING_EVENTS, events)
     return {"regenerated": regenerated, "skipped": skipped}
 

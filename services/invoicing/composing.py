@@ -96,21 +96,6 @@ async def _marked(conn: asyncpg.Connection, period: Period, window: int) -> dict
 # --- what was billed for a period ------------------------------------------------------------
 
 
-async def record_computed(
-    conn: asyncpg.Connection, org_id: str, period: str, computed: Draft
-) -> None:
-    """What the period's invoice was computed to bill: the baseline of later corrections."""
-    await conn.execute(
-        "DELETE FROM computed_charges WHERE org_id = $1 AND period = $2", org_id, period
-    )
-    found = charges(computed)
-    await conn.executemany(
-        "INSERT INTO computed_charges (org_id, period, key, label, amount)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        [(org_id, period, k, c.label, c.amount) for k, c in found.items()],
-    )
-
-
 async def _billed(
     conn: asyncpg.Connection, orgs: list[str], period: str, excluding: list[str]
 ) -> dict[str, dict[str, Charge]]:
@@ -194,35 +179,58 @@ async def open_credit(
 
 
 async def store(
-    conn: asyncpg.Connection, org_id: str, period: str, invoice_id: str, c: Composition
+    conn: asyncpg.Connection, period: str, stored: list[tuple[str, str, Composition]]
 ) -> None:
-    """Record what this invoice carries: its computed charges, its corrections, the credit it
-    brought forward and the credit it carries on (replacing what a recomposition replaces)."""
-    await record_computed(conn, org_id, period, c.computed)
-    await conn.execute("DELETE FROM corrections WHERE invoice_id = $1", invoice_id)
-    await conn.executemany(
-        "INSERT INTO corrections (org_id, corrected_period, key, amount, invoice_id)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        [(org_id, p, key, line.amount, invoice_id) for p, key, line in c.corrections],
+    """Record what these invoices of `period` carry, (organization, invoice id, composition)
+    each, in a few statements for all of them: their computed charges (the baseline of later
+    corrections), their corrections, the credit they brought forward and the credit they carry
+    on (replacing what a recomposition replaces)."""
+    if not stored:
+        return
+    orgs = [org for org, _, _ in stored]
+    ids = [invoice_id for _, invoice_id, _ in stored]
+    computed = [
+        (org, key, charge) for org, _, c in stored for key, charge in charges(c.computed).items()
+    ]
+    await conn.execute(
+        "DELETE FROM computed_charges WHERE period = $1 AND org_id = ANY($2)", period, orgs
     )
     await conn.execute(
-        "UPDATE credit_carry SET to_invoice_id = NULL WHERE to_invoice_id = $1", invoice_id
+        "INSERT INTO computed_charges (org_id, period, key, label, amount)"
+        " SELECT o, $1, k, l, a FROM unnest($2::text[], $3::text[], $4::text[], $5::numeric[])"
+        " AS t(o, k, l, a)",
+        period,
+        [o for o, _, _ in computed],
+        [k for _, k, _ in computed],
+        [c.label for _, _, c in computed],
+        [c.amount for _, _, c in computed],
+    )
+    await conn.execute("DELETE FROM corrections WHERE invoice_id = ANY($1)", ids)
+    fixes = [
+        (org, p, key, line.amount, invoice_id)
+        for org, invoice_id, c in stored
+        for p, key, line in c.corrections
+    ]
+    if fixes:
+        await conn.executemany(
+            "INSERT INTO corrections (org_id, corrected_period, key, amount, invoice_id)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            fixes,
+        )
+    await conn.execute(
+        "UPDATE credit_carry SET to_invoice_id = NULL WHERE to_invoice_id = ANY($1)", ids
     )
     await conn.execute(
-        "UPDATE credit_carry SET to_invoice_id = $1 WHERE id = ANY($2)",
-        invoice_id,
-        [carry_id for carry_id, _, _ in c.carried_in],
+        "DELETE FROM credit_carry WHERE from_invoice_id = ANY($1) AND to_invoice_id IS NULL", ids
     )
-    await conn.execute(
-        "DELETE FROM credit_carry WHERE from_invoice_id = $1 AND to_invoice_id IS NULL",
-        invoice_id,
-    )
-    if c.carried_out:
-        await conn.execute(
+    brought = [(invoice_id, carry) for _, invoice_id, c in stored for carry, _, _ in c.carried_in]
+    if brought:
+        await conn.executemany("UPDATE credit_carry SET to_invoice_id = $1 WHERE id = $2", brought)
+    carried = [(org, invoice_id, c.carried_out) for org, invoice_id, c in stored if c.carried_out]
+    if carried:
+        await conn.executemany(
             "INSERT INTO credit_carry (org_id, from_invoice_id, amount) VALUES ($1, $2, $3)",
-            org_id,
-            invoice_id,
-            c.carried_out,
+            carried,
         )
 
 

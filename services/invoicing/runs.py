@@ -200,6 +200,7 @@ async def billing_run(
             )
         }
         events = []
+        stored: list[tuple[str, str, composing.Composition]] = []
         for org_id in sorted(candidates):
             if org_id in existing:
                 skipped.append(
@@ -220,9 +221,10 @@ async def billing_run(
                 period.first_day,
                 composition.draft(),
             )
-            await composing.store(conn, org_id, str(period), summary["invoice_id"], composition)
+            stored.append((org_id, summary["invoice_id"], composition))
             generated.append(summary["invoice_id"])
             events.append(generated_event(summary))
+        await composing.store(conn, str(period), stored)
         await composing.forget_old_marks(conn, period, window)
         await outbox.stage(conn, INVOICING_EVENTS, events)
         await conn.execute(
