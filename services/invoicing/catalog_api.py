@@ -89,24 +89,24 @@ def _add_changes(api: APIRouter, runtime: Runtime) -> None:
     @api.get("/plans/{plan_id}")
     async def get_plan(plan_id: str) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
-            return await catalog_changes.plan_detail(conn, plan_id)
+            return await catalog_changes.priced_detail(conn, catalog_changes.PLANS, plan_id)
 
     @api.patch("/plans/{plan_id}")
     async def version_plan(plan_id: str, body: PlanVersionIn) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
-            return await catalog_changes.add_plan_version(conn, plan_id, body)
+            return await catalog_changes.add_version(conn, catalog_changes.PLANS, plan_id, body)
 
     @api.get("/sub-pools/{pool_id}")
     async def get_pool(pool_id: str, within_org: str | None = None) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
-            pool = await catalog_changes.pool_detail(conn, pool_id)
+            pool = await catalog_changes.priced_detail(conn, catalog_changes.POOLS, pool_id)
             await _within(conn, pool["org_id"], within_org, f"sub-pool {pool_id}")
             return pool
 
     @api.patch("/sub-pools/{pool_id}")
     async def version_pool(pool_id: str, body: SubPoolVersionIn) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
-            return await catalog_changes.add_pool_version(conn, pool_id, body)
+            return await catalog_changes.add_version(conn, catalog_changes.POOLS, pool_id, body)
 
 
 def _add_resource(

@@ -5,6 +5,7 @@ object before and after, for the audit."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -247,6 +248,31 @@ def _first_day(month: str) -> date:
     return date(int(month[:4]), int(month[5:7]), 1)
 
 
+@dataclass(frozen=True)
+class Priced:
+    """A priced catalog object with versions: its table, versions table, key, terms, models."""
+
+    what: str
+    table: str
+    versions: str
+    key: str
+    terms: tuple[str, ...]
+    model: type[BaseModel]
+    version_model: type[BaseModel]
+
+
+PLANS = Priced("plan", "plans", "plan_versions", "plan_id", PLAN_TERMS, Plan, PlanVersionIn)
+POOLS = Priced(
+    "sub-pool",
+    "sub_pools",
+    "sub_pool_versions",
+    "sub_pool_id",
+    POOL_TERMS,
+    SubPool,
+    SubPoolVersionIn,
+)
+
+
 def _version_api(row: Any, model: type[BaseModel]) -> dict[str, Any]:
     values = {
         k: v for k, v in catalog.as_api(row).items() if k in model.model_fields and v is not None
@@ -255,43 +281,30 @@ def _version_api(row: Any, model: type[BaseModel]) -> dict[str, Any]:
     return model.model_validate(values).model_dump(mode="json", exclude_none=True)
 
 
-async def plan_detail(conn: asyncpg.Connection, plan_id: str) -> dict[str, Any]:
+async def priced_detail(conn: asyncpg.Connection, kind: Priced, id_: str) -> dict[str, Any]:
+    """The object with its price versions, oldest first."""
     row = await conn.fetchrow(
-        f"SELECT {catalog.COLUMNS['plans']} FROM plans WHERE id = $1", plan_id
+        f"SELECT {catalog.COLUMNS[kind.table]} FROM {kind.table} WHERE id = $1", id_
     )
     if row is None:
-        raise NotFound(f"no plan {plan_id}")
+        raise NotFound(f"no {kind.what} {id_}")
     versions = await conn.fetch(
-        "SELECT * FROM plan_versions WHERE plan_id = $1 ORDER BY effective_from", plan_id
+        f"SELECT * FROM {kind.versions} WHERE {kind.key} = $1 ORDER BY effective_from", id_
     )
-    plan = Plan.model_validate(catalog.as_api(row)).model_dump(mode="json")
-    return {**plan, "versions": [_version_api(v, PlanVersionIn) for v in versions]}
-
-
-async def pool_detail(conn: asyncpg.Connection, pool_id: str) -> dict[str, Any]:
-    row = await conn.fetchrow(
-        f"SELECT {catalog.COLUMNS['sub_pools']} FROM sub_pools WHERE id = $1", pool_id
-    )
-    if row is None:
-        raise NotFound(f"no sub-pool {pool_id}")
-    versions = await conn.fetch(
-        "SELECT * FROM sub_pool_versions WHERE sub_pool_id = $1 ORDER BY effective_from", pool_id
-    )
-    pool = SubPool.model_validate(catalog.as_api(row)).model_dump(mode="json")
-    return {**pool, "versions": [_version_api(v, SubPoolVersionIn) for v in versions]}
+    found = kind.model.model_validate(catalog.as_api(row)).model_dump(mode="json")
+    return {**found, "versions": [_version_api(v, kind.version_model) for v in versions]}
 
 
 async def _terms_in_force(
-    conn: asyncpg.Connection, table: str, key: str, id_: str, columns: tuple[str, ...], on: date
+    conn: asyncpg.Connection, kind: Priced, id_: str, on: date
 ) -> dict[str, Any]:
-    base = f"{table}s" if table == "plan" else "sub_pools"
-    cols = ", ".join(columns)
+    cols = ", ".join(kind.terms)
     row = await conn.fetchrow(
-        f"SELECT {cols} FROM {table}_versions WHERE {key} = $1 AND effective_from <= $2"
+        f"SELECT {cols} FROM {kind.versions} WHERE {kind.key} = $1 AND effective_from <= $2"
         " ORDER BY effective_from DESC LIMIT 1",
         id_,
         on,
-    ) or await conn.fetchrow(f"SELECT {cols} FROM {base} WHERE id = $1", id_)
+    ) or await conn.fetchrow(f"SELECT {cols} FROM {kind.table} WHERE id = $1", id_)
     return dict(row) if row else {}
 
 
@@ -307,52 +320,32 @@ async def _mark_users(conn: asyncpg.Connection, column: str, id_: str, start: da
     await composing.mark(conn, {r["org_id"] for r in rows}, start)
 
 
-async def add_plan_version(
-    conn: asyncpg.Connection, plan_id: str, body: PlanVersionIn
+async def add_version(
+    conn: asyncpg.Connection, kind: Priced, id_: str, body: PlanVersionIn | SubPoolVersionIn
 ) -> dict[str, Any]:
+    """A price version for periods from `effective_from` on: the terms in force then, with the
+    fields given changed (one overage form replaces the other); the same month again replaces
+    that version."""
     async with conn.transaction():
-        before = await plan_detail(conn, plan_id)
+        before = await priced_detail(conn, kind, id_)
         start = _first_day(body.effective_from)
-        terms = await _terms_in_force(conn, "plan", "plan_id", plan_id, PLAN_TERMS, start)
+        terms = await _terms_in_force(conn, kind, id_, start)
         given = body.model_dump(include=body.model_fields_set - {"effective_from"})
-        if "overage_price_per_gb" in given:
+        if "overage_price_per_gb" in given and kind is PLANS:
             terms.update(overage_block_gb=None, overage_block_price=None)
         if "overage_block_gb" in given:
             terms.update(overage_price_per_gb=None)
         terms.update(given)
-        await _mark_users(conn, "plan_id", plan_id, start)
+        await _mark_users(conn, kind.key, id_, start)
+        columns = ", ".join(kind.terms)
+        values = ", ".join(f"${i}" for i in range(3, 3 + len(kind.terms)))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in kind.terms)
         await conn.execute(
-            "INSERT INTO plan_versions (plan_id, effective_from, monthly_price, allowance_gb,"
-            " overage_price_per_gb, overage_block_gb, overage_block_price)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (plan_id, effective_from) DO UPDATE"
-            " SET monthly_price = excluded.monthly_price, allowance_gb = excluded.allowance_gb,"
-            " overage_price_per_gb = excluded.overage_price_per_gb,"
-            " overage_block_gb = excluded.overage_block_gb,"
-            " overage_block_price = excluded.overage_block_price, created_at = now()",
-            plan_id,
+            f"INSERT INTO {kind.versions} ({kind.key}, effective_from, {columns})"
+            f" VALUES ($1, $2, {values}) ON CONFLICT ({kind.key}, effective_from)"
+            f" DO UPDATE SET {updates}, created_at = now()",
+            id_,
             start,
-            *(terms[c] for c in PLAN_TERMS),
+            *(terms[c] for c in kind.terms),
         )
-        return {"before": before, "after": await plan_detail(conn, plan_id)}
-
-
-async def add_pool_version(
-    conn: asyncpg.Connection, pool_id: str, body: SubPoolVersionIn
-) -> dict[str, Any]:
-    async with conn.transaction():
-        before = await pool_detail(conn, pool_id)
-        start = _first_day(body.effective_from)
-        terms = await _terms_in_force(conn, "sub_pool", "sub_pool_id", pool_id, POOL_TERMS, start)
-        terms.update(body.model_dump(include=body.model_fields_set - {"effective_from"}))
-        await _mark_users(conn, "sub_pool_id", pool_id, start)
-        await conn.execute(
-            "INSERT INTO sub_pool_versions (sub_pool_id, effective_from, monthly_price,"
-            " allowance_gb, overage_price_per_gb) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (sub_pool_id, effective_from) DO UPDATE"
-            " SET monthly_price = excluded.monthly_price, allowance_gb = excluded.allowance_gb,"
-            " overage_price_per_gb = excluded.overage_price_per_gb, created_at = now()",
-            pool_id,
-            start,
-            *(terms[c] for c in POOL_TERMS),
-        )
-        return {"before": before, "after": await pool_detail(conn, pool_id)}
+        return {"before": before, "after": await priced_detail(conn, kind, id_)}
