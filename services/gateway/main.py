@@ -64,7 +64,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.producer = KafkaProducer(settings.kafka_bootstrap, "billport-gateway")
         await app.state.producer.start()
         app.state.services = ServiceClients(settings.service_urls())
-        app.state.usage_lag = LagMonitor(settings.kafka_bootstrap, "billport-usage.usage.raw")
+        app.state.usage_lag = LagMonitor(
+            settings.kafka_bootstrap, f"{settings.usage_consumer_group}.usage.raw"
+        )
         await app.state.usage_lag.start()
         try:
             yield

@@ -32,6 +32,9 @@ class GatewaySettings(ServiceSettings):
     max_records_per_request: int = 10_000
     usage_max_lag: int = 80
     """Messages the usage service may lag on `usage.raw` before pushes get 429 (0: never)."""
+    usage_consumer_group: str = "billport-usage"
+    """The usage service's consumer group prefix (its BILLPORT_USAGE_CONSUMER_GROUP): the lag
+    behind the backpressure is that group's, so a replay into a new group is watched too."""
 
     def service_urls(self) -> dict[str, list[str]]:
         return {

@@ -218,6 +218,9 @@ async def test_replaying_every_topic_changes_nothing(fault_stack: Stack) -> None
                 proc.env[variable] = f"billport-{service}-replay"
                 await asyncio.to_thread(stack.restart, name)
         groups += [f"billport-{service}-replay.{topic}" for topic in readers[service]]
+    # The gateway's backpressure follows the usage service's group (a replay included).
+    stack.procs["gateway"].env["BILLPORT_GATEWAY_USAGE_CONSUMER_GROUP"] = "billport-usage-replay"
+    await asyncio.to_thread(stack.restart, "gateway")
     assert {t for ts in readers.values() for t in ts} == {t.name for t in ALL_TOPICS}
     await eventually(lambda: caught_up(stack, groups), bool, timeout=SETTLE)
     await asyncio.sleep(3)
