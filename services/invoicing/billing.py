@@ -139,6 +139,8 @@ class Draft:
 
 def stored(value: Fraction | Decimal) -> Decimal:
     """A quantity in its stored form (9 decimals, half-up)."""
+    if value == 1:
+        return Decimal(1)
     exact = value if isinstance(value, Fraction) else Fraction(value)
     return (
         (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(
@@ -172,8 +174,15 @@ def segments(assignments: Iterable[Assignment], period: Period) -> list[Segment]
     for a in assignments:
         by_line[a.service_line_number].append(a)
     found = []
+    first, last = period.first_day, period.last_day
     for number in sorted(by_line):
         group = by_line[number]
+        if len(group) == 1:  # most lines: one assignment, clipped to the month
+            a = group[0]
+            start, end = max(a.active_from, first), min(a.active_to or last, last)
+            if start <= end:
+                found.append(Segment(a, Span(start, end)))
+            continue
         terms = {a.owner: a for a in sorted(group, key=lambda a: a.active_from)}
         for owner, span in cut([a.stint() for a in group], period):
             found.append(Segment(terms[owner], span))
@@ -238,10 +247,10 @@ def _plan_overage(previous: Period, past: list[Segment], usage: UsageOf) -> list
         if plan is None:
             continue
         used = usage(a.service_line_number, seg.span)
+        if used * previous.days <= plan.allowance_gb * seg.span.days:  # exact: no division
+            continue
         allowance = Fraction(plan.allowance_gb) * seg.span.days / previous.days
         over = Fraction(used) - allowance
-        if over <= 0:
-            continue
         quantity, unit_price, amount = overage_charge(over, plan)
         if not amount:
             continue

@@ -73,6 +73,61 @@ async def store(
     return summary
 
 
+async def store_many(
+    conn: asyncpg.Connection,
+    period: str,
+    issued_on: date,
+    items: list[tuple[asyncpg.Record, Draft]],
+) -> list[dict[str, Any]]:
+    """A billing run's SUBSCRIPTION invoices, (organization, draft) each, in a handful of
+    statements for all of them: numbers reserved as one block (consecutive, per month of
+    issue), invoices and lines inserted from arrays, summaries read back at once."""
+    if not items:
+        return []
+    month = issued_on.strftime("%Y%m")
+    last = await conn.fetchval(
+        "INSERT INTO invoice_numbers (month, last) VALUES ($1, $2)"
+        " ON CONFLICT (month) DO UPDATE SET last = invoice_numbers.last + $2 RETURNING last",
+        month,
+        len(items),
+    )
+    ids = [f"INV-{month}-{n:06d}" for n in range(last - len(items) + 1, last + 1)]
+    names = [searchable_names(draft.lines) for _, draft in items]
+    await conn.execute(
+        "INSERT INTO invoices (invoice_id, kind, org_id, period, issued_on, payable_on,"
+        " regular_charges, additional_charges, amount, balance, service_line_names, plan_names)"
+        " SELECT i, 'SUBSCRIPTION', o, $1, $2, p, r, a, t, t, n, m"
+        " FROM unnest($3::text[], $4::text[], $5::date[], $6::numeric[], $7::numeric[],"
+        " $8::numeric[], $9::text[], $10::text[]) AS x(i, o, p, r, a, t, n, m)",
+        period,
+        issued_on,
+        ids,
+        [org["id"] for org, _ in items],
+        [issued_on + timedelta(days=org["payment_terms_days"]) for org, _ in items],
+        [draft.regular_charges for _, draft in items],
+        [draft.additional_charges for _, draft in items],
+        [draft.amount for _, draft in items],
+        [n[0] for n in names],
+        [n[1] for n in names],
+    )
+    await conn.copy_records_to_table(
+        "invoice_lines",
+        columns=["invoice_id", "revision", "position", *LINE_COLUMNS.replace(" ", "").split(",")],
+        records=[
+            (invoice_id, 1, i, *_line_values(x))
+            for invoice_id, (_, draft) in zip(ids, items, strict=True)
+            for i, x in enumerate(draft.lines, start=1)
+        ],
+    )
+    rows = await conn.fetch(
+        f"SELECT {SUMMARY} FROM invoices i JOIN organizations o ON o.id = i.org_id"
+        " WHERE invoice_id = ANY($1)",
+        ids,
+    )
+    by_id = {r["invoice_id"]: as_summary(r) for r in rows}
+    return [by_id[i] for i in ids]
+
+
 def _line_values(x: Line) -> tuple[Any, ...]:
     return (
         x.type,

@@ -45,25 +45,24 @@ FROM service_lines sl
 LEFT JOIN plans p ON p.id = sl.plan_id
 LEFT JOIN sub_pools sp ON sp.id = sl.sub_pool_id
 WHERE daterange(sl.active_from, sl.active_to, '[]') && daterange($1, $2, '[]')
+  AND ($3::text[] IS NULL OR sl.org_id = ANY($3) OR sp.org_id = ANY($3))
 """
 
 
-def _assignment(r: asyncpg.Record) -> Assignment:
+def _assignment(r: asyncpg.Record, terms: dict[str, Any]) -> Assignment:
+    """An assignment row as the billing rules take it; `terms` keeps one PlanTerms or
+    PoolTerms per plan or pool (a run reads a hundred thousand rows)."""
     plan = pool = None
     if r["plan_name"] is not None:
-        plan = PlanTerms(
-            r["plan_name"],
-            r["plan_price"],
-            r["plan_allowance"],
-            r["plan_rate"],
-            r["overage_block_gb"],
-            r["overage_block_price"],
-            id=r["plan_id"],
-        )
+        plan = terms.get(r["plan_id"])
+        if plan is None:
+            plan = terms[r["plan_id"]] = _plan(r)
     if r["pool_id"] is not None:
-        pool = PoolTerms(
-            r["pool_id"], r["pool_name"], r["pool_price"], r["pool_allowance"], r["pool_rate"]
-        )
+        pool = terms.get(r["pool_id"])
+        if pool is None:
+            pool = terms[r["pool_id"]] = PoolTerms(
+                r["pool_id"], r["pool_name"], r["pool_price"], r["pool_allowance"], r["pool_rate"]
+            )
     return Assignment(
         r["service_line_number"],
         r["name"],
@@ -72,6 +71,18 @@ def _assignment(r: asyncpg.Record) -> Assignment:
         plan=plan,
         pool=pool,
         org_id=r["org_id"],
+    )
+
+
+def _plan(r: asyncpg.Record) -> PlanTerms:
+    return PlanTerms(
+        r["plan_name"],
+        r["plan_price"],
+        r["plan_allowance"],
+        r["plan_rate"],
+        r["overage_block_gb"],
+        r["overage_block_price"],
+        id=r["plan_id"],
     )
 
 
@@ -88,11 +99,13 @@ async def drafts_for(
     """Every organization's subscription draft for `period` from the current catalog and
     usage (only `org_id`'s, or those in `orgs`, when given)."""
     previous = period.previous()
-    rows = await conn.fetch(ASSIGNMENTS, previous.first_day, period.last_day)
+    wanted_orgs = sorted(orgs) if orgs is not None else ([org_id] if org_id else None)
+    rows = await conn.fetch(ASSIGNMENTS, previous.first_day, period.last_day, wanted_orgs)
     versions = await PriceVersions.load(conn)
     by_org: dict[str, list[Assignment]] = defaultdict(list)
+    terms: dict[str, Any] = {}
     for r in rows:  # a pool's charges belong to the pool's organization
-        by_org[r["pool_org_id"] or r["org_id"]].append(_assignment(r))
+        by_org[r["pool_org_id"] or r["org_id"]].append(_assignment(r, terms))
     wanted = {
         o: a
         for o, a in by_org.items()
@@ -199,8 +212,7 @@ async def billing_run(
                 list(candidates),
             )
         }
-        events = []
-        stored: list[tuple[str, str, composing.Composition]] = []
+        to_store: list[tuple[str, composing.Composition]] = []
         for org_id in sorted(candidates):
             if org_id in existing:
                 skipped.append(
@@ -213,17 +225,16 @@ async def billing_run(
             if not composition.bills_anything():
                 skipped.append({"org_id": org_id, "reason": "nothing to bill in the period"})
                 continue
-            summary = await invoices.store(
-                conn,
-                "SUBSCRIPTION",
-                orgs[org_id],
-                str(period),
-                period.first_day,
-                composition.draft(),
-            )
-            stored.append((org_id, summary["invoice_id"], composition))
-            generated.append(summary["invoice_id"])
-            events.append(generated_event(summary))
+            to_store.append((org_id, composition))
+        summaries = await invoices.store_many(
+            conn, str(period), period.first_day, [(orgs[o], c.draft()) for o, c in to_store]
+        )
+        stored = [
+            (org_id, summary["invoice_id"], c)
+            for (org_id, c), summary in zip(to_store, summaries, strict=True)
+        ]
+        generated = [s["invoice_id"] for s in summaries]
+        events = [generated_event(s) for s in summaries]
         await composing.store(conn, str(period), stored)
         await composing.forget_old_marks(conn, period, window)
         await outbox.stage(conn, INVOICING_EVENTS, events)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,16 @@ class Period:
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
 
-    @property
+    # Cached: a run asks each of them millions of times (frozen dataclasses keep a __dict__).
+    @cached_property
     def first_day(self) -> date:
         return date(self.year, self.month, 1)
 
-    @property
+    @cached_property
     def days(self) -> int:
         return calendar.monthrange(self.year, self.month)[1]
 
-    @property
+    @cached_property
     def last_day(self) -> date:
         return date(self.year, self.month, self.days)
 
@@ -92,6 +94,9 @@ class Stint:
 def cut(stints: list[Stint], period: Period) -> list[tuple[tuple[str, str], Span]]:
     """The segments of `period`: each stint clipped to the month, in day order, touching ones
     with the same owner merged. Overlapping stints are refused (the catalog never stores them)."""
+    if len(stints) == 1:  # most lines: one assignment, at most one segment
+        span = stints[0].span().clip(period)
+        return [(stints[0].owner, span)] if span is not None else []
     clipped = sorted(
         ((s.owner, span) for s in stints if (span := s.span().clip(period)) is not None),
         key=lambda x: x[1].start,
