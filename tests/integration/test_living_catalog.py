@@ -236,6 +236,15 @@ async def test_back_dated_end_after_approval_corrects_and_carries_credit_forward
     assert january["lines"][1]["description"].startswith("Correction 2035-12:")
     assert january["lines"][2]["description"] == "Credit carried forward to the next invoice"
     assert january["amount"] == "0.00"
+    ipt = await gateway.get(
+        f"/api/v1/invoices/{january['invoice_id']}/ipt", params={"format": "csv"}
+    )
+    assert ipt.status_code == 200, ipt.text
+    kinds = [row.split(",")[1] for row in ipt.text.strip().splitlines()[1:]]
+    assert kinds == ["INVOICE", "CORRECTION", "CREDIT"]
+    assert ipt.text.strip().splitlines()[-1].endswith(",0.00")  # running balance
+    document = await gateway.get(f"/api/v1/invoices/{january['invoice_id']}/document")
+    assert document.status_code == 200 and "Correction 2035-12" in document.text
 
     for _ in range(2):  # repeated runs and regenerates bill each difference once
         await run(gateway, "2036-01")
