@@ -34,7 +34,7 @@ class InvoicingSettings(ServiceSettings):
     correction_months: int = Field(default=3, ge=0, le=24)
     """How many periods back, counted from the period invoiced, corrections reach
     (BILLPORT_INVOICING_CORRECTION_MONTHS)."""
-    scheduler_settle_hours: float = Field(default=6.0, ge=0, le=72)
+    scheduler_settle_hours: int = Field(default=6, ge=0, le=72)
     """The monthly run starts this long into the 1st (UTC): Starlink revises a day for up to
     24 hours, and the last day of the month must have arrived."""
 

@@ -31,7 +31,7 @@ async def run_monthly(runtime: Runtime, interval_seconds: float = 3600.0) -> Non
         await asyncio.sleep(interval_seconds)
 
 
-def is_due(now: datetime, settle_hours: float) -> bool:
+def is_due(now: datetime, settle_hours: int) -> bool:
     """The month's run waits `settle_hours` into the 1st (UTC): the last day of the month
     before is revised for up to a day after it ends."""
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -39,7 +39,7 @@ def is_due(now: datetime, settle_hours: float) -> bool:
 
 
 async def run_if_due(runtime: Runtime, now: datetime) -> bool:
-    settle_hours: float = getattr(runtime.settings, "scheduler_settle_hours", 6.0)
+    settle_hours: int = getattr(runtime.settings, "scheduler_settle_hours", 6)
     if not is_due(now, settle_hours):
         return False
     period = str(Period(now.year, now.month))
