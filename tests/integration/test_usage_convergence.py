@@ -325,9 +325,15 @@ async def test_a_line_that_cannot_be_applied_is_an_alarm_not_a_loss(
         assert not found["consistent"]
         assert [f["service_line_number"] for f in found["apply_failures"]] == [poison]
         assert any(d["service_line_number"] == poison for d in found["differences"])
-        ready = (await gateway.get("/readyz")).json()
-        details = [i.get("detail", {}) for i in ready["components"]["invoicing"]["instances"]]
-        assert any(d.get("usage_apply_failures", 0) >= 1 and d.get("alarm") for d in details)
+        invoicing = stack.config.service_urls("invoicing")[0]
+        async with httpx.AsyncClient(timeout=30) as plain:
+
+            async def detail() -> dict[str, Any]:
+                body = (await plain.get(invoicing + "/readyz")).json()
+                return dict(body.get("detail") or {})
+
+            alarm = await eventually(detail, lambda d: d.get("usage_apply_failures", 0) >= 1)
+            assert alarm["alarm"] is True
         async with httpx.AsyncClient() as plain:
             metrics = (await plain.get(stack.config.service_urls("invoicing")[0] + "/metrics")).text
         counted = [
