@@ -21,6 +21,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from devstack.stack import Stack
+from shared.kafka import partition_for
 from tests.integration import usage_workload as wl
 from tests.integration.helpers import eventually
 
@@ -288,7 +289,12 @@ async def test_a_line_that_cannot_be_applied_is_an_alarm_not_a_loss(
     neighbours in the same message are applied; it is retried alone, then kept with the reason,
     counted, shown in /readyz and in the check; once the rule is gone a resync applies it."""
     tag = f"{random.randrange(10**6):06d}"
-    poison, good = f"AST-POISON-{tag}", f"AST-GOOD-{tag}"
+    poison = f"AST-POISON-{tag}"
+    good = next(  # a neighbour on the same partition, so both ride in one message
+        f"AST-GOOD-{tag}-{n}"
+        for n in range(1000)
+        if partition_for(f"AST-GOOD-{tag}-{n}") == partition_for(poison)
+    )
     await db.execute(
         f"ALTER TABLE invoicing.line_daily_usage ADD CONSTRAINT refuse_{tag}"
         f" CHECK (service_line_number <> '{poison}') NOT VALID"
@@ -317,10 +323,14 @@ async def test_a_line_that_cannot_be_applied_is_an_alarm_not_a_loss(
 
         kept = await eventually(failures, lambda f: len(f) == 1)
         assert "refuse_" in kept[0]["reason"]
-        assert await db.fetchval(
-            "SELECT priority_gb FROM invoicing.line_daily_usage WHERE service_line_number = $1",
-            good,
-        ) == Decimal("4.5")
+
+        async def neighbour() -> Any:  # its message may be another partition's: wait for it
+            return await db.fetchval(
+                "SELECT priority_gb FROM invoicing.line_daily_usage WHERE service_line_number = $1",
+                good,
+            )
+
+        assert await eventually(neighbour, lambda v: v is not None) == Decimal("4.5")
         found = await check(gateway, "2030-03")
         assert not found["consistent"]
         assert [f["service_line_number"] for f in found["apply_failures"]] == [poison]
