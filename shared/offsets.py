@@ -91,12 +91,13 @@ class OffsetProbe:
         return Pending(topic, group, behind)
 
     async def wait_passed(
-        self, group: str, topic: str, targets: dict[int, int], deadline: float
+        self, group: str, topic: str, targets: dict[int, int], deadline_seconds: float
     ) -> Pending:
-        """Wait until `group` has committed past `targets` or the monotonic `deadline` comes;
+        """Wait until `group` has committed past `targets` or `deadline_seconds` (a monotonic
+        instant, not money) comes;
         returns what is still pending (nothing when passed)."""
         while True:
             left = await self.pending(group, topic, targets)
-            if not left.behind or time.monotonic() >= deadline:
+            if not left.behind or time.monotonic() >= deadline_seconds:
                 return left
             await asyncio.sleep(POLL_SECONDS)
