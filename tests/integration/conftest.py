@@ -4,6 +4,7 @@ If anything cannot start, every test here fails with the reason: nothing is skip
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -12,14 +13,16 @@ import pytest
 
 from devstack.stack import ROOT, Stack, StackConfig, wipe
 
-TEST_HOME = ROOT / ".local" / "test"
+SLOT = int(os.environ.get("BILLPORT_TEST_SLOT", "1"))
+"""Slot 1 unless told: a developer may run a second suite beside the first on another slot."""
+TEST_HOME = ROOT / ".local" / ("test" if SLOT == 1 else f"test-{SLOT}")
 ADMIN_TOKEN = "bp_test_admin_token"
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     wipe(TEST_HOME)
-    config = StackConfig.isolated(TEST_HOME, slot=1, admin_token=ADMIN_TOKEN)
+    config = StackConfig.isolated(TEST_HOME, slot=SLOT, admin_token=ADMIN_TOKEN)
     # Quick retries and leases, so that failure and crash tests of the notifier finish fast.
     config.extra_env.update(
         {
