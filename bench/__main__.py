@@ -22,7 +22,7 @@ from devstack.procs import cpu_seconds, rss_mb
 from devstack.stack import ROOT, Stack, StackConfig, wipe
 
 HOME = ROOT / ".local" / "bench"
-TOKEN = "bp_bench_admin_token"
+TOKEN = "bp_bench_admin_4Rt7Mz2Xq9Kd6Wv3Ln8Hp5"
 
 
 def postgres_pid(home: Path) -> int:

@@ -75,6 +75,16 @@ class Busy(BillPortError):
     code = "busy"
     http_status = 429
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: dict[str, str] | None = None,
+        retry_after_seconds: int = 1,
+    ) -> None:
+        super().__init__(message, fields=fields)
+        self.retry_after_seconds = retry_after_seconds
+
 
 class TransientError(BillPortError):
     code = "unavailable"

@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker, KafkaRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -28,8 +28,9 @@ from shared import correlation
 from shared.db.migrate import migrate
 from shared.db.outbox import OutboxRelay
 from shared.db.pool import open_pool
-from shared.errors import BillPortError, Conflict, ValidationFailed
+from shared.errors import BillPortError, Conflict, Forbidden, ValidationFailed
 from shared.events.topics import validation_fields
+from shared.internal_auth import HEADER, Caller, check_secret, verify
 from shared.kafka import DeadLetterer, KafkaProducer, make_broker
 from shared.logs import setup_logging
 from shared.offsets import OffsetProbe
@@ -60,6 +61,11 @@ class Runtime:
     def group_of(self, topic: str) -> str:
         """This service's consumer group on `topic` (see `shared.consumer.consume`)."""
         return f"{self.settings.group_id}.{topic}"
+
+    @property
+    def secret(self) -> str:
+        """The internal secret that signs this service's calls and verifies its callers'."""
+        return self.settings.internal_secret.get_secret_value()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -100,6 +106,7 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        check_secret(runtime.secret, "BILLPORT_INTERNAL_SECRET")
         runtime._pool = await open_pool(settings)
         async with runtime.pool.acquire() as conn:
             applied = await migrate(conn, settings.db_schema, service_dir)
@@ -144,10 +151,31 @@ def build_app(
         asyncpg.IntegrityConstraintViolationError,
         _broken_rule_response,
     )
-    for api_router in api_routers:
-        app.include_router(api_router)
+    for api_router in api_routers:  # every internal route needs a signed credential
+        app.include_router(api_router, dependencies=[Depends(internal_caller)])
     app.include_router(_ops_router(runtime, readiness))
     return app
+
+
+_READ_ONLY_ROLES = ("org_user",)
+
+
+async def internal_caller(request: Request) -> Caller:
+    """The verified caller of an internal route (401 without a valid credential). An org user
+    only reads, and a usage feed only reaches the usage service, whatever the gateway allows."""
+    runtime: Runtime = request.app.state.runtime
+    name = runtime.settings.service_name
+    caller = verify(request.headers.get(HEADER), runtime.secret, audience=name)
+    if caller.role in _READ_ONLY_ROLES and request.method not in ("GET", "HEAD"):
+        raise Forbidden(f"the role {caller.role} only reads")
+    if caller.role == "feed" and name != "usage":
+        raise Forbidden("a usage feed only pushes usage")
+    return caller
+
+
+InternalCaller = Annotated[Caller, Depends(internal_caller)]
+"""The caller of an internal route, from its signed credential (FastAPI verifies it once per
+request however many parameters ask for it)."""
 
 
 async def _error_response(_: Request, exc: BillPortError) -> JSONResponse:

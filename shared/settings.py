@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +24,12 @@ class ServiceSettings(BaseSettings):
     """Tries of one message before a non-transient failure sends it to the dead-letter topic."""
     outbox_batch: int = 500
     log_level: str = "INFO"
+    internal_secret: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("BILLPORT_INTERNAL_SECRET", "internal_secret"),
+    )
+    """The deployment's secret that signs and verifies internal calls (one for every service
+    and the gateway, at least 32 characters; no default: a service refuses to start without)."""
     consumer_group: str | None = None
     """The consumer group prefix, `billport-<service>` unless set: a new one reads every topic
     from the beginning again (a replay; the processed-event table keeps it from changing

@@ -1,4 +1,5 @@
-"""Annotated dependencies of the gateway: `Db`, `CurrentUser`, role guards, service clients."""
+"""Annotated dependencies of the gateway: `Db`, `CurrentUser`, role guards, `OrgScope`, and
+`Services` (the internal clients, each call signed for the current user)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import asyncpg
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.gateway.auth import Principal, Role, authenticate
-from services.gateway.clients import ServiceClients
+from services.gateway import audit
+from services.gateway.auth import Principal, Refusal, Role, authenticate
+from services.gateway.auth_limits import FailureLimiter
 from services.gateway.settings import GatewaySettings
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import Busy, Forbidden, Unauthorized
+from shared.internal_auth import Caller
+from shared.internal_client import CallerClients, ServiceClients
 from shared.kafka import KafkaProducer
 
 
@@ -36,30 +40,41 @@ def _producer(request: Request) -> KafkaProducer:
     return _state(request).producer  # type: ignore[no-any-return]
 
 
-def _services(request: Request) -> ServiceClients:
-    return _state(request).services  # type: ignore[no-any-return]
-
-
 Settings = Annotated[GatewaySettings, Depends(_settings)]
 Producer = Annotated[KafkaProducer, Depends(_producer)]
-Services = Annotated[ServiceClients, Depends(_services)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer …`")
+
+
+def client_ip(request: Request) -> str | None:
+    """The client's address: the peer's, or what a trusted proxy forwarded for it (uvicorn
+    believes `X-Forwarded-For` only from BILLPORT_GATEWAY_TRUSTED_PROXIES, by default nobody)."""
+    return request.client.host if request.client else None
 
 
 async def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    state = _state(request)
+    limiter: FailureLimiter = state.auth_failures
+    client = client_ip(request) or "unknown"
+    wait = limiter.retry_after_seconds(client)
+    if wait:
+        raise Busy(
+            "too many failed sign-ins from this address; wait before trying again",
+            retry_after_seconds=wait,
+        )
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("missing bearer token: send `Authorization: Bearer <token>`")
-    state = _state(request)
     async with state.pool.acquire() as conn:
-        principal = await authenticate(conn, credentials.credentials, state.settings.admin_token)
-    if principal is None:
-        raise Unauthorized("unknown or revoked token")
-    request.state.principal = principal
-    return principal
+        found = await authenticate(conn, credentials.credentials, state.admin_token)
+        if isinstance(found, Refusal):
+            reached_limit = limiter.failed(client)
+            await audit.record_refusal(conn, client, request, found, reached_limit)
+            raise Unauthorized("the token is unknown, revoked or expired")
+    request.state.principal = found
+    return found
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
@@ -83,8 +98,26 @@ Staff = Annotated[Principal, Depends(require("admin", "finance"))]
 Reader = Annotated[Principal, Depends(require("admin", "finance", "org_user"))]
 
 
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+def org_scope(user: CurrentUser) -> str | None:
+    """The organization whose tree the caller is confined to: an org user's own, whatever it
+    asks for; None for staff. The services confine the call too, from its credential."""
+    return user.org_id if user.role == "org_user" else None
+
+
+OrgScope = Annotated[str | None, Depends(org_scope)]
+
+
+def _services(request: Request, user: CurrentUser) -> CallerClients:
+    clients: ServiceClients = _state(request).services
+    caller = Caller(
+        actor=user.token_id, role=user.role, org_id=user.org_id, client=client_ip(request)
+    )
+    return clients.acting_as(caller)
+
+
+Services = Annotated[CallerClients, Depends(_services)]
+"""The internal clients, every call signed for the current user (actor, role, org scope and
+client address travel in the credential, never in a body field or a plain header)."""
 
 
 IDENT = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"

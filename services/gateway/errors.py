@@ -37,7 +37,8 @@ async def on_billport_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BillPortError)
     if exc.http_status >= 500:
         log.warning("answered %s: %s", exc.http_status, exc.message)
-    headers = {"Retry-After": "1"} if exc.http_status in (429, 503) else None
+    wait = getattr(exc, "retry_after_seconds", 1)
+    headers = {"Retry-After": str(wait)} if exc.http_status in (429, 503) else None
     return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=headers)
 
 

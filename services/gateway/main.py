@@ -11,8 +11,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from services.gateway import errors
+from services.gateway.auth import weak_bootstrap_token
+from services.gateway.auth_limits import FailureLimiter
 from services.gateway.backpressure import LagMonitor
-from services.gateway.clients import ServiceClients
 from services.gateway.deps import CurrentUser
 from services.gateway.routes import (
     audit,
@@ -29,6 +30,8 @@ from services.gateway.settings import GatewaySettings
 from shared import correlation
 from shared.db.migrate import migrate
 from shared.db.pool import open_pool
+from shared.internal_auth import check_secret
+from shared.internal_client import ServiceClients
 from shared.kafka import KafkaProducer
 from shared.logs import setup_logging
 
@@ -52,18 +55,35 @@ def api_router() -> APIRouter:
     return api
 
 
+def _bootstrap_token(token: str) -> str:
+    """The bootstrap admin token, or none; a weak one stops the gateway from starting."""
+    weakness = token and weak_bootstrap_token(token)
+    if weakness:
+        raise ValueError(
+            f"BILLPORT_ADMIN_TOKEN is refused: {weakness}; set a random token (make run makes one)"
+        )
+    return token
+
+
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     setup_logging(settings.log_level, "gateway")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        secret = check_secret(
+            settings.internal_secret.get_secret_value(), "BILLPORT_INTERNAL_SECRET"
+        )
+        app.state.admin_token = _bootstrap_token(settings.admin_token)
         app.state.pool = await open_pool(settings)
         async with app.state.pool.acquire() as conn:
             await migrate(conn, settings.db_schema, Path(__file__).parent)
         app.state.producer = KafkaProducer(settings.kafka_bootstrap, "billport-gateway")
         await app.state.producer.start()
-        app.state.services = ServiceClients(settings.service_urls())
+        app.state.services = ServiceClients(settings.service_urls(), secret)
+        app.state.auth_failures = FailureLimiter(
+            settings.auth_max_failures, settings.auth_failure_window_seconds
+        )
         app.state.usage_lag = LagMonitor(
             settings.kafka_bootstrap, f"{settings.usage_consumer_group}.usage.raw"
         )

@@ -25,6 +25,13 @@ class GatewaySettings(ServiceSettings):
     admin_token: str = Field(
         default="", validation_alias=AliasChoices("BILLPORT_ADMIN_TOKEN", "admin_token")
     )
+    trusted_proxies: str = ""
+    """Addresses (or networks) of the reverse proxies whose `X-Forwarded-For` is believed,
+    comma-separated; empty (the default): nobody's, the peer's address is the client's."""
+    auth_max_failures: int = 10
+    """Failed sign-ins one client address may make within `auth_failure_window_seconds`
+    before its requests are answered 429."""
+    auth_failure_window_seconds: int = 60
     usage_urls: str = "http://127.0.0.1:8101"
     invoicing_urls: str = "http://127.0.0.1:8102"
     payments_urls: str = "http://127.0.0.1:8103"

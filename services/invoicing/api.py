@@ -12,13 +12,12 @@ from services.invoicing.domain import period_bounds
 from services.invoicing.usage_check import check
 from shared.errors import NotFound, ValidationFailed
 from shared.money import format_gb
-from shared.service import Runtime
+from shared.service import InternalCaller, Runtime
 
 
 class DismissIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=3, max_length=500)
-    by: str = Field(default="system", max_length=200)
 
 
 FIGURES = ("priority_gb", "opt_in_priority_gb", "standard_gb", "non_billable_gb")
@@ -61,9 +60,10 @@ def router(runtime: Runtime) -> APIRouter:
         }
 
     @api.post("/usage/failures/{failure_id}/dismiss")
-    async def dismiss(failure_id: int, body: DismissIn) -> dict[str, Any]:
+    async def dismiss(failure_id: int, body: DismissIn, caller: InternalCaller) -> dict[str, Any]:
+        caller.require("admin")
         async with runtime.pool.acquire() as conn:
-            if not await repository.dismiss_failure(conn, failure_id, body.by, body.reason):
+            if not await repository.dismiss_failure(conn, failure_id, caller.actor, body.reason):
                 raise NotFound(f"no open usage failure {failure_id}")
         return {"id": failure_id, "dismissed": True, "reason": body.reason}
 

@@ -28,7 +28,8 @@ from shared.api.catalog import (
     SubPoolVersionIn,
 )
 from shared.errors import NotFound
-from shared.service import Runtime
+from shared.internal_auth import Caller
+from shared.service import InternalCaller, Runtime
 
 Create = Callable[[asyncpg.Connection, Any], Awaitable[dict[str, Any]]]
 
@@ -49,19 +50,47 @@ def router(runtime: Runtime) -> APIRouter:
     return api
 
 
-async def _within(conn: asyncpg.Connection, org_id: str, within_org: str | None, what: str) -> None:
+async def _within(conn: asyncpg.Connection, org_id: str, caller: Caller, what: str) -> None:
     """An org_user's read: another tree's object is a 404, as if it did not exist."""
-    if within_org and org_id not in await catalog.org_tree(conn, within_org):
+    scope = caller.org_scope
+    if scope and org_id not in await catalog.org_tree(conn, scope):
         raise NotFound(f"no {what}")
+
+
+USED_BY_ORGS = {
+    # What an organization tree "uses" of the shared catalog: the plans its lines were ever
+    # on and the products it ordered; an org user sees those and no other customer's prices.
+    "plans": "id IN (SELECT plan_id FROM service_lines WHERE org_id = ANY($1))",
+    "products": "id IN (SELECT unnest(product_ids) FROM product_orders WHERE org_id = ANY($1))",
+    "organizations": "id = ANY($1)",
+    "sub_pools": "org_id = ANY($1)",
+    "service_lines": "org_id = ANY($1)",
+}
+
+
+async def _confined(
+    conn: asyncpg.Connection, caller: Caller, table: str, org_id: str | None
+) -> tuple[str, tuple[Any, ...]]:
+    """The rows of `table` a list may show: those of the tree asked for (plans and products
+    are not filtered by it), within the caller's own tree when it is confined to one."""
+    orgs: list[str] | None = None
+    if org_id and table not in ("plans", "products"):
+        orgs = await catalog.org_tree(conn, org_id)
+    if caller.org_scope:
+        own = await catalog.org_tree(conn, caller.org_scope)
+        orgs = own if orgs is None else [o for o in orgs if o in own]
+    if orgs is None:
+        return "TRUE", ()
+    return USED_BY_ORGS[table], (orgs,)
 
 
 def _add_changes(api: APIRouter, runtime: Runtime) -> None:
     """Catalog changes over time: each change answers `{before, after}` for the audit."""
 
     @api.get("/organizations/{org_id}")
-    async def get_org(org_id: str, within_org: str | None = None) -> dict[str, Any]:
+    async def get_org(org_id: str, caller: InternalCaller) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
-            await _within(conn, org_id, within_org, f"organization {org_id}")
+            await _within(conn, org_id, caller, f"organization {org_id}")
             return await catalog_changes.get_organization(conn, org_id)
 
     @api.patch("/organizations/{org_id}")
@@ -70,10 +99,10 @@ def _add_changes(api: APIRouter, runtime: Runtime) -> None:
             return await catalog_changes.patch_organization(conn, org_id, body)
 
     @api.get("/service-lines/{number}")
-    async def get_line(number: str, within_org: str | None = None) -> dict[str, Any]:
+    async def get_line(number: str, caller: InternalCaller) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
             line = await catalog_changes.get_service_line(conn, number)
-            await _within(conn, line["org_id"], within_org, f"service line {number}")
+            await _within(conn, line["org_id"], caller, f"service line {number}")
             return line
 
     @api.post("/service-lines/{number}/changes", status_code=201)
@@ -87,8 +116,12 @@ def _add_changes(api: APIRouter, runtime: Runtime) -> None:
             return await catalog_changes.patch_service_line(conn, number, body)
 
     @api.get("/plans/{plan_id}")
-    async def get_plan(plan_id: str) -> dict[str, Any]:
+    async def get_plan(plan_id: str, caller: InternalCaller) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
+            where, args = await _confined(conn, caller, "plans", None)
+            sql = f"SELECT 1 FROM plans WHERE ({where}) AND id = ${len(args) + 1}"
+            if not await conn.fetchval(sql, *args, plan_id):
+                raise NotFound(f"no plan {plan_id}")
             return await catalog_changes.priced_detail(conn, catalog_changes.PLANS, plan_id)
 
     @api.patch("/plans/{plan_id}")
@@ -97,10 +130,10 @@ def _add_changes(api: APIRouter, runtime: Runtime) -> None:
             return await catalog_changes.add_version(conn, catalog_changes.PLANS, plan_id, body)
 
     @api.get("/sub-pools/{pool_id}")
-    async def get_pool(pool_id: str, within_org: str | None = None) -> dict[str, Any]:
+    async def get_pool(pool_id: str, caller: InternalCaller) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
             pool = await catalog_changes.priced_detail(conn, catalog_changes.POOLS, pool_id)
-            await _within(conn, pool["org_id"], within_org, f"sub-pool {pool_id}")
+            await _within(conn, pool["org_id"], caller, f"sub-pool {pool_id}")
             return pool
 
     @api.patch("/sub-pools/{pool_id}")
@@ -125,16 +158,13 @@ def _add_resource(
         return model_out.model_validate(row).model_dump(mode="json")
 
     async def get(
+        caller: InternalCaller,
         limit: int = Query(default=100, ge=1, le=1000),
         cursor: str | None = None,
         org_id: str | None = None,
     ) -> dict[str, Any]:
-        where: str = "TRUE"
-        args: tuple[Any, ...] = ()
         async with runtime.pool.acquire() as conn:
-            if org_id and table != "plans" and table != "products":
-                column = "id" if table == "organizations" else "org_id"
-                where, args = f"{column} = ANY($1)", (await catalog.org_tree(conn, org_id),)
+            where, args = await _confined(conn, caller, table, org_id)
             result = await catalog.page(conn, table, limit, cursor, where, args)
         result["items"] = [
             model_out.model_validate(r).model_dump(mode="json") for r in result["items"]

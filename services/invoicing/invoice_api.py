@@ -7,14 +7,16 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+import asyncpg
+from fastapi import APIRouter, Depends, Header, Query
 
 from services.invoicing import catalog, changes, exports, invoices, listing, runs, sending
 from services.invoicing.proforma import proformas
 from services.invoicing.usage_barrier import wait_for_usage
 from shared.api.catalog import InvoiceEdit, ProductOrderIn, RegenerateIn, SendIn
 from shared.errors import NotFound
-from shared.service import Runtime
+from shared.internal_auth import Caller
+from shared.service import InternalCaller, Runtime
 
 
 def router(runtime: Runtime) -> APIRouter:
@@ -36,38 +38,33 @@ def router(runtime: Runtime) -> APIRouter:
             return await runs.product_order(conn, order)
 
     @api.post("/invoices/regenerate")
-    async def regenerate(body: dict[str, Any]) -> dict[str, Any]:
-        request = RegenerateIn.model_validate({k: v for k, v in body.items() if k != "by"})
+    async def regenerate(body: RegenerateIn, caller: InternalCaller) -> dict[str, Any]:
         await wait_for_usage(runtime, _timeout(runtime, "run"))
         async with runtime.pool.acquire() as conn:
             return await changes.regenerate(
-                conn,
-                request.period,
-                request.org_id,
-                str(body.get("by", "system")),
-                window=_window(runtime),
+                conn, body.period, body.org_id, caller.actor, window=_window(runtime)
             )
 
     @api.post("/invoices/{invoice_id}/approve")
-    async def approve(invoice_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def approve(invoice_id: str, caller: InternalCaller) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
-            return await changes.approve(conn, invoice_id, str(body.get("by", "system")))
+            return await changes.approve(conn, invoice_id, caller.actor)
 
     @api.patch("/invoices/{invoice_id}")
-    async def edit(invoice_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        by = str(body.pop("by", "system"))
-        request = InvoiceEdit.model_validate(body)
+    async def edit(invoice_id: str, body: InvoiceEdit, caller: InternalCaller) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
-            return await changes.edit(conn, invoice_id, request, by)
+            return await changes.edit(conn, invoice_id, body, caller.actor)
 
     @api.post("/invoices/{invoice_id}/send", status_code=202)
-    async def send(invoice_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        by = str(body.pop("by", "system"))
-        key = body.pop("idempotency_key", None)
-        request = SendIn.model_validate(body)
+    async def send(
+        invoice_id: str,
+        body: SendIn,
+        caller: InternalCaller,
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
             return await sending.request_send(
-                conn, invoice_id, request.to, request.emails, by, key=key and str(key)
+                conn, invoice_id, body.to, body.emails, caller.actor, key=idempotency_key
             )
 
     @api.post("/reminders/run")
@@ -78,52 +75,68 @@ def router(runtime: Runtime) -> APIRouter:
             return await sending.send_reminders(conn, today, interval)
 
     @api.get("/invoices/proforma")
-    async def proforma(org_id: str | None = None) -> dict[str, Any]:
+    async def proforma(caller: InternalCaller, org_id: str | None = None) -> dict[str, Any]:
         await wait_for_usage(runtime, _timeout(runtime, "proforma"))
         async with runtime.pool.acquire() as conn:
-            org_ids = await catalog.org_tree(conn, org_id) if org_id else None
+            org_ids = await visible_orgs(conn, caller, org_id)
             return await proformas(conn, datetime.now(UTC).date(), org_ids, window=_window(runtime))
 
     @api.get("/invoices")
     async def list_invoices(
         query: Annotated[ListQuery, Depends()],
+        caller: InternalCaller,
         limit: int = Query(default=50, ge=1, le=500),
         cursor: str | None = None,
         sort: str | None = None,
     ) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
-            org_ids = await catalog.org_tree(conn, query.org_id) if query.org_id else None
+            org_ids = await visible_orgs(conn, caller, query.org_id)
             return await listing.search(conn, query.filters(), org_ids, limit, cursor, sort)
 
     @api.get("/invoices/report")
     async def report(
-        query: Annotated[ListQuery, Depends()], sort: str | None = None
+        query: Annotated[ListQuery, Depends()], caller: InternalCaller, sort: str | None = None
     ) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
-            org_ids = await catalog.org_tree(conn, query.org_id) if query.org_id else None
+            org_ids = await visible_orgs(conn, caller, query.org_id)
             return await exports.report(conn, query.filters(), org_ids, sort)
 
     @api.get("/invoices/{invoice_id}/ipt")
-    async def ipt(invoice_id: str, within_org: str | None = None) -> dict[str, Any]:
+    async def ipt(invoice_id: str, caller: InternalCaller) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
-            await visible_or_404(conn, invoice_id, within_org)
+            await visible_or_404(conn, invoice_id, caller.org_scope)
             return {
                 "columns": list(exports.IPT_COLUMNS),
                 "rows": await exports.ipt(conn, invoice_id),
             }
 
     @api.get("/invoices/{invoice_id}")
-    async def invoice(invoice_id: str, within_org: str | None = None) -> dict[str, Any]:
+    async def invoice(invoice_id: str, caller: InternalCaller) -> dict[str, Any]:
+        scope = caller.org_scope
         async with runtime.pool.acquire() as conn:
             detail = await invoices.get_detail(conn, invoice_id)
-            visible = within_org is None or (
-                detail is not None and detail["org_id"] in await catalog.org_tree(conn, within_org)
+            visible = scope is None or (
+                detail is not None and detail["org_id"] in await catalog.org_tree(conn, scope)
             )
         if detail is None or not visible:
             raise NotFound(f"no invoice {invoice_id}")
-        return detail
+        return detail if scope is None else invoices.customer_view(detail)
 
     return api
+
+
+async def visible_orgs(
+    conn: asyncpg.Connection, caller: Caller, org_id: str | None
+) -> list[str] | None:
+    """The organizations a list may show: the tree asked for, within the caller's own tree
+    when it is confined to one (an org user asking for another tree sees nothing); None: all."""
+    scope = caller.org_scope
+    if scope is None:
+        return await catalog.org_tree(conn, org_id) if org_id else None
+    own = await catalog.org_tree(conn, scope)
+    if org_id is None:
+        return own
+    return [o for o in await catalog.org_tree(conn, org_id) if o in own]
 
 
 async def visible_or_404(conn: Any, invoice_id: str, within_org: str | None) -> None:

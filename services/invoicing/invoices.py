@@ -213,6 +213,19 @@ async def get_summary(conn: asyncpg.Connection, invoice_id: str) -> dict[str, An
     return as_summary(row) if row else None
 
 
+def customer_view(detail: dict[str, Any]) -> dict[str, Any]:
+    """An invoice as its customer's own users see it: without the staff's internal notes and
+    names (posting notes, who posted, sent or edited, send errors)."""
+    view = dict(detail)
+    view["payments"] = [
+        {**p, "note": None, "posted_by": None, "reversal_reason": None} for p in detail["payments"]
+    ]
+    view["sends"] = [{**s, "requested_by": None, "error": None} for s in detail["sends"]]
+    view["revisions"] = [{**r, "by": None} for r in detail["revisions"]]
+    view["last_send_error"] = None
+    return view
+
+
 async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any] | None:
     summary = await get_summary(conn, invoice_id)
     if summary is None:

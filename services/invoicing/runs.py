@@ -307,12 +307,13 @@ async def product_order(conn: asyncpg.Connection, body: ProductOrderIn) -> dict[
             conn, "ONE_TIME", org, None, body.ordered_on, product_invoice(lines)
         )
         await conn.execute(
-            "INSERT INTO product_orders (id, org_id, ordered_on, invoice_id)"
-            " VALUES ($1, $2, $3, $4)",
+            "INSERT INTO product_orders (id, org_id, ordered_on, invoice_id, product_ids)"
+            " VALUES ($1, $2, $3, $4, $5)",
             f"order_{secrets.token_hex(6)}",
             org["id"],
             body.ordered_on,
             summary["invoice_id"],
+            sorted({item.product_id for item in body.items}),
         )
         await outbox.stage(conn, INVOICING_EVENTS, [generated_event(summary)])
     detail = await invoices.get_detail(conn, summary["invoice_id"])

@@ -8,7 +8,10 @@ import httpx
 
 from shared import correlation
 from shared.errors import TransientError
+from shared.internal_auth import HEADER, Caller, sign
 from shared.service import Runtime
+
+AS_INVOICING = Caller(actor="invoicing", role="service")
 
 
 async def call(
@@ -16,7 +19,10 @@ async def call(
 ) -> httpx.Response:
     """The first replica's answer (any status); TransientError when none is reachable."""
     urls: list[str] = list(getattr(runtime.settings, "usage_url_list", []))
-    headers = {correlation.HEADER: correlation.current() or ""}
+    headers = {
+        correlation.HEADER: correlation.current() or "",
+        HEADER: sign(AS_INVOICING, runtime.secret, "usage"),
+    }
     async with httpx.AsyncClient(timeout=seconds) as http:
         for base in urls:
             try:

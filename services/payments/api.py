@@ -10,9 +10,11 @@ from fastapi.responses import JSONResponse
 from services.payments import ledger, postings, repository
 from shared.api.payments import PaymentIn, ReversalIn
 from shared.errors import BadRequest, NotFound
-from shared.service import Runtime
+from shared.internal_auth import CallerRole
+from shared.service import InternalCaller, Runtime
 
 KEY_MAX = 200
+STAFF: tuple[CallerRole, ...] = ("admin", "finance", "service")
 
 
 def idempotency_key(value: str | None) -> str:
@@ -32,13 +34,15 @@ def router(runtime: Runtime) -> APIRouter:
     async def post_payment(
         invoice_id: str,
         body: PaymentIn,
+        caller: InternalCaller,
         idempotency: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-        actor: Annotated[str, Header(alias="X-BillPort-Actor")] = "system",
-        client: Annotated[str | None, Header(alias="X-BillPort-Client")] = None,
     ) -> JSONResponse:
+        caller.require(*STAFF)
         key = idempotency_key(idempotency)
         async with runtime.pool.acquire() as conn:
-            payment, created = await postings.post(conn, invoice_id, body, key, actor, client)
+            payment, created = await postings.post(
+                conn, invoice_id, body, key, caller.actor, caller.client
+            )
         headers = {} if created else {"Idempotent-Replayed": "true"}
         return JSONResponse(payment, status_code=201, headers=headers)
 
@@ -47,13 +51,15 @@ def router(runtime: Runtime) -> APIRouter:
         invoice_id: str,
         payment_id: str,
         body: ReversalIn,
-        actor: Annotated[str, Header(alias="X-BillPort-Actor")] = "system",
+        caller: InternalCaller,
     ) -> dict[str, Any]:
+        caller.require(*STAFF)
         async with runtime.pool.acquire() as conn:
-            return await postings.reverse(conn, invoice_id, payment_id, body.reason, actor)
+            return await postings.reverse(conn, invoice_id, payment_id, body.reason, caller.actor)
 
     @api.get("/invoices/{invoice_id}/payments")
-    async def invoice_payments(invoice_id: str) -> dict[str, Any]:
+    async def invoice_payments(invoice_id: str, caller: InternalCaller) -> dict[str, Any]:
+        caller.require(*STAFF)  # postings carry staff notes and addresses
         async with runtime.pool.acquire() as conn:
             if not await repository.known_invoice(conn, invoice_id):
                 raise NotFound(f"no invoice {invoice_id}")

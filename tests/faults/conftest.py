@@ -11,7 +11,7 @@ import pytest
 from devstack.stack import ROOT, Stack, StackConfig, wipe
 
 HOME = ROOT / ".local" / "faults"
-TOKEN = "bp_faults_admin_token"
+TOKEN = "bp_faults_admin_8Nd3Kq6Wz2Pv9Ly4Hs7Gc5"
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from devstack.stack import ROOT, Stack, StackConfig, wipe
 SLOT = int(os.environ.get("BILLPORT_TEST_SLOT", "1"))
 """Slot 1 unless told: a developer may run a second suite beside the first on another slot."""
 TEST_HOME = ROOT / ".local" / ("test" if SLOT == 1 else f"test-{SLOT}")
-ADMIN_TOKEN = "bp_test_admin_token"
+ADMIN_TOKEN = "bp_test_admin_5Jq8Vw2Lz7Hn4Rk9Xc3Tf6Bm"
 
 
 @pytest.fixture(scope="session")

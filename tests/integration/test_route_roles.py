@@ -1,11 +1,14 @@
 """Every route of the public API by every role: the answer says who may do what.
 
-The table below is the specification (api.md: admin everything; finance invoices, payments,
-approve, send and catalog read; org_user reads and downloads within its own tree; feed usage
-ingest only). A route missing from it fails the test, so a new route must say its roles."""
+The README's table "Who may do what" is the specification (api.md: admin everything; finance
+invoices, payments, approve, send and catalog read; org_user reads and downloads within its own
+tree; feed usage ingest only). A route missing from it fails the test, so a new route must say
+its roles there."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,67 +19,32 @@ from tests.integration.conftest import ADMIN_TOKEN
 
 pytestmark = pytest.mark.integration
 
-ADMIN = {"admin"}
-STAFF = {"admin", "finance"}
-READER = {"admin", "finance", "org_user"}
-FEED = {"admin", "feed"}
-EVERYONE = {"admin", "finance", "org_user", "feed"}
+ROLES = ("admin", "finance", "org_user", "feed")
+README = Path(__file__).resolve().parents[2] / "README.md"
+ROW = re.compile(r"^\| `(GET|POST|PATCH|PUT|DELETE) (/api/v1/\S*)` \|(.*)\|\s*$")
 
-ALLOWED: dict[tuple[str, str], set[str]] = {
-    ("POST", "/api/v1/tokens"): ADMIN,
-    ("POST", "/api/v1/usage/records"): FEED,
-    ("POST", "/api/v1/usage/starlink"): FEED,
-    ("GET", "/api/v1/service-lines/{service_line_number}/usage"): STAFF,
-    ("GET", "/api/v1/service-lines/{service_line_number}/usage-summary"): STAFF,
-    ("GET", "/api/v1/usage/unassigned"): STAFF,
-    ("GET", "/api/v1/usage/check"): STAFF,
-    ("POST", "/api/v1/usage/resync"): ADMIN,
-    ("GET", "/api/v1/usage/resync/{job_id}"): ADMIN,
-    ("POST", "/api/v1/usage/failures/{failure_id}/dismiss"): ADMIN,
-    ("POST", "/api/v1/organizations"): ADMIN,
-    ("GET", "/api/v1/organizations/{org_id}"): READER,
-    ("PATCH", "/api/v1/organizations/{org_id}"): ADMIN,
-    ("GET", "/api/v1/service-lines/{service_line_number}"): READER,
-    ("POST", "/api/v1/service-lines/{service_line_number}/changes"): ADMIN,
-    ("PATCH", "/api/v1/service-lines/{service_line_number}"): ADMIN,
-    ("GET", "/api/v1/plans/{plan_id}"): READER,
-    ("PATCH", "/api/v1/plans/{plan_id}"): ADMIN,
-    ("GET", "/api/v1/sub-pools/{pool_id}"): READER,
-    ("PATCH", "/api/v1/sub-pools/{pool_id}"): ADMIN,
-    ("GET", "/api/v1/organizations"): READER,
-    ("POST", "/api/v1/plans"): ADMIN,
-    ("GET", "/api/v1/plans"): READER,
-    ("POST", "/api/v1/sub-pools"): ADMIN,
-    ("GET", "/api/v1/sub-pools"): READER,
-    ("POST", "/api/v1/service-lines"): ADMIN,
-    ("GET", "/api/v1/service-lines"): READER,
-    ("POST", "/api/v1/products"): ADMIN,
-    ("GET", "/api/v1/products"): READER,
-    ("POST", "/api/v1/billing-runs"): STAFF,
-    ("POST", "/api/v1/product-orders"): STAFF,
-    ("GET", "/api/v1/invoices"): READER,
-    ("GET", "/api/v1/invoices/report"): READER,
-    ("GET", "/api/v1/invoices/{invoice_id}/ipt"): READER,
-    ("GET", "/api/v1/invoices/{invoice_id}"): READER,
-    ("PATCH", "/api/v1/invoices/{invoice_id}"): STAFF,
-    ("POST", "/api/v1/invoices/regenerate"): STAFF,
-    ("POST", "/api/v1/invoices/{invoice_id}/approve"): STAFF,
-    ("POST", "/api/v1/invoices/{invoice_id}/payments"): STAFF,
-    ("GET", "/api/v1/invoices/{invoice_id}/payments"): STAFF,
-    ("POST", "/api/v1/invoices/{invoice_id}/payments/{payment_id}/reversal"): STAFF,
-    ("GET", "/api/v1/payments/ledger-check"): STAFF,
-    ("GET", "/api/v1/invoices/{invoice_id}/document"): READER,
-    ("GET", "/api/v1/invoices/{invoice_id}/pdf"): READER,
-    ("POST", "/api/v1/invoices/{invoice_id}/send"): STAFF,
-    ("POST", "/api/v1/reminders/run"): ADMIN,
-    ("GET", "/api/v1/whoami"): EVERYONE,
-    ("GET", "/api/v1/audit"): ADMIN,
-}
+
+def roles_table() -> dict[tuple[str, str], set[str]]:
+    """The README's table "Who may do what": route -> the roles with a ✓."""
+    table: dict[tuple[str, str], set[str]] = {}
+    for line in README.read_text().splitlines():
+        found = ROW.match(line)
+        if found:
+            marks = [cell.strip() for cell in found.group(3).split("|")]
+            assert len(marks) == len(ROLES), line
+            table[(found.group(1), found.group(2))] = {
+                role for role, mark in zip(ROLES, marks, strict=True) if mark == "✓"
+            }
+    return table
+
+
+ALLOWED = roles_table()
 PARAMS = {
     "{invoice_id}": "INV-209901-999999",
     "{payment_id}": "pay_none",
     "{failure_id}": "999999999",
     "{job_id}": "999999999",
+    "{token_id}": "tok_none",
     "{org_id}": "org_none",
     "{plan_id}": "plan_none",
     "{pool_id}": "pool_none",

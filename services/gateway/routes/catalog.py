@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from services.gateway.audit import record
 from services.gateway.auth import Principal
-from services.gateway.deps import Admin, Db, PathId, Services, require
+from services.gateway.deps import Admin, Db, OrgScope, PathId, Services, require
 from shared.api.catalog import (
     Organization,
     OrganizationIn,
@@ -59,13 +59,13 @@ def add_resource(
 
     async def list_(
         user: CatalogReader,
+        scope: OrgScope,
         services: Services,
         org_id: str | None = None,
         limit: int = Query(default=100, ge=1, le=1000),
         cursor: str | None = None,
     ) -> Any:
-        if user.role == "org_user" and scoped:
-            org_id = user.org_id  # its own tree, whatever it asked for
+        org_id = scope or org_id  # an org user: its own tree, whatever it asked for
         params = {
             "limit": limit,
             **({"cursor": cursor} if cursor else {}),
@@ -100,10 +100,6 @@ add_resource("products", ProductIn, Product, scoped=False)
 # --- catalog changes over time (each audited with the object before and after) ---------------
 
 
-def _scope(user: Principal) -> dict[str, str] | None:
-    return {"within_org": user.org_id} if user.role == "org_user" and user.org_id else None
-
-
 async def _changed(
     services: Any, db: Any, user: Principal, request: Request, method: str, path: str, body: Any
 ) -> Any:
@@ -124,7 +120,7 @@ async def _changed(
 
 @router.get("/organizations/{org_id}", response_model=Organization, summary="One organization")
 async def get_organization(org_id: PathId, user: CatalogReader, services: Services) -> Any:
-    return await services.get("invoicing", f"/internal/organizations/{org_id}", _scope(user))
+    return await services.get("invoicing", f"/internal/organizations/{org_id}")
 
 
 @router.patch(
@@ -151,9 +147,7 @@ async def patch_organization(
 async def get_service_line(
     service_line_number: PathId, user: CatalogReader, services: Services
 ) -> Any:
-    return await services.get(
-        "invoicing", f"/internal/service-lines/{service_line_number}", _scope(user)
-    )
+    return await services.get("invoicing", f"/internal/service-lines/{service_line_number}")
 
 
 @router.post(
@@ -206,7 +200,7 @@ async def version_plan(
 
 @router.get("/sub-pools/{pool_id}", summary="A sub-pool with its price versions")
 async def get_sub_pool(pool_id: PathId, user: CatalogReader, services: Services) -> Any:
-    return await services.get("invoicing", f"/internal/sub-pools/{pool_id}", _scope(user))
+    return await services.get("invoicing", f"/internal/sub-pools/{pool_id}")
 
 
 @router.patch("/sub-pools/{pool_id}", summary="A new price version of a sub-pool from a period on")

@@ -19,8 +19,7 @@ InvoiceReader = Annotated[Principal, Depends(require("admin", "finance", "org_us
 
 
 async def _detail(services: Services, user: Principal, invoice_id: PathId) -> Any:
-    scope = {"within_org": user.org_id} if user.role == "org_user" and user.org_id else None
-    return await services.get("invoicing", f"/internal/invoices/{invoice_id}", scope)
+    return await services.get("invoicing", f"/internal/invoices/{invoice_id}")
 
 
 @router.get(
@@ -76,7 +75,8 @@ async def send(
         "invoicing",
         "POST",
         f"/internal/invoices/{invoice_id}/send",
-        json={**body.model_dump(), "by": user.token_id, "idempotency_key": idempotency_key},
+        json=body.model_dump(),
+        headers={"Idempotency-Key": idempotency_key} if idempotency_key else {},
     )
     await record(
         db,

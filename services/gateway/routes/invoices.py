@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 
 from services.gateway.audit import record
 from services.gateway.auth import Principal
-from services.gateway.deps import Db, PathId, Services, Staff, require
+from services.gateway.deps import Db, OrgScope, PathId, Services, Staff, require
 from services.gateway.exports import XLSX, exported
 from shared.api.catalog import BillingRunIn, InvoiceEdit, ProductOrderIn, RegenerateIn
 from shared.api.responses import (
@@ -108,11 +108,11 @@ class InvoiceFilters:
         ),
     ] = None
 
-    def query(self, user: Principal) -> dict[str, str]:
+    def query(self, scope: str | None) -> dict[str, str]:
         """The invoicing service's query: an org_user sees its own tree, whatever it asked."""
         values: dict[str, Any] = {k: v for k, v in vars(self).items() if k != "view"}
-        if user.role == "org_user":
-            values["org_id"] = user.org_id
+        if scope is not None:
+            values["org_id"] = scope
         issued_from, issued_to = view_range(self.view, datetime.now(UTC).date())
         values["issued_from"], values["issued_to"] = issued_from, issued_to
         return {k: str(v) for k, v in values.items() if v is not None}
@@ -128,6 +128,7 @@ Filters = Annotated[InvoiceFilters, Depends()]
 )
 async def list_invoices(
     user: InvoiceReader,
+    scope: OrgScope,
     services: Services,
     filters: Filters,
     limit: int = Query(default=50, ge=1, le=500),
@@ -139,10 +140,10 @@ async def list_invoices(
                 "proforma invoices are subscription invoices",
                 fields={"view": "proforma goes with kind=subscription"},
             )
-        org_id = user.org_id if user.role == "org_user" else filters.org_id
-        scope = {"org_id": org_id} if org_id else None
-        return await services.get("invoicing", "/internal/invoices/proforma", scope)
-    query = {**filters.query(user), "limit": str(limit)}
+        org_id = scope or filters.org_id
+        params = {"org_id": org_id} if org_id else None
+        return await services.get("invoicing", "/internal/invoices/proforma", params)
+    query = {**filters.query(scope), "limit": str(limit)}
     if cursor:
         query["cursor"] = cursor
     return await services.get("invoicing", "/internal/invoices", query)
@@ -156,6 +157,7 @@ async def list_invoices(
 )
 async def invoice_report(
     user: InvoiceReader,
+    scope: OrgScope,
     services: Services,
     filters: Filters,
     format: Literal["csv", "xlsx"] = "csv",
@@ -164,7 +166,7 @@ async def invoice_report(
         raise ValidationFailed(
             "the report covers issued invoices", fields={"view": "this_month or as_of_today"}
         )
-    report = await services.get("invoicing", "/internal/invoices/report", filters.query(user))
+    report = await services.get("invoicing", "/internal/invoices/report", filters.query(scope))
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     return exported(report["columns"], report["rows"], format, f"invoice-report-{stamp}")
 
@@ -181,8 +183,7 @@ async def invoice_ipt(
     services: Services,
     format: Literal["csv", "xlsx"] = "csv",
 ) -> Response:
-    scope = {"within_org": user.org_id} if user.role == "org_user" and user.org_id else None
-    ipt = await services.get("invoicing", f"/internal/invoices/{invoice_id}/ipt", scope)
+    ipt = await services.get("invoicing", f"/internal/invoices/{invoice_id}/ipt")
     return exported(ipt["columns"], ipt["rows"], format, f"{invoice_id}-ipt")
 
 
@@ -192,8 +193,7 @@ async def invoice_ipt(
     summary="An invoice with its lines and allowed actions",
 )
 async def get_invoice(invoice_id: PathId, user: InvoiceReader, services: Services) -> Any:
-    scope = {"within_org": user.org_id} if user.role == "org_user" and user.org_id else None
-    return await services.get("invoicing", f"/internal/invoices/{invoice_id}", scope)
+    return await services.get("invoicing", f"/internal/invoices/{invoice_id}")
 
 
 @router.post(
@@ -208,7 +208,7 @@ async def regenerate(
         "invoicing",
         "POST",
         "/internal/invoices/regenerate",
-        json={**body.model_dump(), "by": user.token_id},
+        json=body.model_dump(),
         timeout=LONG_RUN,
     )
     await record(
@@ -230,9 +230,7 @@ async def regenerate(
 async def approve(
     invoice_id: PathId, user: Staff, services: Services, db: Db, request: Request
 ) -> Any:
-    result = await services.call(
-        "invoicing", "POST", f"/internal/invoices/{invoice_id}/approve", json={"by": user.token_id}
-    )
+    result = await services.call("invoicing", "POST", f"/internal/invoices/{invoice_id}/approve")
     await record(db, user, request, "invoice.approve", invoice_id, {})
     return result
 
@@ -254,7 +252,7 @@ async def edit(
         "invoicing",
         "PATCH",
         f"/internal/invoices/{invoice_id}",
-        json={**body.model_dump(mode="json"), "by": user.token_id},
+        json=body.model_dump(mode="json"),
     )
     await record(
         db,

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from services.gateway.audit import record
-from services.gateway.clients import ServiceError
-from services.gateway.deps import Db, PathId, Services, Staff, client_ip
+from services.gateway.deps import Db, PathId, Services, Staff
 from shared.api.payments import PaymentIn, ReversalIn
 from shared.api.responses import LedgerCheck, Payment, PaymentList
 from shared.errors import TransientError
+from shared.internal_client import ServiceError
 
 router = APIRouter(tags=["payments"])
 NEW_INVOICE_WAIT = 5.0  # seconds: the payments service learns of a new invoice from its event
@@ -42,11 +42,7 @@ async def post_payment(
         ),
     ] = None,
 ) -> JSONResponse:
-    headers = {
-        "Idempotency-Key": idempotency_key or "",
-        "X-BillPort-Actor": user.token_id,
-        "X-BillPort-Client": client_ip(request) or "",
-    }
+    headers = {"Idempotency-Key": idempotency_key or ""}
     response = await _post_when_known(services, invoice_id, body, headers)
     payment = response.json()
     replayed = response.headers.get("Idempotent-Replayed") == "true"
@@ -112,7 +108,6 @@ async def reverse_payment(
         "POST",
         f"/internal/invoices/{invoice_id}/payments/{payment_id}/reversal",
         json=body.model_dump(),
-        headers={"X-BillPort-Actor": user.token_id},
     )
     await record(
         db,

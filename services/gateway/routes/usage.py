@@ -241,7 +241,7 @@ async def dismiss_usage_failure(
         "invoicing",
         "POST",
         f"/internal/usage/failures/{failure_id}/dismiss",
-        json={"reason": body.reason, "by": user.name},
+        json={"reason": body.reason},
     )
     await record(db, user, request, "usage.failure_dismissed", str(failure_id), result)
     return result

@@ -1,4 +1,5 @@
-"""HTTP clients of the services' internal APIs; each service may run several replicas."""
+"""HTTP clients of the services' internal APIs; each service may run several replicas. Every
+call carries a credential signed for its callee that names the caller (see `internal_auth`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import httpx
 
 from shared import correlation
 from shared.errors import BillPortError, TransientError
+from shared.internal_auth import HEADER, Caller, sign
 
 
 class ServiceError(BillPortError):
@@ -23,10 +25,13 @@ class ServiceError(BillPortError):
 
 
 class ServiceClients:
-    def __init__(self, urls: dict[str, list[str]], timeout: float = 10.0) -> None:
+    def __init__(
+        self, urls: dict[str, list[str]], secret: str, timeout_seconds: float = 10.0
+    ) -> None:
         self._urls = urls
+        self._secret = secret
         self._turn = {name: itertools.cycle(range(len(u))) for name, u in urls.items()}
-        self._http = httpx.AsyncClient(timeout=timeout)
+        self._http = httpx.AsyncClient(timeout=timeout_seconds)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -37,21 +42,23 @@ class ServiceClients:
     def urls(self, service: str) -> list[str]:
         return self._urls[service]
 
-    async def get(self, service: str, path: str, params: dict[str, Any] | None = None) -> Any:
-        return await self.call(service, "GET", path, params=params)
+    def acting_as(self, caller: Caller) -> CallerClients:
+        """These clients, each call signed for `caller`."""
+        return CallerClients(self, caller)
 
-    async def call(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
-        return (await self.request(service, method, path, **kwargs)).json()
-
-    async def request(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def request(
+        self, caller: Caller, service: str, method: str, path: str, **kwargs: Any
+    ) -> httpx.Response:
         """Round-robin over the replicas. A replica that refuses the connection is skipped; a
         change (POST, PATCH) that reached one is never sent to another, so it cannot happen
         twice; a read is tried on the next replica after a timeout or a 5xx too."""
         urls = self._urls[service]
         start = next(self._turn[service])
+        headers = {**kwargs.get("headers", {}), HEADER: sign(caller, self._secret, service)}
         cid = correlation.current()
         if cid:  # the services log it and put it on the events the request causes
-            kwargs["headers"] = {**kwargs.get("headers", {}), correlation.HEADER: cid}
+            headers[correlation.HEADER] = cid
+        kwargs["headers"] = headers
         safe = method == "GET"
         for i in range(len(urls)):
             base = urls[(start + i) % len(urls)]
@@ -91,3 +98,20 @@ class ServiceClients:
         up = sum(1 for i in instances if i["state"] == "up")
         state = "up" if up == len(instances) else ("degraded" if up else "down")
         return {"state": state, "instances": list(instances)}
+
+
+class CallerClients:
+    """The service clients bound to one caller (the user of a request, or a service)."""
+
+    def __init__(self, clients: ServiceClients, caller: Caller) -> None:
+        self._clients = clients
+        self.caller = caller
+
+    async def get(self, service: str, path: str, params: dict[str, Any] | None = None) -> Any:
+        return await self.call(service, "GET", path, params=params)
+
+    async def call(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
+        return (await self.request(service, method, path, **kwargs)).json()
+
+    async def request(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return await self._clients.request(self.caller, service, method, path, **kwargs)
