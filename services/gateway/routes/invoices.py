@@ -166,7 +166,7 @@ async def invoice_report(
         )
     report = await services.get("invoicing", "/internal/invoices/report", filters.query(user))
     stamp = datetime.now(UTC).strftime("%Y%m%d")
-    return exported(report["columns"], report["rows"], format, f"invoice-report-{stamp}")
+    return await exported(report["columns"], report["rows"], format, f"invoice-report-{stamp}")
 
 
 @router.get(
@@ -183,7 +183,7 @@ async def invoice_ipt(
 ) -> Response:
     scope = {"within_org": user.org_id} if user.role == "org_user" and user.org_id else None
     ipt = await services.get("invoicing", f"/internal/invoices/{invoice_id}/ipt", scope)
-    return exported(ipt["columns"], ipt["rows"], format, f"{invoice_id}-ipt")
+    return await exported(ipt["columns"], ipt["rows"], format, f"{invoice_id}-ipt")
 
 
 @router.get(
