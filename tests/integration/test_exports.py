@@ -124,3 +124,65 @@ async def test_report_honours_the_filters_in_csv_and_xlsx(gateway: httpx.AsyncCl
     assert values[0][0] == "invoice_id" and [v[0] for v in values[1:]] == [small, large]
     bad = await gateway.get(base + "&format=pdf")
     assert bad.status_code == 422
+
+
+async def test_hostile_names_stay_text_and_credits_stay_numbers(gateway: httpx.AsyncClient) -> None:
+    """An organization named like a formula, with control characters: the CSV cell is quoted
+    out of formula reach, the XLSX opens and holds the name as text, a credit stays a number."""
+    tag = uuid.uuid4().hex[:6]
+    name = f'=HYPERLINK("http://x","y") \x01\x1b\x0b{tag}'
+    created = await gateway.post("/api/v1/organizations", json={"name": name})
+    assert created.status_code == 201, created.text
+    org = created.json()
+    assert org["name"] == name
+    number = await order(gateway, org["id"], "100.00")
+    reason = "goodwill\x01=1+1"
+    edited = await gateway.patch(
+        f"/api/v1/invoices/{number}",
+        json={
+            "lines": [
+                {"type": "PRODUCT", "description": "Kit", "amount": "100.00"},
+                {"type": "ADJUSTMENT", "description": "Goodwill credit", "amount": "-12.50"},
+            ],
+            "reason": reason,
+        },
+    )
+    assert edited.status_code == 200, edited.text
+    base = f"/api/v1/invoices/report?kind=one_time&org_id={org['id']}"
+
+    r = await gateway.get(base + "&format=csv")
+    assert r.status_code == 200, r.text
+    [row] = rows_of(r.content)
+    assert row["invoice_id"] == number
+    assert row["org_name"] == "'" + name
+    assert (row["regular_charges"], row["additional_charges"], row["amount"]) == (
+        "100.00",
+        "-12.50",
+        "87.50",
+    )
+
+    r = await gateway.get(base + "&format=xlsx")
+    assert r.status_code == 200 and r.headers["content-type"].startswith(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    sheet = openpyxl.load_workbook(io.BytesIO(r.content)).active
+    header = [c.value for c in sheet[1]]
+    cells = dict(zip(header, sheet[2], strict=True))
+    assert sheet.max_row == 2
+    # XlsxWriter escapes each control character as _xHHHH_; openpyxl reads the escape as is.
+    assert cells["org_name"].data_type == "s"
+    assert cells["org_name"].value == f'=HYPERLINK("http://x","y") _x0001__x001B__x000B_{tag}'
+    credit = cells["additional_charges"]
+    assert credit.data_type == "n" and credit.value == Decimal("-12.5")
+    assert credit.number_format == "0.00"
+    assert cells["amount"].value == Decimal("87.5") and cells["invoice_id"].value == number
+
+    # The edit's reason is free text too, carried into the IPT's description.
+    ipt = rows_of((await gateway.get(f"/api/v1/invoices/{number}/ipt?format=csv")).content)
+    [revision] = [x for x in ipt if x["type"] == "REVISION"]
+    assert revision["description"] == "Revision 2: goodwill\x01=1+1"
+    assert (revision["debit"], revision["credit"]) == ("", "12.50")
+    r = await gateway.get(f"/api/v1/invoices/{number}/ipt?format=xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(r.content)).active
+    descriptions = [c.value for c in sheet["D"]]
+    assert "Revision 2: goodwill_x0001_=1+1" in descriptions

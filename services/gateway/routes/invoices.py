@@ -168,7 +168,7 @@ async def invoice_report(
         )
     report = await services.get("invoicing", "/internal/invoices/report", filters.query(scope))
     stamp = datetime.now(UTC).strftime("%Y%m%d")
-    return exported(report["columns"], report["rows"], format, f"invoice-report-{stamp}")
+    return await exported(report["columns"], report["rows"], format, f"invoice-report-{stamp}")
 
 
 @router.get(
@@ -184,7 +184,7 @@ async def invoice_ipt(
     format: Literal["csv", "xlsx"] = "csv",
 ) -> Response:
     ipt = await services.get("invoicing", f"/internal/invoices/{invoice_id}/ipt")
-    return exported(ipt["columns"], ipt["rows"], format, f"{invoice_id}-ipt")
+    return await exported(ipt["columns"], ipt["rows"], format, f"{invoice_id}-ipt")
 
 
 @router.get(
