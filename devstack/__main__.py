@@ -72,6 +72,7 @@ def run(replicas: dict[str, int]) -> int:
             f"  API docs:     {config.gateway_url}/docs\n"
             f"  Admin token:  {config.admin_token}\n"
             f"  Mail inbox:   {config.home / 'mail'}\n"
+            f"  Secrets:      {config.home / 'secrets'} (database passwords, internal secret)\n"
             f"  Logs:         {stack.log_dir}\n"
             "Stop with Ctrl-C or `make stop`.",
             flush=True,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack import kafka, postgres
+from devstack.kept import kept_secret
 from devstack.procs import StackError, alive, spawn, stop_group, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,9 +64,31 @@ class StackConfig:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.kafka_port}"
 
+    def db_password(self, role: str) -> str:
+        """The password of a PostgreSQL role (`postgres.SUPERUSER` or a service's), made once
+        per stack home and kept in `<home>/secrets/` (0600)."""
+        return kept_secret(self.home, f"postgres-{role}")
+
+    def db_passwords(self) -> dict[str, str]:
+        roles = [postgres.SUPERUSER, *map(postgres.role_of, postgres.ROLE_SCHEMAS)]
+        return {role: self.db_password(role) for role in roles}
+
     @property
     def dsn(self) -> str:
-        return postgres.dsn(self.pg_port)
+        """The superuser's DSN: for the stack itself and for tests' and benchmarks' checks;
+        the services never get it."""
+        return postgres.dsn(self.pg_port, self.db_password(postgres.SUPERUSER))
+
+    def service_dsn(self, service: str) -> str:
+        """The DSN of a service's own role (`gateway` included), which owns its schema only."""
+        role = postgres.role_of(service)
+        return postgres.dsn(self.pg_port, self.db_password(role), role)
+
+    @property
+    def internal_secret(self) -> str:
+        """`BILLPORT_INTERNAL_SECRET`, shared by every process of this stack to sign and verify
+        internal calls; made once per stack home, like the passwords."""
+        return kept_secret(self.home, "internal-secret", length_bytes=48)
 
     @property
     def gateway_url(self) -> str:
@@ -82,21 +105,28 @@ class StackConfig:
         prefix = f"BILLPORT_{service.upper()}_"
         return {
             prefix + "KAFKA_BOOTSTRAP": self.bootstrap,
-            prefix + "DATABASE_URL": self.dsn,
+            prefix + "DATABASE_URL": self.service_dsn(service),
+            # Loopback only (the settings' default, pinned so that a variable left in the
+            # developer's shell cannot open a service to the network): only the gateway is
+            # for clients, and it too listens on loopback here.
+            prefix + "HTTP_HOST": "127.0.0.1",
             prefix + "HTTP_PORT": str(self.service_port(service, instance)),
             prefix + "INSTANCE": str(instance),
             prefix + "SMTP_PORT": str(self.smtp_port),
             # invoicing asks the usage service whether accepted usage is all stored
             prefix + "USAGE_URLS": ",".join(self.service_urls("usage")),
+            "BILLPORT_INTERNAL_SECRET": self.internal_secret,
             **{k: v for k, v in self.extra_env.items() if k.startswith(prefix)},
         }
 
     def gateway_env(self) -> dict[str, str]:
         env = {
             "BILLPORT_GATEWAY_KAFKA_BOOTSTRAP": self.bootstrap,
-            "BILLPORT_GATEWAY_DATABASE_URL": self.dsn,
+            "BILLPORT_GATEWAY_DATABASE_URL": self.service_dsn("gateway"),
+            "BILLPORT_GATEWAY_HTTP_HOST": "127.0.0.1",
             "BILLPORT_GATEWAY_PORT": str(self.gateway_port),
             "BILLPORT_ADMIN_TOKEN": self.admin_token,
+            "BILLPORT_INTERNAL_SECRET": self.internal_secret,
         }
         for s in SERVICES:
             env[f"BILLPORT_GATEWAY_{s.upper()}_URLS"] = ",".join(self.service_urls(s))
@@ -128,7 +158,7 @@ class Stack:
         broker = kafka.start(c.home / "kafka", c.kafka_port, c.controller_port)
         self._track(Proc("kafka", broker, c.home / "kafka" / "kafka.log", [], {}, c.kafka_port))
         self._say("PostgreSQL on port", str(c.pg_port))
-        postgres.start(c.home / "postgres", c.pg_port)
+        postgres.start(c.home / "postgres", c.pg_port, c.db_passwords())
         created = asyncio.run(_ensure_topics(c.bootstrap))
         if created:
             self._say("topics created:", ", ".join(created))
@@ -193,7 +223,7 @@ class Stack:
         c = self.config
         postgres.stop(c.home / "postgres")
         time.sleep(down_seconds)
-        postgres.start(c.home / "postgres", c.pg_port)
+        postgres.start(c.home / "postgres", c.pg_port, c.db_passwords())
 
     def kill(self, name: str) -> None:
         """SIGKILL, as a crash would: no shutdown hooks run."""

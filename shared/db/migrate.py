@@ -31,7 +31,11 @@ async def migrate(conn: asyncpg.Connection, schema: str, service_dir: Path) -> l
     """Apply what is missing; returns the names applied now."""
     await conn.execute("SELECT pg_advisory_lock($1)", _lock_key(schema))
     try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        # Where roles are provisioned (deploy/postgres/roles.sql) the schema already exists,
+        # owned by the service's role, which may not create schemas: CREATE SCHEMA, even with
+        # IF NOT EXISTS, needs CREATE on the database, so it is issued only when missing.
+        if not await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", schema):
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await conn.execute(f'SET search_path TO "{schema}"')
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
