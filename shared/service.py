@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import asyncpg
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker, KafkaRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -146,6 +147,7 @@ def build_app(
 
     app.add_exception_handler(BillPortError, _error_response)  # type: ignore[arg-type]
     app.add_exception_handler(ValidationError, _invalid_response)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request_response)  # type: ignore[arg-type]
     app.add_exception_handler(asyncpg.DataError, _bad_data_response)
     app.add_exception_handler(
         asyncpg.IntegrityConstraintViolationError,
@@ -195,6 +197,16 @@ async def _broken_rule_response(
     """A database rule refused the change: nothing was stored; 409, not 500."""
     constraint = getattr(exc, "constraint_name", None) or "a data rule"
     error = Conflict(f"the change breaks {constraint}; nothing was stored")
+    return JSONResponse(error.to_body(), status_code=error.http_status)
+
+
+async def _invalid_request_response(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """A typed body, query or header FastAPI refused: the same shape as every other error."""
+    fields = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        fields[".".join(loc) or "body"] = str(err.get("msg", "invalid"))
+    error = ValidationFailed("the request is not valid", fields=fields)
     return JSONResponse(error.to_body(), status_code=error.http_status)
 
 

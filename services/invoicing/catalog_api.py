@@ -151,11 +151,12 @@ def _add_resource(
     model_out: type[BaseModel],
     create: Create,
 ) -> None:
-    async def post(body: dict[str, Any]) -> Any:
-        parsed = model_in.model_validate(body)
+    async def post(body: Any) -> Any:
         async with runtime.pool.acquire() as conn:
-            row = await create(conn, parsed)
+            row = await create(conn, body)
         return model_out.model_validate(row).model_dump(mode="json")
+
+    post.__annotations__["body"] = model_in  # a typed body: FastAPI validates it
 
     async def get(
         caller: InternalCaller,

@@ -9,33 +9,44 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, Header, Query
+from pydantic import BaseModel, ConfigDict
 
 from services.invoicing import catalog, changes, exports, invoices, listing, runs, sending
 from services.invoicing.proforma import proformas
 from services.invoicing.usage_barrier import wait_for_usage
-from shared.api.catalog import InvoiceEdit, ProductOrderIn, RegenerateIn, SendIn
+from shared.api.catalog import (
+    BillingRunIn,
+    InvoiceEdit,
+    ProductOrderIn,
+    RegenerateIn,
+    SendIn,
+)
 from shared.errors import NotFound
 from shared.internal_auth import Caller
 from shared.service import InternalCaller, Runtime
+
+
+class RemindersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    today: date | None = None
+    """The day to remind as of (tests); today (UTC) when absent."""
 
 
 def router(runtime: Runtime) -> APIRouter:
     api = APIRouter(prefix="/internal")
 
     @api.post("/billing-runs")
-    async def billing_run(body: dict[str, Any]) -> dict[str, Any]:
-        period = str(body.get("period", ""))
-        runs.parse_period(period)  # a bad period is refused before any wait
+    async def billing_run(body: BillingRunIn) -> dict[str, Any]:
+        runs.parse_period(body.period)  # a bad period is refused before any wait
         waited = await wait_for_usage(runtime, _timeout(runtime, "run"))
         async with runtime.pool.acquire() as conn:
-            result = await runs.billing_run(conn, period, window=_window(runtime))
+            result = await runs.billing_run(conn, body.period, window=_window(runtime))
         return {**result, "usage_wait_ms": round(waited, 1)}
 
     @api.post("/product-orders", status_code=201)
-    async def product_order(body: dict[str, Any]) -> dict[str, Any]:
-        order = ProductOrderIn.model_validate(body)
+    async def product_order(body: ProductOrderIn) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
-            return await runs.product_order(conn, order)
+            return await runs.product_order(conn, body)
 
     @api.post("/invoices/regenerate")
     async def regenerate(body: RegenerateIn, caller: InternalCaller) -> dict[str, Any]:
@@ -68,8 +79,8 @@ def router(runtime: Runtime) -> APIRouter:
             )
 
     @api.post("/reminders/run")
-    async def reminders(body: dict[str, Any]) -> dict[str, Any]:
-        today = date.fromisoformat(body["today"]) if body.get("today") else datetime.now(UTC).date()
+    async def reminders(body: RemindersIn | None = None) -> dict[str, Any]:
+        today = body.today if body and body.today else datetime.now(UTC).date()
         interval = int(getattr(runtime.settings, "reminder_interval_days", 7))
         async with runtime.pool.acquire() as conn:
             return await sending.send_reminders(conn, today, interval)

@@ -29,7 +29,6 @@ from shared.internal_auth import HEADER, Caller, sign
 from tests.integration.conftest import ADMIN_TOKEN
 
 pytestmark = pytest.mark.integration
-SECRET = os.environ.get("BILLPORT_INTERNAL_SECRET", "")
 
 
 def internal_url(stack: Stack, service: str) -> str:
@@ -38,7 +37,7 @@ def internal_url(stack: Stack, service: str) -> str:
 
 def secret_of(stack: Stack) -> str:
     """The stack's internal secret, as its processes got it."""
-    return stack.config.gateway_env().get("BILLPORT_INTERNAL_SECRET") or SECRET
+    return stack.config.internal_secret
 
 
 async def make_org(gateway: httpx.AsyncClient, name: str) -> str:
