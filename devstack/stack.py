@@ -100,6 +100,7 @@ class StackConfig:
         }
         for s in SERVICES:
             env[f"BILLPORT_GATEWAY_{s.upper()}_URLS"] = ",".join(self.service_urls(s))
+        env.update({k: v for k, v in self.extra_env.items() if k.startswith("BILLPORT_GATEWAY_")})
         return env
 
 

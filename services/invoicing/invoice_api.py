@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -13,7 +12,9 @@ from services.invoicing import catalog, changes, exports, invoices, listing, run
 from services.invoicing.proforma import proformas
 from services.invoicing.usage_barrier import wait_for_usage
 from shared.api.catalog import InvoiceEdit, ProductOrderIn, RegenerateIn, SendIn
+from shared.api.types import Day, Month
 from shared.errors import NotFound
+from shared.money import Money
 from shared.service import Runtime
 
 
@@ -141,17 +142,17 @@ class ListQuery:
     org_id: str | None = None
     status: Literal["GENERATED", "SENT_FOR_PAYMENT", "PARTIAL_PAID", "PAYMENT_DONE"] | None = None
     invoice_id: str | None = None
-    period: str | None = None
-    min_amount: Decimal | None = None
-    max_amount: Decimal | None = None
-    min_balance: Decimal | None = None
-    max_balance: Decimal | None = None
-    min_regular_charges: Decimal | None = None
-    max_regular_charges: Decimal | None = None
-    payable_from: date | None = None
-    payable_to: date | None = None
-    issued_from: date | None = None
-    issued_to: date | None = None
+    period: Month | None = None
+    min_amount: Money | None = None
+    max_amount: Money | None = None
+    min_balance: Money | None = None
+    max_balance: Money | None = None
+    min_regular_charges: Money | None = None
+    max_regular_charges: Money | None = None
+    payable_from: Day | None = None
+    payable_to: Day | None = None
+    issued_from: Day | None = None
+    issued_to: Day | None = None
     service_line_name: str | None = None
     plan_name: str | None = None
 

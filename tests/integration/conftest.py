@@ -28,6 +28,9 @@ def stack() -> Iterator[Stack]:
         {
             "BILLPORT_NOTIFIER_RETRY_BASE_SECONDS": "0.3",
             "BILLPORT_NOTIFIER_SEND_LEASE_SECONDS": "4",
+            # Short request-body limits, so that the slow-body tests of the edge finish fast.
+            "BILLPORT_GATEWAY_BODY_TIMEOUT_SECONDS": "5",
+            "BILLPORT_GATEWAY_BODY_IDLE_SECONDS": "3",
         }
     )
     running = Stack(config)
