@@ -7,6 +7,7 @@ rather than silently rounded; GB values keep every decimal they arrive with (up 
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Annotated, Any
@@ -24,6 +25,15 @@ CENT = Decimal("0.01")
 MAGNITUDE_LIMIT = Decimal(10) ** 15
 """No amount, rate or volume reaches a quadrillion; refusing them keeps every quantize exact."""
 GB_MAX_DECIMALS = 9
+DECIMAL_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"
+"""The only text read as an amount: ASCII digits, an optional minus and fraction. Python's
+Decimal would also take "1e3", " 12", "1_000" and Arabic-Indic or fullwidth digits."""
+_DECIMAL_TEXT = re.compile(DECIMAL_TEXT)
+_DECIMAL_HINT = 'must be a decimal string such as "12.34"'
+_TEXT_HINT = 'is not a decimal number written as "12.34" (ASCII digits, no exponent or spaces)'
+_TEXT_MAX = 40
+"""Longer than any amount below MAGNITUDE_LIMIT with its decimals: a 100,000-digit text is
+refused before anything converts it."""
 
 
 def round_cents(value: Decimal) -> Decimal:
@@ -47,7 +57,7 @@ def to_decimal(value: Any, from_json: bool = False) -> Decimal:
     number as written when it has at most 15 significant digits; a longer one may already have
     been rounded by the float, so it is refused too (send it as a decimal string)."""
     if isinstance(value, bool):
-        raise ValueError('must be a decimal string such as "12.34"')
+        raise ValueError(_DECIMAL_HINT)
     if isinstance(value, float):
         text = repr(value)
         if not from_json or "e" in text or "inf" in text or "nan" in text:
@@ -60,10 +70,7 @@ def to_decimal(value: Any, from_json: bool = False) -> Decimal:
     elif isinstance(value, int):
         result = Decimal(value)
     elif isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"{value!r} is not a decimal number") from None
+        result = decimal_text(value)
     else:
         raise ValueError("must be a decimal string")
     if not result.is_finite():
@@ -71,6 +78,18 @@ def to_decimal(value: Any, from_json: bool = False) -> Decimal:
     if abs(result) >= MAGNITUDE_LIMIT:
         raise ValueError("is too large")
     return result
+
+
+def decimal_text(value: str) -> Decimal:
+    """A Decimal from plain decimal text only (see `DECIMAL_TEXT`), checked before converting."""
+    if len(value) > _TEXT_MAX:
+        raise ValueError("has too many characters for an amount")
+    if not _DECIMAL_TEXT.fullmatch(value):
+        raise ValueError(_TEXT_HINT)
+    try:
+        return Decimal(value)
+    except InvalidOperation:  # unreachable after the pattern; kept so no text escapes as 500
+        raise ValueError(_TEXT_HINT) from None
 
 
 def _decimal_places(value: Decimal) -> int:
@@ -112,7 +131,7 @@ def format_money(value: Decimal) -> str:
 
 
 _money_as_string = PlainSerializer(format_money, return_type=str, when_used="json")
-_string_schema = WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$"})
+_string_schema = WithJsonSchema({"type": "string", "pattern": DECIMAL_TEXT})
 
 
 def _money_field(value: Any, info: ValidationInfo) -> Decimal:
@@ -122,7 +141,8 @@ def _money_field(value: Any, info: ValidationInfo) -> Decimal:
 Money = Annotated[Decimal, BeforeValidator(_money_field), _money_as_string, _string_schema]
 """An amount of money: exact to the cent, JSON as a decimal string ("4082.35")."""
 
-GB_TEXT_PATTERN = r"^\d{1,11}(\.\d{1,9})?$"
+GB_TEXT_PATTERN = r"^[0-9]{1,11}(\.[0-9]{1,9})?$"
+r"""ASCII digits only: pydantic-core's `\d` would match any script's digits."""
 GB_TEXT_HINT = 'a non-negative decimal with at most 9 decimal places, e.g. "12.5"'
 
 GBText = Annotated[
@@ -136,8 +156,18 @@ pydantic-core without becoming a number, stored by PostgreSQL as `numeric`. Mode
 cannot hold goes to the exact parser first: `shared.events.envelope.has_long_number`). Code
 that computes converts it with `Decimal(text)`."""
 
+
+def _gb_text(value: Any) -> Any:
+    """Text must be plain decimal text before pydantic-core makes it a Decimal (which would take
+    "1e3", " 12" or "١٢"); numbers and Decimals go on as they are."""
+    if isinstance(value, str) and (len(value) > _TEXT_MAX or not _DECIMAL_TEXT.fullmatch(value)):
+        raise ValueError(f"must be {GB_TEXT_HINT}")
+    return value
+
+
 GB = Annotated[
     Decimal,
+    BeforeValidator(_gb_text),
     Field(ge=0, decimal_places=GB_MAX_DECIMALS, max_digits=20, allow_inf_nan=False),
     _string_schema,
 ]

@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from shared import correlation
+from shared.api.field_errors import stored_value_message
 from shared.db.migrate import migrate
 from shared.db.outbox import OutboxRelay
 from shared.db.pool import open_pool
@@ -187,7 +188,7 @@ async def _error_response(_: Request, exc: BillPortError) -> JSONResponse:
 async def _bad_data_response(_: Request, exc: asyncpg.DataError) -> JSONResponse:
     """A value PostgreSQL cannot take (a NUL in a text, a number out of range) is the request's
     fault: 422, not 500."""
-    error = ValidationFailed(f"a value in the request cannot be stored: {exc}")
+    error = ValidationFailed(stored_value_message(exc))
     return JSONResponse(error.to_body(), status_code=error.http_status)
 
 

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from shared.api.field_errors import field_errors, stored_value_message
 from shared.errors import BillPortError, is_transient
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,7 @@ async def on_billport_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    fields = {}
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-        fields[".".join(loc) or "body"] = str(err.get("msg", "invalid"))
+    fields = field_errors(exc.errors())
     return JSONResponse(_body("validation_failed", "the request is not valid", fields), 422)
 
 
@@ -60,7 +58,7 @@ async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
 async def on_bad_data(_: Request, exc: Exception) -> JSONResponse:
     """PostgreSQL refused a value the edge let through (a NUL character in a text, a number out
     of range): the request was wrong, not the server."""
-    message = f"a value in the request cannot be stored: {exc}"
+    message = stored_value_message(exc)
     return JSONResponse(_body("validation_failed", message), 422)
 
 

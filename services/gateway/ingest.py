@@ -4,6 +4,7 @@ publishing with broker acknowledgement before the 202."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
+from services.gateway.edge import TOO_DEEP, json_depth_exceeds, too_deep_reason
 from shared.errors import BadRequest, ValidationFailed
 from shared.events.envelope import error_message, has_long_number, loads_exact
 from shared.events.topics import USAGE_RAW
@@ -86,13 +88,27 @@ def parse_records_body(
     return validate_records(records)
 
 
-def json_value(raw: bytes) -> Any:
+MAX_JSON_DEPTH = 32
+"""As the edge's `max_json_depth` default; a usage record and a Starlink page nest about 7."""
+
+
+def json_value(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The body as Python values; 4xx with our own text for whatever the parser refuses (its
+    texts name internals: "use sys.set_int_max_str_digits()")."""
     if not raw:
         raise BadRequest("the request body is empty; send JSON")
+    if json_depth_exceeds(raw, max_depth):
+        raise ValidationFailed(TOO_DEEP, fields={"body": too_deep_reason(max_depth)})
     try:
         return loads_exact(raw)
-    except ValueError as exc:
-        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:  # not reached after the depth check; kept so it is never a 500
+        raise ValidationFailed(TOO_DEEP, fields={"body": too_deep_reason(max_depth)}) from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"the request body is not valid JSON (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except ValueError:  # a number of more than 4300 digits
+        raise BadRequest("the request body holds a number with too many digits") from None
 
 
 def validate_records(raw: list[Any]) -> tuple[list[LineSnapshotDict], list[Rejection]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from services.gateway import errors
+from services.gateway import edge, errors
 from services.gateway.auth import weak_bootstrap_token
 from services.gateway.auth_limits import FailureLimiter
 from services.gateway.backpressure import LagMonitor
@@ -119,4 +119,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(web.router)
     app.include_router(api_router())
+    edge.install(app, settings, errors.on_unexpected)  # last: the outermost middleware
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
@@ -42,6 +44,22 @@ class GatewaySettings(ServiceSettings):
     usage_consumer_group: str = "billport-usage"
     """The usage service's consumer group prefix (its BILLPORT_USAGE_CONSUMER_GROUP): the lag
     behind the backpressure is that group's, so a replay into a new group is watched too."""
+
+    max_body_bytes: int = 1024 * 1024
+    """The largest request body, in bytes, of every route but the usage pushes: 413 beyond it,
+    before the body is read (Content-Length) or as soon as a streamed body passes it."""
+    max_usage_body_bytes: int = 16 * 1024 * 1024
+    """The largest body of a usage push (`POST /usage/records`, `/usage/starlink`): 10,000
+    records of about 250 bytes are 2.5 MB, pretty-printed Starlink pages a few times that."""
+    body_timeout_seconds: float = 30.0
+    """A request body must arrive whole within this time, or 408 and the connection is closed."""
+    body_idle_seconds: float = 10.0
+    """The longest pause between two pieces of a request body before 408."""
+    max_json_depth: int = 32
+    """JSON bodies nested deeper than this (objects and lists) are refused with 422."""
+    http_protocol: Literal["h11", "httptools"] = "h11"
+    """uvicorn's HTTP parser for the public edge: h11 refuses request headers over 16 KiB
+    (`shared.serve.MAX_HEADER_BYTES`); httptools, faster, would read headers of any size."""
 
     def service_urls(self) -> dict[str, list[str]]:
         return {

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.invoicing import repository
 from services.invoicing.domain import period_bounds
 from services.invoicing.usage_check import check
+from shared.api.types import Month
 from shared.errors import NotFound, ValidationFailed
 from shared.money import format_gb
 from shared.service import InternalCaller, Runtime
@@ -27,7 +28,7 @@ def router(runtime: Runtime) -> APIRouter:
     api = APIRouter(prefix="/internal")
 
     @api.get("/service-lines/{service_line_number}/usage-summary")
-    async def usage_summary(service_line_number: str, period: str) -> dict[str, Any]:
+    async def usage_summary(service_line_number: str, period: Month) -> dict[str, Any]:
         try:
             start, _ = period_bounds(period)
         except ValueError as exc:

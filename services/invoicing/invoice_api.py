@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
@@ -21,14 +20,16 @@ from shared.api.catalog import (
     RegenerateIn,
     SendIn,
 )
+from shared.api.types import Day, Month
 from shared.errors import NotFound
 from shared.internal_auth import Caller
+from shared.money import Money
 from shared.service import InternalCaller, Runtime
 
 
 class RemindersIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    today: date | None = None
+    today: Day | None = None
     """The day to remind as of (tests); today (UTC) when absent."""
 
 
@@ -165,17 +166,17 @@ class ListQuery:
     org_id: str | None = None
     status: Literal["GENERATED", "SENT_FOR_PAYMENT", "PARTIAL_PAID", "PAYMENT_DONE"] | None = None
     invoice_id: str | None = None
-    period: str | None = None
-    min_amount: Decimal | None = None
-    max_amount: Decimal | None = None
-    min_balance: Decimal | None = None
-    max_balance: Decimal | None = None
-    min_regular_charges: Decimal | None = None
-    max_regular_charges: Decimal | None = None
-    payable_from: date | None = None
-    payable_to: date | None = None
-    issued_from: date | None = None
-    issued_to: date | None = None
+    period: Month | None = None
+    min_amount: Money | None = None
+    max_amount: Money | None = None
+    min_balance: Money | None = None
+    max_balance: Money | None = None
+    min_regular_charges: Money | None = None
+    max_regular_charges: Money | None = None
+    payable_from: Day | None = None
+    payable_to: Day | None = None
+    issued_from: Day | None = None
+    issued_to: Day | None = None
     service_line_name: str | None = None
     plan_name: str | None = None
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.usage import repository, settling
+from shared.api.types import Day
 from shared.errors import ValidationFailed
 from shared.money import format_gb
 from shared.service import Runtime
@@ -39,8 +40,8 @@ def router(runtime: Runtime) -> APIRouter:
     @api.get("/service-lines/{service_line_number}/usage")
     async def usage(
         service_line_number: str,
-        start: date = Query(alias="from"),
-        end: date = Query(alias="to"),
+        start: Day = Query(alias="from"),
+        end: Day = Query(alias="to"),
     ) -> dict[str, Any]:
         if end < start:
             raise ValidationFailed(

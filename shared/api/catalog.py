@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared.api.types import Day, Month
 from shared.money import GB, Money, to_decimal
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -113,8 +114,8 @@ class ServiceLineIn(_In):
     org_id: Id
     plan_id: Id | None = None
     sub_pool_id: Id | None = None
-    active_from: date
-    active_to: date | None = None
+    active_from: Day
+    active_to: Day | None = None
 
     @model_validator(mode="after")
     def _plan_or_pool(self) -> ServiceLineIn:
@@ -150,9 +151,6 @@ class OrganizationPatch(_In):
         if not self.model_fields_set:
             raise ValueError("give at least one field to change")
         return self
-
-
-Day = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2999, 12, 31))]
 
 
 class ServiceLineChange(_In):
@@ -206,9 +204,6 @@ class ServiceLineDetail(BaseModel):
     active_from: date
     active_to: date | None
     assignments: list[AssignmentOut]
-
-
-Month = Annotated[str, Field(pattern=r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$")]
 
 
 class PlanVersionIn(_In):
@@ -265,12 +260,12 @@ class OrderItem(_In):
 
 class ProductOrderIn(_In):
     org_id: Id
-    ordered_on: date
+    ordered_on: Day
     items: list[OrderItem] = Field(min_length=1, max_length=500)
 
 
 class BillingRunIn(_In):
-    period: str = Field(pattern=r"^(19|[2-9]\d)\d{2}-(0[1-9]|1[0-2])$", examples=["2026-11"])
+    period: Month
 
 
 class LineIn(_In):
@@ -300,7 +295,7 @@ class InvoiceEdit(_In):
 
 
 class RegenerateIn(_In):
-    period: str = Field(pattern=r"^(19|[2-9]\d)\d{2}-(0[1-9]|1[0-2])$")
+    period: Month
     org_id: Id | None = None
 
 

@@ -3,11 +3,11 @@ validate with the same models."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.api.types import Day
 from shared.events.payments import PaymentMethod
 from shared.money import Money
 
@@ -19,7 +19,7 @@ class PaymentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     amount: PaidAmount
-    received_on: date
+    received_on: Day
     method: PaymentMethod
     reference: Annotated[str, Field(max_length=200)] | None = None
     note: Annotated[str, Field(max_length=2000)] | None = None

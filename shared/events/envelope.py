@@ -13,8 +13,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import ErrorDetails
 
+from shared.api import field_errors
 from shared.correlation import current
-from shared.money import GB_TEXT_HINT
 
 
 def utc_now() -> datetime:
@@ -85,9 +85,5 @@ def loads_exact(raw: bytes | str) -> Any:
 
 
 def error_message(err: ErrorDetails) -> str:
-    """A validation error as a person should read it (the GB pattern spelled out)."""
-    if err["type"] == "string_pattern_mismatch" and str(err["loc"][-1]).endswith("_gb"):
-        return f"must be {GB_TEXT_HINT}"
-    if err["type"] == "string_pattern_mismatch" and err["loc"][-1] == "service_line_number":
-        return "must be a Starlink service line number such as AST-511274-31364-54"
-    return str(err["msg"])
+    """A validation error as a person should read it, in our words (`shared.api.field_errors`)."""
+    return field_errors.message(err)

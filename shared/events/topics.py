@@ -7,9 +7,10 @@ from typing import Annotated, Any, Generic, TypeVar, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from shared.api.field_errors import message
 from shared.errors import ValidationFailed
 from shared.events.dead_letter import DeadLetter
-from shared.events.envelope import Event, error_message, has_long_number, loads_exact
+from shared.events.envelope import Event, has_long_number, loads_exact
 from shared.events.invoicing import (
     InvoiceApproved,
     InvoiceGenerated,
@@ -46,12 +47,13 @@ class Topic(Generic[E]):
             if has_long_number(data):
                 return self.adapter.validate_python(loads_exact(data))
             return self.adapter.validate_json(data)
+        except RecursionError:
+            raise ValidationFailed("not JSON: nested too deeply") from None
         except ValueError as exc:
-            if not isinstance(exc, ValidationError):
-                raise ValidationFailed(f"not JSON: {exc}") from None
-            invalid_json = [e for e in exc.errors() if e["type"] == "json_invalid"]
-            if invalid_json:
-                raise ValidationFailed(f"not JSON: {invalid_json[0]['msg']}") from None
+            if not isinstance(exc, ValidationError):  # the parser's text may name internals
+                raise ValidationFailed("not JSON: the text cannot be read as JSON") from None
+            if any(e["type"] == "json_invalid" for e in exc.errors()):
+                raise ValidationFailed("not JSON") from None
             raise ValidationFailed(
                 f"not a valid {self.name} event", fields=validation_fields(exc)
             ) from None
@@ -70,7 +72,7 @@ def validation_fields(exc: ValidationError) -> dict[str, str]:
             loc = loc[1:]
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = ["type"]
-        fields[".".join(loc) or "body"] = error_message(err)
+        fields[".".join(loc) or "body"] = message(err)
     return fields
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, NotRequired, cast
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator, with_config
 from typing_extensions import TypedDict
 
+from shared.api.types import RecordDay
 from shared.events.envelope import Event, envelope_json
 from shared.money import GBText
 
@@ -32,7 +33,7 @@ class DailySnapshot(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
 
-    date: date
+    date: RecordDay
     priority_gb: GBText
     opt_in_priority_gb: GBText = "0"
     standard_gb: GBText = "0"
@@ -62,7 +63,7 @@ class LineSnapshotDict(TypedDict):
     `opt_in_exceeds_priority` applies; a unit test keeps the two in step."""
 
     service_line_number: Annotated[str, Field(pattern=SERVICE_LINE_PATTERN)]
-    date: date
+    date: RecordDay
     priority_gb: GBText
     opt_in_priority_gb: NotRequired[GBText]
     standard_gb: NotRequired[GBText]

@@ -31,6 +31,9 @@ def stack() -> Iterator[Stack]:
             # Every test calls from 127.0.0.1 and many send wrong tokens on purpose: the
             # failed sign-in limit is tested on a gateway of its own (test_security_auth).
             "BILLPORT_GATEWAY_AUTH_MAX_FAILURES": "1000000",
+            # Short request-body limits, so that the slow-body tests of the edge finish fast.
+            "BILLPORT_GATEWAY_BODY_TIMEOUT_SECONDS": "5",
+            "BILLPORT_GATEWAY_BODY_IDLE_SECONDS": "3",
         }
     )
     running = Stack(config)

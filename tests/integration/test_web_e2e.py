@@ -63,7 +63,9 @@ async def test_sign_in_filter_approve_send_and_pay(
         await page.goto(stack.config.gateway_url + "/")
         await page.fill("#token", "wrong-token")
         await page.click("button[type=submit]")
-        await expect(page.locator("#msg")).to_contain_text("the token is unknown, revoked or expired")
+        await expect(page.locator("#msg")).to_contain_text(
+            "the token is unknown, revoked or expired"
+        )
         await page.fill("#token", ADMIN_TOKEN)
         await page.click("button[type=submit]")
         await page.wait_for_url("**/invoices")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -24,7 +23,9 @@ from shared.api.responses import (
     InvoiceSummary,
     RegenerateResult,
 )
+from shared.api.types import Day
 from shared.errors import ValidationFailed
+from shared.money import Money
 
 router = APIRouter(tags=["invoices"])
 InvoiceReader = Annotated[Principal, Depends(require("admin", "finance", "org_user"))]
@@ -91,14 +92,14 @@ class InvoiceFilters:
     plan_name: str | None = None
     invoice_id: str | None = None
     status: Status | None = None
-    min_regular_charges: Decimal | None = None
-    max_regular_charges: Decimal | None = None
-    min_amount: Decimal | None = None
-    max_amount: Decimal | None = None
-    min_balance: Decimal | None = None
-    max_balance: Decimal | None = None
-    payable_from: date | None = None
-    payable_to: date | None = None
+    min_regular_charges: Money | None = None
+    max_regular_charges: Money | None = None
+    min_amount: Money | None = None
+    max_amount: Money | None = None
+    min_balance: Money | None = None
+    max_balance: Money | None = None
+    payable_from: Day | None = None
+    payable_to: Day | None = None
     view: Literal["this_month", "as_of_today", "proforma"] | None = None
     sort: Annotated[
         str | None,

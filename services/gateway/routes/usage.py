@@ -5,7 +5,7 @@ then org_user gets its own organization's lines (organization scoping)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Query, Request
@@ -22,6 +22,7 @@ from services.gateway.ingest import (
     parse_records_body,
     publish,
 )
+from shared.api.types import Day, Month
 from shared.errors import Busy
 from shared.events.usage import LineSnapshot, LineSnapshotDict
 from shared.kafka import KafkaProducer
@@ -132,8 +133,8 @@ async def line_usage(
     service_line_number: PathId,
     user: Staff,
     services: Services,
-    start: date = Query(alias="from"),
-    end: date = Query(alias="to"),
+    start: Day = Query(alias="from"),
+    end: Day = Query(alias="to"),
 ) -> Any:
     return await services.get(
         "usage",
@@ -147,7 +148,7 @@ async def line_usage(
     summary="A period's usage of a service line as the invoicing service sees it for billing",
 )
 async def line_usage_summary(
-    service_line_number: PathId, period: str, user: Staff, services: Services
+    service_line_number: PathId, period: Month, user: Staff, services: Services
 ) -> Any:
     return await services.get(
         "invoicing",

@@ -13,6 +13,7 @@ _WEB = Path(__file__).parent.parent / "web"
 _LOGIN = (_WEB / "login.html").read_text()
 _INVOICES = (_WEB / "invoices.html").read_text()
 _SCRIPT = (_WEB / "invoices.js").read_text()
+_LOGIN_SCRIPT = (_WEB / "login.js").read_text()
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -23,6 +24,11 @@ async def login_page() -> str:
 @router.get("/invoices", response_class=HTMLResponse)
 async def invoices_page() -> str:
     return _INVOICES
+
+
+@router.get("/web/login.js")
+async def login_script() -> Response:
+    return Response(_LOGIN_SCRIPT, media_type="text/javascript")
 
 
 @router.get("/web/invoices.js")
