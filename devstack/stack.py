@@ -88,6 +88,8 @@ class StackConfig:
             prefix + "SMTP_PORT": str(self.smtp_port),
             # invoicing asks the usage service whether accepted usage is all stored
             prefix + "USAGE_URLS": ",".join(self.service_urls("usage")),
+            # invoicing has the notifier render the invoice documents
+            prefix + "NOTIFIER_URLS": ",".join(self.service_urls("notifier")),
             **{k: v for k, v in self.extra_env.items() if k.startswith(prefix)},
         }
 
