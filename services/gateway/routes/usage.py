@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.audit import record
 from services.gateway.deps import Admin, Db, Feed, PathId, Producer, Services, Settings, Staff
+from services.gateway.errors import Busy
 from services.gateway.ingest import (
     IngestResult,
     Rejection,
@@ -22,11 +23,10 @@ from services.gateway.ingest import (
     parse_records_body,
     publish,
 )
-from shared.errors import Busy
+from services.gateway.starlink import snapshots_of_page
 from shared.events.usage import LineSnapshot, LineSnapshotDict
 from shared.kafka import KafkaProducer
 from shared.metrics import REJECTED
-from shared.starlink import snapshots_of_page
 
 router = APIRouter(tags=["usage"])
 
