@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import statistics
 import time
 import uuid
@@ -17,8 +18,10 @@ import httpx
 from pypdf import PdfReader
 
 from bench.report import progress
-from services.notifier.document import Documents, view_model
+from services.notifier.document import Documents
 from services.notifier.main import NotifierSettings
+from shared.documents import InvoiceDocument
+from shared.internal_auth import HEADER, Caller, sign
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,17 @@ async def run(gateway_url: str, token: str, notifier_url: str, docs: int = 60) -
             return {**detail, "org_name": f"{detail['org_name']} #{n} {uuid.uuid4().hex[:6]}"}
 
         async def render(body: dict[str, Any]) -> None:
-            r = await client.post(notifier_url + "/internal/documents/pdf", json=body)
+            # The notifier renders for a service only: the bench signs as one.
+            credential = sign(
+                Caller(actor="bench", role="service"),
+                os.environ["BILLPORT_INTERNAL_SECRET"],
+                "notifier",
+            )
+            r = await client.post(
+                notifier_url + "/internal/documents/pdf",
+                content=InvoiceDocument.model_validate(body).model_dump_json(),
+                headers={"Content-Type": "application/json", HEADER: credential},
+            )
             r.raise_for_status()
 
         progress("pdf: the notifier's time per document, one at a time, against bare WeasyPrint")
@@ -104,7 +117,9 @@ async def run(gateway_url: str, token: str, notifier_url: str, docs: int = 60) -
             await render(body)
         notifier_each = (time.perf_counter() - started) / len(sequential)
         documents = Documents(*_document_settings())
-        htmls = [documents.html(view_model(b), inline_css=False) for b in sequential]
+        htmls = [
+            documents.html(InvoiceDocument.model_validate(b), inline_css=False) for b in sequential
+        ]
         bare_each = await asyncio.to_thread(bare_weasyprint_seconds, htmls, documents.css)
         progress(
             f"pdf: notifier {notifier_each * 1000:.0f} ms a document,"

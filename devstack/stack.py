@@ -116,6 +116,8 @@ class StackConfig:
             # invoicing asks the usage service whether accepted usage is all stored
             prefix + "USAGE_URLS": ",".join(self.service_urls("usage")),
             "BILLPORT_INTERNAL_SECRET": self.internal_secret,
+            # invoicing has the notifier render the invoice documents
+            prefix + "NOTIFIER_URLS": ",".join(self.service_urls("notifier")),
             **{k: v for k, v in self.extra_env.items() if k.startswith(prefix)},
         }
 

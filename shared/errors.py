@@ -52,13 +52,6 @@ class Conflict(PermanentError):
     http_status = 409
 
 
-class UsagePending(Conflict):
-    """A billing run (or proforma) waited for usage accepted before it and the wait ran out:
-    nothing was generated; `fields` says what is still pending."""
-
-    code = "usage_pending"
-
-
 class Unauthorized(PermanentError):
     code = "unauthorized"
     http_status = 401
@@ -67,23 +60,6 @@ class Unauthorized(PermanentError):
 class Forbidden(PermanentError):
     code = "forbidden"
     http_status = 403
-
-
-class Busy(BillPortError):
-    """Try again shortly: the system is catching up (HTTP 429 with Retry-After)."""
-
-    code = "busy"
-    http_status = 429
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        fields: dict[str, str] | None = None,
-        retry_after_seconds: int = 1,
-    ) -> None:
-        super().__init__(message, fields=fields)
-        self.retry_after_seconds = retry_after_seconds
 
 
 class TransientError(BillPortError):

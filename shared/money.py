@@ -125,6 +125,12 @@ def format_gb(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+def format_rate(value: Decimal) -> str:
+    """A unit price: every decimal it has, at least two ("0.125", "12.50", "0.00")."""
+    text = format_gb(value)
+    return text if len(text.partition(".")[2]) >= 2 else format(value, ".2f")
+
+
 def format_money(value: Decimal) -> str:
     """Always two decimals: "4082.35", "12.00"."""
     return format(value.quantize(CENT), "f")

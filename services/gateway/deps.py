@@ -13,8 +13,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.gateway import audit
 from services.gateway.auth import Principal, Refusal, Role, authenticate
 from services.gateway.auth_limits import FailureLimiter
+from services.gateway.errors import Busy
 from services.gateway.settings import GatewaySettings
-from shared.errors import Busy, Forbidden, Unauthorized
+from shared.errors import Forbidden, Unauthorized
 from shared.internal_auth import Caller
 from shared.internal_client import CallerClients, ServiceClients
 from shared.kafka import KafkaProducer

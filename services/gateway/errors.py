@@ -15,6 +15,24 @@ from shared.errors import BillPortError, is_transient
 
 log = logging.getLogger(__name__)
 
+
+class Busy(BillPortError):
+    """Try again shortly: the system is catching up (HTTP 429 with Retry-After)."""
+
+    code = "busy"
+    http_status = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: dict[str, str] | None = None,
+        retry_after_seconds: int = 1,
+    ) -> None:
+        super().__init__(message, fields=fields)
+        self.retry_after_seconds = retry_after_seconds
+
+
 _CODES = {
     400: "bad_request",
     401: "unauthorized",

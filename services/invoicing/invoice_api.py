@@ -1,4 +1,4 @@
-"""Internal HTTP API of invoices: billing runs, product orders, lists and details."""
+"""Internal HTTP API of invoices: billing runs, product orders, lists, details and documents."""
 
 from __future__ import annotations
 
@@ -7,10 +7,21 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
+import httpx
 from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict
 
-from services.invoicing import catalog, changes, exports, invoices, listing, runs, sending
+from services.invoicing import (
+    catalog,
+    changes,
+    exports,
+    invoices,
+    listing,
+    notifier_client,
+    runs,
+    sending,
+)
 from services.invoicing.proforma import proformas
 from services.invoicing.usage_barrier import wait_for_usage
 from shared.api.catalog import (
@@ -122,6 +133,16 @@ def router(runtime: Runtime) -> APIRouter:
                 "rows": await exports.ipt(conn, invoice_id),
             }
 
+    @api.get("/invoices/{invoice_id}/document", response_class=HTMLResponse)
+    async def document(invoice_id: str, caller: InternalCaller) -> HTMLResponse:
+        page = await _rendered(runtime, invoice_id, caller, "html")
+        return HTMLResponse(page.text)
+
+    @api.get("/invoices/{invoice_id}/pdf")
+    async def pdf(invoice_id: str, caller: InternalCaller) -> Response:
+        made = await _rendered(runtime, invoice_id, caller, "pdf")
+        return Response(made.content, media_type="application/pdf")
+
     @api.get("/invoices/{invoice_id}")
     async def invoice(invoice_id: str, caller: InternalCaller) -> dict[str, Any]:
         scope = caller.org_scope
@@ -149,6 +170,23 @@ async def visible_orgs(
     if org_id is None:
         return own
     return [o for o in await catalog.org_tree(conn, org_id) if o in own]
+
+
+async def _rendered(
+    runtime: Runtime, invoice_id: str, caller: Caller, media: Literal["html", "pdf"]
+) -> httpx.Response:
+    """An invoice's document as the notifier renders it, for a caller that may see the invoice.
+
+    The whole use case is here, where the invoice and the organization tree are: the caller's
+    scope is checked from its credential (404 outside it, as for the detail), the typed
+    document is built, and the notifier renders it for this service. The gateway makes one
+    call; the notifier stays a renderer that needs no invoice data and no user's scope."""
+    async with runtime.pool.acquire() as conn:
+        await visible_or_404(conn, invoice_id, caller.org_scope)
+        document = await invoices.get_document(conn, invoice_id)
+    if document is None:
+        raise NotFound(f"no invoice {invoice_id}")
+    return await notifier_client.render(runtime, document, media)
 
 
 async def visible_or_404(conn: Any, invoice_id: str, within_org: str | None) -> None:

@@ -10,7 +10,8 @@ import asyncpg
 
 from services.invoicing.billing import Draft, Line
 from services.invoicing.domain import Invoice
-from shared.money import format_gb
+from shared.documents import DocumentLine, DocumentPayment, InvoiceDocument
+from shared.money import format_gb, format_rate
 
 SUMMARY = (
     "invoice_id, kind, i.org_id, o.name AS org_name, period, issued_on, payable_on,"
@@ -304,6 +305,42 @@ async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any
     return summary
 
 
+async def get_document(conn: asyncpg.Connection, invoice_id: str) -> InvoiceDocument | None:
+    """The invoice as its document shows it: the current revision's lines and the postings
+    applied to it."""
+    row = await conn.fetchrow(
+        f"SELECT {SUMMARY} FROM invoices i JOIN organizations o ON o.id = i.org_id"
+        " WHERE invoice_id = $1",
+        invoice_id,
+    )
+    if row is None:
+        return None
+    lines = await conn.fetch(
+        f"SELECT {LINE_COLUMNS} FROM invoice_lines WHERE invoice_id = $1 AND revision = $2"
+        " ORDER BY position",
+        invoice_id,
+        row["revision"],
+    )
+    payments = await conn.fetch(
+        "SELECT received_on, method, reference, amount, reversed FROM invoice_payments"
+        " WHERE invoice_id = $1 AND applied ORDER BY seq",
+        invoice_id,
+    )
+    shown = ("invoice_id", "kind", "org_id", "org_name", "period", "issued_on", "payable_on")
+    return InvoiceDocument(
+        **{k: row[k] for k in shown},
+        revision=row["revision"],
+        status=row["status"],
+        regular_charges=row["regular_charges"],
+        additional_charges=row["additional_charges"],
+        amount=row["amount"],
+        payments_total=row["payments"],
+        balance=row["balance"],
+        lines=tuple(DocumentLine(**dict(r)) for r in lines),
+        payments=tuple(DocumentPayment(**dict(r)) for r in payments),
+    )
+
+
 def load(row: Any) -> Invoice:
     """The aggregate of a locked `invoices` row."""
     return Invoice(
@@ -327,12 +364,7 @@ def format_line(line: Line) -> dict[str, Any]:
 def _line(row: Any) -> dict[str, Any]:
     out = dict(row)
     out["amount"] = format(out["amount"], ".2f")
-    out["unit_price"] = _price(out["unit_price"])
+    out["unit_price"] = format_rate(out["unit_price"])
     out["quantity"] = format_gb(out["quantity"])
     out["usage_gb"] = format_gb(out["usage_gb"]) if out["usage_gb"] is not None else None
     return out
-
-
-def _price(value: Decimal) -> str:
-    text = format_gb(value)
-    return text if "." in text and len(text.split(".")[1]) >= 2 else format(value, ".2f")

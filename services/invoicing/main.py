@@ -26,6 +26,8 @@ class InvoicingSettings(ServiceSettings):
     usage_urls: str = "http://127.0.0.1:8101"
     """The usage service's replicas (comma-separated), asked before a run whether all accepted
     usage is stored and announced."""
+    notifier_urls: str = "http://127.0.0.1:8104"
+    """The notifier's replicas (comma-separated), which render the invoice documents."""
     run_settle_timeout_seconds: float = Field(default=120.0, gt=0)
     """How long a billing run or regenerate waits for accepted usage to reach the invoices'
     copy before it answers 409 with what is pending."""
@@ -41,6 +43,10 @@ class InvoicingSettings(ServiceSettings):
     @property
     def usage_url_list(self) -> list[str]:
         return [u.strip().rstrip("/") for u in self.usage_urls.split(",") if u.strip()]
+
+    @property
+    def notifier_url_list(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.notifier_urls.split(",") if u.strip()]
 
 
 def create_app(settings: InvoicingSettings | None = None) -> FastAPI:

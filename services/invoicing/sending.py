@@ -83,7 +83,7 @@ async def request_send(
                     fields={"Idempotency-Key": "use a new key for a new send"},
                 )
             return _result(request_id, invoice_id, purpose, to, recipients, earlier["state"])
-        document = await invoices.get_detail(conn, invoice_id)
+        document = await invoices.get_document(conn, invoice_id)
         assert document is not None
         request = InvoiceSendRequested(
             request_id=request_id,

@@ -14,11 +14,18 @@ import logging
 import time
 
 from services.invoicing import usage_client
-from shared.errors import TransientError, UsagePending
+from shared.errors import Conflict, TransientError
 from shared.events.topics import USAGE_RECORDED
 from shared.service import Runtime
 
 log = logging.getLogger(__name__)
+
+
+class UsagePending(Conflict):
+    """A billing run (or proforma) waited for usage accepted before it and the wait ran out:
+    nothing was generated; `fields` says what is still pending."""
+
+    code = "usage_pending"
 
 
 async def wait_for_usage(runtime: Runtime, timeout_seconds: float) -> float:

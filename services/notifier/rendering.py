@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from services.notifier import repository
-from services.notifier.document import Documents, view_model
+from services.notifier.document import Documents
 from services.notifier.render_pool import RenderPool
+from shared.documents import InvoiceDocument
 
 
 class Renderer:
@@ -17,11 +16,10 @@ class Renderer:
         self._pool = pool
         self._db = db
 
-    def html(self, detail: dict[str, Any]) -> str:
-        return self.documents.html(view_model(detail), inline_css=True)
+    def html(self, doc: InvoiceDocument) -> str:
+        return self.documents.html(doc, inline_css=True)
 
-    async def pdf(self, detail: dict[str, Any]) -> bytes:
-        doc = view_model(detail)
+    async def pdf(self, doc: InvoiceDocument) -> bytes:
         fingerprint = self.documents.fingerprint(doc)
         async with self._db.acquire() as conn:
             cached = await repository.cached_pdf(conn, fingerprint)
@@ -29,5 +27,5 @@ class Renderer:
             return cached
         pdf = await self._pool.pdf(self.documents.html(doc, inline_css=False))
         async with self._db.acquire() as conn:
-            await repository.keep_pdf(conn, fingerprint, doc["invoice_id"], doc["revision"], pdf)
+            await repository.keep_pdf(conn, fingerprint, doc.invoice_id, doc.revision, pdf)
         return pdf

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -41,7 +40,7 @@ async def enqueue(conn: asyncpg.Connection, request: InvoiceSendRequested, domai
         request.invoice_id,
         request.purpose,
         request.recipients,
-        json.dumps(request.document),
+        request.document.model_dump_json(),
         f"<{request.request_id}@{domain}>",
     )
     return bool(created)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,10 +16,10 @@ from typing import Any
 import asyncpg
 
 from services.notifier import repository
-from services.notifier.document import view_model
 from services.notifier.mailer import SendError, SmtpSettings, build_message, deliver
 from services.notifier.rendering import Renderer
 from shared.db import outbox
+from shared.documents import InvoiceDocument
 from shared.errors import is_transient
 from shared.events.notifier import InvoiceSendFailed, InvoiceSent
 from shared.events.topics import NOTIFIER_EVENTS
@@ -73,9 +72,11 @@ class Sender:
         return len(due)
 
     async def _send(self, row: Any) -> None:
-        detail = json.loads(row["document"])
         try:
-            accepted = await self._attempt(row, detail)
+            # A send queued before documents were typed holds the invoice detail: it reads as
+            # the same document (fields it does not show are ignored).
+            document = InvoiceDocument.model_validate_json(row["document"])
+            accepted = await self._attempt(row, document)
         except SendError as exc:
             await self._failed(row, exc.reason, exc.permanent)
             return
@@ -94,9 +95,9 @@ class Sender:
             await outbox.stage(conn, NOTIFIER_EVENTS, [event])
         log.info("%s sent to %s", row["invoice_id"], ", ".join(accepted))
 
-    async def _attempt(self, row: Any, detail: dict[str, Any]) -> list[str]:
-        pdf = await self._renderer.pdf(detail)
-        subject, body = self._renderer.documents.mail_text(view_model(detail), row["purpose"])
+    async def _attempt(self, row: Any, document: InvoiceDocument) -> list[str]:
+        pdf = await self._renderer.pdf(document)
+        subject, body = self._renderer.documents.mail_text(document, row["purpose"])
         recipients = list(row["recipients"])
         message = build_message(
             self._smtp.sender,

@@ -1,4 +1,5 @@
-"""Internal HTTP API of the payments service (the gateway is its only caller)."""
+"""Internal HTTP API of the payments service (the gateway is its only caller). A request on an
+invoice this service has not heard of yet waits for it here (`arrival`), not in the gateway."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
-from services.payments import ledger, postings, repository
+from services.payments import arrival, ledger, postings, repository
+from services.payments.arrival import Patience
 from shared.api.payments import PaymentIn, ReversalIn
-from shared.errors import BadRequest, NotFound
+from shared.errors import BadRequest
 from shared.internal_auth import CallerRole
 from shared.service import InternalCaller, Runtime
 
@@ -27,7 +29,7 @@ def idempotency_key(value: str | None) -> str:
     return key
 
 
-def router(runtime: Runtime) -> APIRouter:
+def router(runtime: Runtime, patience: Patience) -> APIRouter:
     api = APIRouter(prefix="/internal")
 
     @api.post("/invoices/{invoice_id}/payments", status_code=201)
@@ -39,6 +41,7 @@ def router(runtime: Runtime) -> APIRouter:
     ) -> JSONResponse:
         caller.require(*STAFF)
         key = idempotency_key(idempotency)
+        await arrival.known_or_404(runtime, invoice_id, patience)
         async with runtime.pool.acquire() as conn:
             payment, created = await postings.post(
                 conn, invoice_id, body, key, caller.actor, caller.client
@@ -60,16 +63,14 @@ def router(runtime: Runtime) -> APIRouter:
     @api.get("/invoices/{invoice_id}/payments")
     async def invoice_payments(invoice_id: str, caller: InternalCaller) -> dict[str, Any]:
         caller.require(*STAFF)  # postings carry staff notes and addresses
+        await arrival.known_or_404(runtime, invoice_id, patience)
         async with runtime.pool.acquire() as conn:
-            if not await repository.known_invoice(conn, invoice_id):
-                raise NotFound(f"no invoice {invoice_id}")
             rows = await repository.of_invoice(conn, invoice_id)
         return {"items": [postings.as_json(r) for r in rows], "next_cursor": None}
 
     @api.get("/invoices/{invoice_id}/known")
     async def known(invoice_id: str) -> dict[str, bool]:
-        async with runtime.pool.acquire() as conn:
-            return {"known": await repository.known_invoice(conn, invoice_id)}
+        return {"known": await arrival.known(runtime, invoice_id)}
 
     @api.get("/ledger/check")
     async def ledger_check() -> dict[str, Any]:

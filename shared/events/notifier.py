@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
+from shared.documents import InvoiceDocument
 from shared.events.envelope import Event
 
 Purpose = Literal["invoice", "reminder"]
@@ -14,8 +15,9 @@ Purpose = Literal["invoice", "reminder"]
 
 class InvoiceSendRequested(Event):
     """Send an invoice's document by e-mail. `document` is the invoice as it was when the send
-    was requested (its detail as the API shows it, with the organization's name), so what is
-    sent is what was approved; `recipients` are already resolved from the contacts."""
+    was requested, so what is sent is what was approved (a request published before documents
+    were typed carries the invoice detail, which reads as the same document);
+    `recipients` are already resolved from the contacts."""
 
     type: Literal["invoice.send_requested"] = "invoice.send_requested"
     request_id: str
@@ -24,7 +26,7 @@ class InvoiceSendRequested(Event):
     to: Literal["customer", "finance"]
     recipients: list[str] = Field(min_length=1)
     requested_by: str
-    document: dict[str, Any]
+    document: InvoiceDocument
 
 
 class InvoiceSent(Event):

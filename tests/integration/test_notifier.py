@@ -151,6 +151,35 @@ async def test_the_html_view_in_chromium(gateway: httpx.AsyncClient) -> None:
     assert shot.stat().st_size > 10_000
 
 
+async def test_an_org_user_reads_only_its_own_documents(
+    stack: Stack, gateway: httpx.AsyncClient
+) -> None:
+    """The invoicing service checks the scope of the user's credential before it has the
+    document rendered: another organization's invoice does not exist for the user (404)."""
+    mine, _ = await invoice_for(gateway, ["ap@example.com"])
+    theirs, _ = await invoice_for(gateway, ["ap@example.com"])
+    org_id = (await gateway.get(f"/api/v1/invoices/{mine}")).json()["org_id"]
+    made = await gateway.post(
+        "/api/v1/tokens", json={"name": "reader", "role": "org_user", "org_id": org_id}
+    )
+    async with httpx.AsyncClient(
+        base_url=stack.config.gateway_url,
+        headers={"Authorization": f"Bearer {made.json()['token']}"},
+        timeout=30,
+    ) as user:
+        for what in ("document", "pdf"):
+            own = await user.get(f"/api/v1/invoices/{mine}/{what}")
+            assert own.status_code == 200, own.text
+            other = await user.get(f"/api/v1/invoices/{theirs}/{what}")
+            assert other.status_code == 404 and other.json()["error"]["code"] == "not_found"
+        page = (await user.get(f"/api/v1/invoices/{mine}/document")).text
+        assert mine in page and theirs not in page
+    notifier = stack.config.service_urls("notifier")[0]
+    async with httpx.AsyncClient(timeout=10) as plain:  # the renderer takes no unsigned call
+        direct = await plain.post(notifier + "/internal/documents/html", json={})
+        assert direct.status_code == 401
+
+
 async def test_send_to_chosen_customers_then_to_finance(
     stack: Stack, gateway: httpx.AsyncClient
 ) -> None:

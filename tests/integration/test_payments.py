@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
+from tests.integration.helpers import eventually
 from tests.integration.payments_helpers import (
     ledger_balanced,
     one_time_invoice,
@@ -140,3 +141,44 @@ async def test_the_check_command_reports_a_balanced_ledger(
     assert await asyncio.to_thread(main, args) == 0
     out = capsys.readouterr().out
     assert "ledger total 0.00" in out and out.strip().endswith("balanced")
+
+
+async def test_a_payment_right_after_its_invoice_waits_in_the_payments_service(
+    stack: Stack, gateway: httpx.AsyncClient
+) -> None:
+    """Posted the moment the order answers, before the payments service may have read the
+    invoice's event: the payments service waits for its own consumer group (the gateway makes
+    one call, tests/unit/test_gateway_one_call.py) and the posting succeeds."""
+    for _ in range(5):
+        number = await one_time_invoice(gateway, "50.00", label="fresh ")
+        r = await pay(gateway, number, "50")
+        assert r.status_code == 201, r.text
+        assert r.json()["balance_after"] == "0.00"
+    fresh = await one_time_invoice(gateway, "20.00", label="fresh ")
+    assert await payments_view(gateway, fresh) == []
+
+    # Certainly unknown at first: the invoice is made while the payments service is down, and
+    # the payment is posted as soon as it listens again, before its consumer has caught up.
+    payments_url = stack.config.service_urls("payments")[0]
+    restarting = asyncio.create_task(asyncio.to_thread(stack.restart, "payments-0"))
+
+    async def listening() -> bool:
+        try:
+            async with httpx.AsyncClient(timeout=1) as plain:
+                await plain.get(payments_url + "/healthz")
+        except httpx.TransportError:
+            return False
+        return True
+
+    await eventually(listening, lambda up: not up, timeout=20)
+    late = await one_time_invoice(gateway, "75.00", label="late ")
+    await restarting
+    r = await pay(gateway, late, "75", key="late-" + late)
+    assert r.status_code == 201, r.text
+    assert (r.json()["invoice_id"], r.json()["amount"]) == (late, "75.00")
+    log = (stack.log_dir / "payments-0.log").read_text(errors="replace")
+    assert f"invoice {late} known after waiting" in log
+    again = await pay(gateway, late, "75", key="late-" + late)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert await settled(gateway, late, Decimal(75)) == ("PAYMENT_DONE", "75.00", "75.00", "0.00")
+    await ledger_balanced(gateway)

@@ -1,19 +1,28 @@
-"""The invoice document's view model, templates and e-mail, without I/O."""
+"""The invoice document (the typed model of shared/documents.py), its templates and e-mail,
+without I/O."""
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.invoicing.sending import recipients_for
-from services.notifier.document import Documents, Reseller, grouped, view_model
+from services.notifier.document import Documents, Reseller
 from services.notifier.mailer import build_message
 from services.notifier.sender import Policy
+from shared.documents import DocumentLine, DocumentPayment, InvoiceDocument, money_text
 from shared.errors import ValidationFailed
 
 RESELLER = Reseller("Orbit Resale", ("1 Main St", "Seattle"), "billing@orbit.test", ("IBAN X",))
+
+
+def view_model(detail: dict[str, Any]) -> InvoiceDocument:
+    """The document of an invoice detail as the API shows it."""
+    return InvoiceDocument.model_validate(detail)
 
 
 def detail(**changes: Any) -> dict[str, Any]:
@@ -48,7 +57,7 @@ def detail(**changes: Any) -> dict[str, Any]:
 
 
 def test_amounts_read_with_thousands_separators() -> None:
-    assert [grouped(x) for x in ("0.00", "4592.30", "-1234567.50")] == [
+    assert [money_text(Decimal(x)) for x in ("0.00", "4592.30", "-1234567.50")] == [
         "0.00",
         "4,592.30",
         "-1,234,567.50",
@@ -57,11 +66,11 @@ def test_amounts_read_with_thousands_separators() -> None:
 
 def test_lines_are_grouped_as_the_document_shows_them() -> None:
     doc = view_model(detail())
-    assert [x["description"] for x in doc["regular_lines"]] == ["Plan A"]
-    assert [x["description"] for x in doc["additional_lines"]] == ["Overage Oct"]
-    assert [x["description"] for x in doc["usage_lines"]] == ["Member usage"]
-    assert doc["amount"] == "1,262.34" and doc["status_text"] == "Partly paid"
-    assert len(doc["payments"]) == 1  # an unapplied posting is not shown as paid
+    assert [x.description for x in doc.regular_lines] == ["Plan A"]
+    assert [x.description for x in doc.additional_lines] == ["Overage Oct"]
+    assert [x.description for x in doc.usage_lines] == ["Member usage"]
+    assert money_text(doc.amount) == "1,262.34" and doc.status_text == "Partly paid"
+    assert len(doc.payments) == 1  # an unapplied posting is not shown as paid
 
 
 def test_the_cache_key_follows_what_is_shown_only() -> None:
@@ -120,3 +129,85 @@ def test_recipients_are_chosen_among_the_contacts() -> None:
         recipients_for("customer", ["stranger@x.test"], ORG)
     with pytest.raises(ValidationFailed, match="no finance"):
         recipients_for("finance", [], ORG)
+
+
+def test_a_document_built_from_known_figures_renders_them() -> None:
+    """Figures worked out by hand: 2 x 1,234.50 = 2,469.00 regular; 150.5 GB over at 0.125 =
+    18.81 (18.8125, half-up); a credit of -100.00; amount 2,387.81; 1,000.00 paid by wire and
+    500.00 by cheque (reversed, not counted); balance 1,387.81."""
+    doc = InvoiceDocument(
+        invoice_id="INV-202612-000042",
+        kind="SUBSCRIPTION",
+        org_id="org_9",
+        org_name="Harbour Pilots",
+        period="2026-12",
+        issued_on=date(2026, 12, 1),
+        payable_on=date(2026, 12, 31),
+        revision=2,
+        status="PARTIAL_PAID",
+        regular_charges=Decimal("2469.00"),
+        additional_charges=Decimal("-81.19"),
+        amount=Decimal("2387.81"),
+        payments_total=Decimal("1000.00"),
+        balance=Decimal("1387.81"),
+        lines=(
+            DocumentLine(
+                type="REGULAR",
+                description="Maritime 1 TB",
+                quantity=Decimal(2),
+                unit_price=Decimal("1234.5"),
+                amount=Decimal("2469.00"),
+            ),
+            DocumentLine(
+                type="OVERAGE",
+                description="Over the pool",
+                unit_price=Decimal("0.125"),
+                usage_gb=Decimal("150.500000000"),
+                amount=Decimal("18.81"),
+            ),
+            DocumentLine(type="ADJUSTMENT", description="Goodwill", amount=Decimal("-100")),
+        ),
+        payments=(
+            DocumentPayment(received_on=date(2026, 12, 10), method="WIRE", amount=Decimal("1000")),
+            DocumentPayment(
+                received_on=date(2026, 12, 11),
+                method="CHECK",
+                reference="cheque 7",
+                amount=Decimal("500"),
+                reversed=True,
+            ),
+        ),
+    )
+    regular, overage, credit = doc.lines
+    assert (regular.quantity_text, regular.unit_price_text) == ("2", "1234.50")
+    assert (overage.usage_gb_text, overage.unit_price_text) == ("150.5", "0.125")
+    assert credit.usage_gb_text is None and credit.unit_price_text == "0.00"
+    assert [x.description for x in doc.additional_lines] == ["Over the pool", "Goodwill"]
+    assert doc.status_text == "Partly paid"
+
+    page = Documents(RESELLER).html(doc, inline_css=True)
+    for text in (
+        '<td class="num">2</td><td class="num">1234.50</td>',  # quantity, unit price
+        '<td class="num">150.5</td>',  # usage GB
+        '<td class="num">2,469.00</td>',
+        '<td class="num">18.81</td>',
+        '<td class="num">-100.00</td>',
+        '<td class="num">-81.19</td>',  # additional charges
+        '<td class="num">USD 2,387.81</td>',  # invoice amount
+        '<td class="num">1,000.00</td>',  # payments
+        '<td class="num">USD 1,387.81</td>',  # balance due
+        '<tr class="reversed"><td>2026-12-11</td><td>CHECK</td>',
+        "revision 2",
+        "<td>Payable on</td><td><strong>2026-12-31</strong>",
+    ):
+        assert text in page, text
+    subject, body = Documents(RESELLER).mail_text(doc, "invoice")
+    assert subject == "Invoice INV-202612-000042 from Orbit Resale for 2026-12"
+    assert "Amount:      USD 2,387.81\nBalance due: USD 1,387.81\nPayable on:  2026-12-31" in body
+
+
+def test_the_document_travels_as_json_and_reads_back_the_same() -> None:
+    doc = view_model(detail())
+    again = InvoiceDocument.model_validate_json(doc.model_dump_json())
+    assert again == doc and again.amount == Decimal("1262.34")
+    assert Documents(RESELLER).fingerprint(again) == Documents(RESELLER).fingerprint(doc)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from services.gateway.starlink import cycle_end, snapshots_of_page
 from shared.errors import ValidationFailed
 from shared.events.envelope import loads_exact
-from shared.starlink import cycle_end, snapshots_of_page
 
 RECEIVED = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 

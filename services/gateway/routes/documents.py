@@ -1,5 +1,9 @@
 """Invoice documents and e-mail: the HTML view and the PDF (org users within their tree), sending
-to the customer's chosen contacts or to finance, and the reminders of overdue invoices."""
+to the customer's chosen contacts or to finance, and the reminders of overdue invoices.
+
+Each route is one call to the invoicing service: for a document it checks the user's scope,
+builds the document and has the notifier render it (`_rendered` in
+services/invoicing/invoice_api.py says why there)."""
 
 from __future__ import annotations
 
@@ -18,18 +22,13 @@ router = APIRouter(tags=["documents"])
 InvoiceReader = Annotated[Principal, Depends(require("admin", "finance", "org_user"))]
 
 
-async def _detail(services: Services, user: Principal, invoice_id: PathId) -> Any:
-    return await services.get("invoicing", f"/internal/invoices/{invoice_id}")
-
-
 @router.get(
     "/invoices/{invoice_id}/document",
     response_class=HTMLResponse,
     summary="The invoice document as HTML (the same template as the PDF)",
 )
 async def document(invoice_id: PathId, user: InvoiceReader, services: Services) -> HTMLResponse:
-    detail = await _detail(services, user, invoice_id)
-    page = await services.request("notifier", "POST", "/internal/documents/html", json=detail)
+    page = await services.request("invoicing", "GET", f"/internal/invoices/{invoice_id}/document")
     return HTMLResponse(page.text)
 
 
@@ -40,8 +39,7 @@ async def document(invoice_id: PathId, user: InvoiceReader, services: Services) 
     summary="Download the invoice as PDF (rendered once per content, then kept)",
 )
 async def pdf(invoice_id: PathId, user: InvoiceReader, services: Services) -> Response:
-    detail = await _detail(services, user, invoice_id)
-    made = await services.request("notifier", "POST", "/internal/documents/pdf", json=detail)
+    made = await services.request("invoicing", "GET", f"/internal/invoices/{invoice_id}/pdf")
     return Response(
         made.content,
         media_type="application/pdf",

@@ -1,10 +1,9 @@
 """Payment routes: post a payment exactly once (Idempotency-Key), reverse one, list an
-invoice's postings, and check the ledger. Finance staff and admins only."""
+invoice's postings, and check the ledger. Finance staff and admins only. Each is one call to the
+payments service, which also waits for an invoice created a moment ago (`arrival` there)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
@@ -14,11 +13,8 @@ from services.gateway.audit import record
 from services.gateway.deps import Db, PathId, Services, Staff
 from shared.api.payments import PaymentIn, ReversalIn
 from shared.api.responses import LedgerCheck, Payment, PaymentList
-from shared.errors import TransientError
-from shared.internal_client import ServiceError
 
 router = APIRouter(tags=["payments"])
-NEW_INVOICE_WAIT = 5.0  # seconds: the payments service learns of a new invoice from its event
 
 
 @router.post(
@@ -42,8 +38,13 @@ async def post_payment(
         ),
     ] = None,
 ) -> JSONResponse:
-    headers = {"Idempotency-Key": idempotency_key or ""}
-    response = await _post_when_known(services, invoice_id, body, headers)
+    response = await services.request(
+        "payments",
+        "POST",
+        f"/internal/invoices/{invoice_id}/payments",
+        json=body.model_dump(mode="json"),
+        headers={"Idempotency-Key": idempotency_key or ""},
+    )
     payment = response.json()
     replayed = response.headers.get("Idempotent-Replayed") == "true"
     await record(
@@ -56,36 +57,6 @@ async def post_payment(
     )
     extra = {"Idempotent-Replayed": "true"} if replayed else {}
     return JSONResponse(payment, status_code=201, headers=extra)
-
-
-async def _post_when_known(
-    services: Services, invoice_id: PathId, body: PaymentIn, headers: dict[str, str]
-) -> Any:
-    """Post; when the payments service does not know the invoice yet but the invoicing service
-    does (an invoice created a moment ago), wait for its event rather than refuse."""
-    deadline = time.monotonic() + NEW_INVOICE_WAIT
-    exists = False
-    while True:
-        try:
-            return await services.request(
-                "payments",
-                "POST",
-                f"/internal/invoices/{invoice_id}/payments",
-                json=body.model_dump(mode="json"),
-                headers=headers,
-            )
-        except ServiceError as exc:
-            if exc.http_status != 404:
-                raise
-            if not exists:
-                await services.get("invoicing", f"/internal/invoices/{invoice_id}")  # 404 if none
-                exists = True
-            if time.monotonic() > deadline:
-                raise TransientError(
-                    f"invoice {invoice_id} is not yet known to the payments service; retry"
-                    " with the same Idempotency-Key"
-                ) from None
-            await asyncio.sleep(0.1)
 
 
 @router.post(
@@ -126,13 +97,7 @@ async def reverse_payment(
     summary="An invoice's postings with who posted them, when and from where",
 )
 async def invoice_payments(invoice_id: PathId, user: Staff, services: Services) -> Any:
-    try:
-        return await services.get("payments", f"/internal/invoices/{invoice_id}/payments")
-    except ServiceError as exc:
-        if exc.http_status != 404:
-            raise
-    await services.get("invoicing", f"/internal/invoices/{invoice_id}")  # 404 if there is none
-    return {"items": [], "next_cursor": None}  # just created: no posting can exist yet
+    return await services.get("payments", f"/internal/invoices/{invoice_id}/payments")
 
 
 @router.get(

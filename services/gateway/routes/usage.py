@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.audit import record
 from services.gateway.deps import Admin, Db, Feed, PathId, Producer, Services, Settings, Staff
+from services.gateway.errors import Busy
 from services.gateway.ingest import (
     IngestResult,
     Rejection,
@@ -22,12 +23,11 @@ from services.gateway.ingest import (
     parse_records_body,
     publish,
 )
+from services.gateway.starlink import snapshots_of_page
 from shared.api.types import Day, Month
-from shared.errors import Busy
 from shared.events.usage import LineSnapshot, LineSnapshotDict
 from shared.kafka import KafkaProducer
 from shared.metrics import REJECTED
-from shared.starlink import snapshots_of_page
 
 router = APIRouter(tags=["usage"])
 

@@ -1,0 +1,43 @@
+"""Calls to the notifier's internal API: an invoice document rendered as HTML or PDF.
+
+Signed as the invoicing service itself, not as the user: the user's organization scope has been
+checked here before the document was built, and the notifier renders only for a service."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import httpx
+
+from services.invoicing.usage_client import AS_INVOICING
+from shared.documents import InvoiceDocument
+from shared.internal_client import CallerClients, ServiceClients
+from shared.service import Runtime
+
+RENDER_TIMEOUT_SECONDS = 9.0
+"""Below the gateway's 10 s for its call here, so that a slow render is reported from here."""
+_KEY = "notifier_clients"
+
+
+def _clients(runtime: Runtime) -> CallerClients:
+    """One pooled client per process, made at first use (round-robin over the replicas)."""
+    found = runtime.extras.get(_KEY)
+    if not isinstance(found, CallerClients):
+        urls: list[str] = list(getattr(runtime.settings, "notifier_url_list", []))
+        clients = ServiceClients({"notifier": urls}, runtime.secret, RENDER_TIMEOUT_SECONDS)
+        found = runtime.extras[_KEY] = clients.acting_as(AS_INVOICING)
+    return found
+
+
+async def render(
+    runtime: Runtime, document: InvoiceDocument, media: Literal["html", "pdf"]
+) -> httpx.Response:
+    """The notifier's answer (200); its refusals raise ServiceError, its absence
+    TransientError."""
+    return await _clients(runtime).request(
+        "notifier",
+        "POST",
+        f"/internal/documents/{media}",
+        content=document.model_dump_json(),
+        headers={"Content-Type": "application/json"},
+    )

@@ -1,0 +1,126 @@
+"""The invoice document: what an invoice's HTML view, PDF and e-mail show, as one frozen, typed
+model. The invoicing service builds it from the invoice as it stands; the notifier renders it
+(the templates read its fields and properties, amounts through `money_text`). It holds nothing
+else, so the rendered-document cache, which keys on it, does not render anew when something the
+document does not show changes.
+
+Field names are those of the invoice detail of the API (`org_name`, `balance`, …): templates
+overridden by a deployment read them, and a document can be read from a detail as it stands
+(extra fields are ignored; postings the invoicing service did not apply are left out).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.events.invoicing import InvoiceStatus
+from shared.events.payments import PaymentMethod
+from shared.money import Money, format_gb, format_rate
+
+InvoiceKind = Literal["SUBSCRIPTION", "ONE_TIME"]
+LineType = Literal["REGULAR", "OVERAGE", "ADJUSTMENT", "PRODUCT", "USAGE_INFO"]
+
+STATUS_TEXT: dict[str, str] = {
+    "GENERATED": "Issued",
+    "SENT_FOR_PAYMENT": "Awaiting payment",
+    "PARTIAL_PAID": "Partly paid",
+    "PAYMENT_DONE": "Paid",
+}
+REGULAR: frozenset[str] = frozenset({"REGULAR", "PRODUCT"})
+ADDITIONAL: frozenset[str] = frozenset({"OVERAGE", "ADJUSTMENT"})
+
+
+def money_text(amount: Decimal) -> str:
+    """An amount as a reader expects it: two decimals, thousands grouped ("4,592.30")."""
+    return f"{amount:,.2f}"
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class DocumentLine(_Part):
+    """One line of the invoice (defaults as the invoicing service stores a line without them)."""
+
+    type: LineType
+    description: str
+    service_line_number: str | None = None
+    service_line_name: str | None = None
+    plan_name: str | None = None
+    sub_pool_name: str | None = None
+    quantity: Decimal = Decimal(1)
+    unit_price: Decimal = Decimal(0)
+    """A rate: it may have more than two decimals (a price per GB)."""
+    usage_gb: Decimal | None = None
+    amount: Money
+
+    @property
+    def quantity_text(self) -> str:
+        return format_gb(self.quantity)
+
+    @property
+    def unit_price_text(self) -> str:
+        return format_rate(self.unit_price)
+
+    @property
+    def usage_gb_text(self) -> str | None:
+        return None if self.usage_gb is None else format_gb(self.usage_gb)
+
+
+class DocumentPayment(_Part):
+    """A posting the invoice's balance counts (reversed ones are shown struck through)."""
+
+    received_on: date
+    method: PaymentMethod
+    reference: str | None = None
+    amount: Money
+    reversed: bool = False
+
+
+class InvoiceDocument(_Part):
+    invoice_id: str
+    kind: InvoiceKind
+    org_id: str
+    org_name: str
+    period: str | None = None
+    issued_on: date
+    payable_on: date
+    revision: int = Field(default=1, ge=1)
+    status: InvoiceStatus
+    regular_charges: Money
+    additional_charges: Money
+    amount: Money
+    payments_total: Money = Decimal(0)
+    balance: Money
+    lines: tuple[DocumentLine, ...] = ()
+    payments: tuple[DocumentPayment, ...] = ()
+
+    @field_validator("payments", mode="before")
+    @classmethod
+    def _applied_only(cls, value: Any) -> Any:
+        """A posting the invoicing service left unapplied (it raced a lowering revision) is
+        not shown as paid."""
+        if isinstance(value, (list, tuple)):
+            return [p for p in value if not isinstance(p, dict) or p.get("applied", True)]
+        return value
+
+    @property
+    def status_text(self) -> str:
+        return STATUS_TEXT[self.status]
+
+    @property
+    def regular_lines(self) -> tuple[DocumentLine, ...]:
+        return tuple(x for x in self.lines if x.type in REGULAR)
+
+    @property
+    def additional_lines(self) -> tuple[DocumentLine, ...]:
+        return tuple(x for x in self.lines if x.type in ADDITIONAL)
+
+    @property
+    def usage_lines(self) -> tuple[DocumentLine, ...]:
+        """Sub-pool members' usage, shown for monitoring and not billed."""
+        return tuple(x for x in self.lines if x.type == "USAGE_INFO")
