@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,19 +20,15 @@ from typing import Annotated, Any
 import asyncpg
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker, KafkaRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
 
-from shared import correlation
-from shared.api.field_errors import stored_value_message
+from shared import correlation, http_errors
 from shared.db.migrate import migrate
 from shared.db.outbox import OutboxRelay
 from shared.db.pool import open_pool
-from shared.errors import BillPortError, Conflict, Forbidden, ValidationFailed
-from shared.events.topics import validation_fields
+from shared.errors import Forbidden
 from shared.internal_auth import HEADER, Caller, check_secret, verify
 from shared.kafka import DeadLetterer, KafkaProducer, make_broker
 from shared.logs import setup_logging
@@ -87,12 +84,32 @@ class Runtime:
         return self._dead_letters
 
 
+@dataclass(frozen=True)
+class Door:
+    """How a process meets its HTTP callers. The services' default: an internal API whose
+    every route needs a signed credential. The gateway: the public API (its routes
+    authenticate bearer tokens themselves), no outbox, its own resources and health."""
+
+    title: str = ""
+    description: str = ""
+    internal: bool = True
+    """Every API route needs a signed internal credential (`internal_caller`)."""
+    outbox: bool = True
+    """Relay this schema's outbox to Kafka."""
+    resources: Callable[[Runtime], AbstractAsyncContextManager[None]] | None = None
+    """More resources opened in the lifespan after the pool and the producer (kept in
+    `Runtime.extras`), closed before them."""
+    components: Callable[[Runtime], Awaitable[dict[str, Any]]] | None = None
+    """What `/healthz` names with its state; PostgreSQL and Kafka when not given."""
+
+
 def build_app(
     settings: ServiceSettings,
     service_dir: Path,
     routers: Callable[[Runtime], tuple[list[KafkaRouter], list[APIRouter]]],
     background: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None,
     readiness: Callable[[Runtime], Awaitable[dict[str, Any]]] | None = None,
+    door: Door = Door(),
 ) -> FastAPI:
     """`background`, when given, runs as a task while the service is up (a scheduler);
     `readiness` adds a `detail` to `/readyz` (alarms an operator must see, such as usage the
@@ -117,47 +134,65 @@ def build_app(
         runtime._producer = KafkaProducer(settings.kafka_bootstrap, settings.group_id)
         await runtime.producer.start()
         runtime._dead_letters = DeadLetterer(runtime.producer, settings.group_id)
-        relay = OutboxRelay(
-            runtime.pool, runtime.producer, settings.db_schema, settings.outbox_batch
-        )
-        await relay.start()
-        await runtime.broker.start()
-        task = asyncio.create_task(background(runtime)) if background else None
-        log.info("%s ready on %s:%s", settings.service_name, settings.http_host, settings.http_port)
-        try:
-            yield
-        finally:
-            if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await runtime.broker.stop()
-            await relay.stop()
-            await runtime.producer.stop()
-            if runtime._offsets is not None:
-                await runtime._offsets.close()
-            await runtime.pool.close()
+        async with contextlib.AsyncExitStack() as stack:
+            if door.outbox:
+                relay = OutboxRelay(
+                    runtime.pool, runtime.producer, settings.db_schema, settings.outbox_batch
+                )
+                await relay.start()
+                stack.push_async_callback(relay.stop)
+            if door.resources:
+                await stack.enter_async_context(door.resources(runtime))
+            if kafka_routers:
+                await runtime.broker.start()
+                stack.push_async_callback(runtime.broker.stop)
+            if background:
+                stack.push_async_callback(_cancel, asyncio.create_task(background(runtime)))
+            log.info(
+                "%s ready on %s:%s", settings.service_name, settings.http_host, settings.http_port
+            )
+            try:
+                yield
+            finally:
+                await stack.aclose()
+                await runtime.producer.stop()
+                if runtime._offsets is not None:
+                    await runtime._offsets.close()
+                await runtime.pool.close()
 
-    app = FastAPI(title=f"BillPort {settings.service_name} (internal)", lifespan=lifespan)
-    app.state.runtime = runtime
-
-    @app.middleware("http")
-    async def correlate(request: Request, call_next: Any) -> Any:
-        correlation.bind(request.headers.get(correlation.HEADER))
-        return await call_next(request)
-
-    app.add_exception_handler(BillPortError, _error_response)  # type: ignore[arg-type]
-    app.add_exception_handler(ValidationError, _invalid_response)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _invalid_request_response)  # type: ignore[arg-type]
-    app.add_exception_handler(asyncpg.DataError, _bad_data_response)
-    app.add_exception_handler(
-        asyncpg.IntegrityConstraintViolationError,
-        _broken_rule_response,
+    app = FastAPI(
+        title=door.title or f"BillPort {settings.service_name} (internal)",
+        description=door.description,
+        version="1",
+        lifespan=lifespan,
     )
-    for api_router in api_routers:  # every internal route needs a signed credential
-        app.include_router(api_router, dependencies=[Depends(internal_caller)])
-    app.include_router(_ops_router(runtime, readiness))
+    app.state.runtime = runtime
+    app.middleware("http")(_correlate)
+    http_errors.install(app)
+    guard = [Depends(internal_caller)] if door.internal else []
+    for api_router in api_routers:  # an internal route needs a signed credential
+        app.include_router(api_router, dependencies=guard)
+    app.include_router(_ops_router(runtime, readiness, door))
     return app
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _correlate(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """The request's correlation id (the caller's, or a new one): logged on every line, passed
+    on to the services and written into the events the request causes; echoed back."""
+    cid = (request.headers.get(correlation.HEADER) or uuid.uuid4().hex)[:100]
+    request.state.correlation_id = cid
+    correlation.bind(cid)
+    response = await call_next(request)
+    response.headers[correlation.HEADER] = cid
+    return response
 
 
 _READ_ONLY_ROLES = ("org_user",)
@@ -181,41 +216,6 @@ InternalCaller = Annotated[Caller, Depends(internal_caller)]
 request however many parameters ask for it)."""
 
 
-async def _error_response(_: Request, exc: BillPortError) -> JSONResponse:
-    return JSONResponse(exc.to_body(), status_code=exc.http_status)
-
-
-async def _bad_data_response(_: Request, exc: asyncpg.DataError) -> JSONResponse:
-    """A value PostgreSQL cannot take (a NUL in a text, a number out of range) is the request's
-    fault: 422, not 500."""
-    error = ValidationFailed(stored_value_message(exc))
-    return JSONResponse(error.to_body(), status_code=error.http_status)
-
-
-async def _broken_rule_response(
-    _: Request, exc: asyncpg.IntegrityConstraintViolationError
-) -> JSONResponse:
-    """A database rule refused the change: nothing was stored; 409, not 500."""
-    constraint = getattr(exc, "constraint_name", None) or "a data rule"
-    error = Conflict(f"the change breaks {constraint}; nothing was stored")
-    return JSONResponse(error.to_body(), status_code=error.http_status)
-
-
-async def _invalid_request_response(_: Request, exc: RequestValidationError) -> JSONResponse:
-    """A typed body, query or header FastAPI refused: the same shape as every other error."""
-    fields = {}
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-        fields[".".join(loc) or "body"] = str(err.get("msg", "invalid"))
-    error = ValidationFailed("the request is not valid", fields=fields)
-    return JSONResponse(error.to_body(), status_code=error.http_status)
-
-
-async def _invalid_response(_: Request, exc: ValidationError) -> JSONResponse:
-    error = ValidationFailed("the request is not valid", fields=validation_fields(exc))
-    return JSONResponse(error.to_body(), status_code=error.http_status)
-
-
 async def check_components(runtime: Runtime) -> dict[str, dict[str, str]]:
     async def postgres() -> bool:
         try:
@@ -233,13 +233,16 @@ async def check_components(runtime: Runtime) -> dict[str, dict[str, str]]:
 
 
 def _ops_router(
-    runtime: Runtime, readiness: Callable[[Runtime], Awaitable[dict[str, Any]]] | None
+    runtime: Runtime,
+    readiness: Callable[[Runtime], Awaitable[dict[str, Any]]] | None,
+    door: Door,
 ) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(include_in_schema=not door.internal, tags=["operations"])
+    components_of = door.components or check_components
 
-    @router.get("/healthz")
+    @router.get("/healthz", summary="Health of this process and what it depends on")
     async def healthz() -> JSONResponse:
-        components = await check_components(runtime)
+        components = await components_of(runtime)
         healthy = all(c["state"] == "up" for c in components.values())
         body = {
             "service": runtime.settings.service_name,
@@ -249,7 +252,7 @@ def _ops_router(
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
-    @router.get("/readyz")
+    @router.get("/readyz", summary="Ready to serve: the same checks, with alarms in `detail`")
     async def readyz() -> JSONResponse:
         response = await healthz()
         if readiness is None or response.status_code != 200:
@@ -261,7 +264,7 @@ def _ops_router(
             log.exception("readiness detail failed")
         return JSONResponse(body)
 
-    @router.get("/metrics")
+    @router.get("/metrics", summary="Prometheus metrics of this process")
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -10,23 +10,23 @@ import asyncpg
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.gateway import audit
+from services.gateway import audit, resources
 from services.gateway.auth import Principal, Refusal, Role, authenticate
-from services.gateway.auth_limits import FailureLimiter
 from services.gateway.errors import Busy
 from services.gateway.settings import GatewaySettings
 from shared.errors import Forbidden, Unauthorized
 from shared.internal_auth import Caller
-from shared.internal_client import CallerClients, ServiceClients
+from shared.internal_client import CallerClients
 from shared.kafka import KafkaProducer
+from shared.service import Runtime
 
 
-def _state(request: Request) -> Any:
-    return request.app.state
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
 
 
 async def get_db(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    async with _state(request).pool.acquire() as conn:
+    async with _runtime(request).pool.acquire() as conn:
         yield conn
 
 
@@ -34,11 +34,11 @@ Db = Annotated[asyncpg.Connection, Depends(get_db)]
 
 
 def _settings(request: Request) -> GatewaySettings:
-    return _state(request).settings  # type: ignore[no-any-return]
+    return resources.of(request).settings
 
 
 def _producer(request: Request) -> KafkaProducer:
-    return _state(request).producer  # type: ignore[no-any-return]
+    return _runtime(request).producer
 
 
 Settings = Annotated[GatewaySettings, Depends(_settings)]
@@ -57,8 +57,8 @@ async def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    state = _state(request)
-    limiter: FailureLimiter = state.auth_failures
+    gateway = resources.of(request)
+    limiter = gateway.auth_failures
     client = client_ip(request) or "unknown"
     wait = limiter.retry_after_seconds(client)
     if wait:
@@ -68,8 +68,8 @@ async def current_user(
         )
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("missing bearer token: send `Authorization: Bearer <token>`")
-    async with state.pool.acquire() as conn:
-        found = await authenticate(conn, credentials.credentials, state.admin_token)
+    async with _runtime(request).pool.acquire() as conn:
+        found = await authenticate(conn, credentials.credentials, gateway.admin_token)
         if isinstance(found, Refusal):
             reached_limit = limiter.failed(client)
             await audit.record_refusal(conn, client, request, found, reached_limit)
@@ -109,7 +109,7 @@ OrgScope = Annotated[str | None, Depends(org_scope)]
 
 
 def _services(request: Request, user: CurrentUser) -> CallerClients:
-    clients: ServiceClients = _state(request).services
+    clients = resources.of(request).services
     caller = Caller(
         actor=user.token_id, role=user.role, org_id=user.org_id, client=client_ip(request)
     )

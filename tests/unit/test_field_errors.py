@@ -22,11 +22,11 @@ from services.gateway.edge import (
     docs_policy,
     json_depth_exceeds,
 )
-from services.gateway.errors import on_unexpected
 from shared.api.catalog import ProductIn, ServiceLineChange
 from shared.api.field_errors import field_errors, message, stored_value_message
 from shared.api.payments import PaymentIn
 from shared.events.topics import USAGE_RAW, validation_fields
+from shared.http_errors import on_unexpected
 
 
 class Sample(BaseModel):

@@ -6,7 +6,7 @@ import json
 
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 
-from services.gateway.errors import on_unexpected
+from shared.http_errors import on_unexpected
 
 
 async def test_kafka_away_is_503_with_retry_after() -> None:

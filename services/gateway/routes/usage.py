@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.gateway import resources
 from services.gateway.audit import record
 from services.gateway.deps import Admin, Db, Feed, PathId, Producer, Services, Settings, Staff
 from services.gateway.errors import Busy
@@ -106,13 +107,15 @@ async def accept(
     source: str,
 ) -> JSONResponse:
     """Publish the good records (acknowledged by Kafka), then answer 202 with both counts."""
-    settings = request.app.state.settings
-    if settings.usage_max_lag and request.app.state.usage_lag.lag > settings.usage_max_lag:
+    gateway = resources.of(request)
+    settings = gateway.settings
+    if settings.usage_max_lag and gateway.usage_lag.lag > settings.usage_max_lag:
         raise Busy("usage ingestion is catching up; retry in a second (nothing was taken)")
     if bad:
         REJECTED.labels(request.url.path).inc(len(bad))
     await publish(producer, group_by_partition(good, source, request.state.correlation_id))
-    async with request.app.state.pool.acquire() as conn:  # one audit row per push, not per record
+    runtime = request.app.state.runtime
+    async with runtime.pool.acquire() as conn:  # one audit row per push, not per record
         await record(
             conn,
             request.state.principal,
