@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from bench import billing as billing_bench
+from bench import credential as credential_bench
 from bench import invoice_list as list_bench
 from bench import payments as payments_bench
 from bench import pdf as pdf_bench
@@ -31,6 +32,9 @@ def postgres_pid(home: Path) -> int:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the stack on SIGTERM too
+    sign_us, verify_us = credential_bench.run()
+    figure("internal_credential_sign_us", sign_us, "us")
+    figure("internal_credential_verify_us", verify_us, "us")
     wipe(HOME)
     replicas = parse_replicas(os.environ.get("BENCH_REPLICAS", ""))
     config = StackConfig.isolated(HOME, slot=2, admin_token=TOKEN, replicas=replicas)

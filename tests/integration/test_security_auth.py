@@ -178,6 +178,12 @@ async def test_an_expired_token_is_refused(stack: Stack, gateway: httpx.AsyncCli
         "/api/v1/tokens", json={"name": "late", "role": "feed", "expires_at": past}
     )
     assert refused.status_code == 422 and "expires_at" in refused.json()["error"]["fields"]
+    for hostile in ("9999-12-31T00:00:00Z", "2027-01-01T00:00:00", "tomorrow"):
+        refused = await gateway.post(
+            "/api/v1/tokens", json={"name": "odd", "role": "feed", "expires_at": hostile}
+        )
+        assert refused.status_code == 422, hostile
+        assert set(refused.json()["error"]["fields"]) == {"expires_at"}, hostile
 
 
 async def test_a_token_for_an_unknown_organization_is_refused(gateway: httpx.AsyncClient) -> None:

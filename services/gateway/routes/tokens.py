@@ -9,11 +9,19 @@ from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from services.gateway.audit import record
 from services.gateway.auth import Role, hash_token, new_token
 from services.gateway.deps import Admin, Db, PathId, Services
+from shared.api.types import FIRST_DAY, LAST_DAY
 from shared.errors import NotFound, ValidationFailed
 from shared.internal_client import ServiceError
 
@@ -29,6 +37,13 @@ class TokenIn(BaseModel):
     expires_at: AwareDatetime | None = Field(
         default=None, description="RFC 3339 with a zone; after it the token is refused"
     )
+
+    @field_validator("expires_at")
+    @classmethod
+    def _within_years(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not FIRST_DAY.year <= value.year <= LAST_DAY.year:
+            raise ValueError("must be between 1900 and 2999")
+        return value
 
     @model_validator(mode="after")
     def _org_scope(self) -> TokenIn:
