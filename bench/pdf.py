@@ -156,13 +156,5 @@ async def run(gateway_url: str, token: str, notifier_url: str, docs: int = 60) -
 
 def _document_settings() -> tuple[Any, ...]:
     """The same reseller, paper and currency as the notifier under its default settings."""
-    from services.notifier.document import Reseller
-
     s = NotifierSettings()
-    reseller = Reseller(
-        s.reseller_name,
-        tuple(s.reseller_address.split("|")),
-        s.reseller_email,
-        tuple(s.remit_to.split("|")),
-    )
-    return reseller, s.page_size, s.currency, s.template_dir
+    return s.reseller(), s.page_size, s.currency, s.template_dir

@@ -11,10 +11,12 @@ overridden by a deployment read them, and a document can be read from a detail a
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
+import pycountry
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.events.invoicing import InvoiceStatus
@@ -43,6 +45,49 @@ class _Part(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+_PADDED_GB = re.compile(r"\b(\d+\.\d+) GB\b")
+
+
+def tidy_gb(text: str) -> str:
+    """GB figures in a stored description as people write them: lines generated before
+    descriptions were written with `format_gb` read "70.000000000 GB used"; they read "70 GB
+    used" (no decimal is dropped but padding zeros)."""
+    return _PADDED_GB.sub(lambda m: f"{format_gb(Decimal(m.group(1)))} GB", text)
+
+
+def country_name(code: str) -> str:
+    """A country code as a reader expects it on an address: "GB" reads "United Kingdom"."""
+    found = pycountry.countries.get(alpha_2=code)
+    return str(found.name) if found is not None else code
+
+
+class PostalAddress(_Part):
+    line1: str
+    line2: str | None = None
+    city: str
+    postal_code: str | None = None
+    region: str | None = None
+    country: str
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """The address as printed: street lines, "city, region postal code", the country."""
+        place = ", ".join(x for x in (self.city, self.region) if x)
+        if self.postal_code:
+            place = f"{place} {self.postal_code}"
+        return tuple(x for x in (self.line1, self.line2, place, country_name(self.country)) if x)
+
+
+class Buyer(_Part):
+    """The organization billed, as its billing details name it (any of them may be unset:
+    organizations from before billing details show their name only)."""
+
+    legal_name: str
+    address: PostalAddress | None = None
+    tax_id: str | None = None
+    tax_exempt_reason: str | None = None
+
+
 class DocumentLine(_Part):
     """One line of the invoice (defaults as the invoicing service stores a line without them)."""
 
@@ -59,6 +104,10 @@ class DocumentLine(_Part):
     amount: Money
 
     @property
+    def description_text(self) -> str:
+        return tidy_gb(self.description)
+
+    @property
     def quantity_text(self) -> str:
         return format_gb(self.quantity)
 
@@ -69,6 +118,13 @@ class DocumentLine(_Part):
     @property
     def usage_gb_text(self) -> str | None:
         return None if self.usage_gb is None else format_gb(self.usage_gb)
+
+    @property
+    def usage_text(self) -> str | None:
+        """ "22.58 GB over" on an overage line (its usage is what went over), "3.5 GB" else."""
+        if self.usage_gb is None:
+            return None
+        return f"{format_gb(self.usage_gb)} GB{' over' if self.type == 'OVERAGE' else ''}"
 
 
 class DocumentPayment(_Part):
@@ -98,6 +154,8 @@ class InvoiceDocument(_Part):
     balance: Money
     lines: tuple[DocumentLine, ...] = ()
     payments: tuple[DocumentPayment, ...] = ()
+    buyer: Buyer | None = None
+    """None on a document read from an invoice detail: the bill-to shows `org_name`."""
 
     @field_validator("payments", mode="before")
     @classmethod
@@ -107,6 +165,10 @@ class InvoiceDocument(_Part):
         if isinstance(value, (list, tuple)):
             return [p for p in value if not isinstance(p, dict) or p.get("applied", True)]
         return value
+
+    @property
+    def buyer_name(self) -> str:
+        return self.buyer.legal_name if self.buyer is not None else self.org_name
 
     @property
     def status_text(self) -> str:

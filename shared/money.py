@@ -119,10 +119,17 @@ def format_decimal(value: Decimal) -> str:
 
 
 def format_gb(value: Decimal) -> str:
-    """GB without padding zeros: numeric(20,9) "3.250000000" reads "3.25", zero reads "0"."""
+    """GB as people write it, on the API and on documents: without padding zeros, every
+    decimal it has kept (never rounded): numeric(20,9) "72.345000000" reads "72.345",
+    "70.000000000" reads "70", zero reads "0"."""
     if value == 0:
         return "0"
     return format(value.normalize(), "f")
+
+
+def format_percent(value: Decimal) -> str:
+    """A tax rate as people write it: "20", "8.875" (numeric(7,4) reads back "20.0000")."""
+    return format_gb(value)
 
 
 def format_rate(value: Decimal) -> str:

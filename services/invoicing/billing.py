@@ -30,7 +30,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 from services.invoicing.timeline import Period, Span, Stint, cut
-from shared.money import round_cents, round_cents_exact
+from shared.money import format_gb, round_cents, round_cents_exact
 
 __all__ = ["Period", "Span"]
 
@@ -257,7 +257,8 @@ def _plan_overage(previous: Period, past: list[Segment], usage: UsageOf) -> list
         lines.append(
             Line(
                 type="OVERAGE",
-                description=f"Overage {previous}: {used} GB used, {_gb(allowance)} GB included",
+                description=f"Overage {previous}: {format_gb(used)} GB used,"
+                f" {_gb(allowance)} GB included",
                 amount=amount,
                 quantity=quantity,
                 unit_price=unit_price,
@@ -289,8 +290,9 @@ def _pool_overage_and_members(previous: Period, past: list[Segment], usage: Usag
                 lines.append(
                     Line(
                         type="OVERAGE",
-                        description=f"Sub-pool {pool.name} overage {previous}: {used} GB used,"
-                        f" {_gb(Fraction(pool.allowance_gb))} GB included",
+                        description=f"Sub-pool {pool.name} overage {previous}:"
+                        f" {format_gb(used)} GB used, {_gb(Fraction(pool.allowance_gb))} GB"
+                        " included",
                         amount=amount,
                         quantity=quantity,
                         unit_price=unit_price,

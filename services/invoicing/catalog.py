@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -19,7 +20,8 @@ from shared.errors import Conflict, ValidationFailed
 from shared.money import format_gb
 
 COLUMNS = {
-    "organizations": "id, name, parent_id, customer_emails, finance_emails, payment_terms_days",
+    "organizations": "id, name, parent_id, customer_emails, finance_emails, payment_terms_days,"
+    " legal_name, billing_address, tax_id, tax_rate, tax_exempt_reason",
     "plans": "id, name, monthly_price, allowance_gb, overage_price_per_gb, overage_block_gb,"
     " overage_block_price",
     "sub_pools": "id, org_id, name, monthly_price, allowance_gb, overage_price_per_gb",
@@ -35,6 +37,8 @@ PREFIX = {
     "products": "prod",
 }
 GB_COLUMNS = {"allowance_gb", "overage_block_gb"}
+JSON_COLUMNS = {"billing_address"}
+"""jsonb columns: asyncpg reads and writes them as JSON text (no codec is set on the pool)."""
 
 
 def new_id(table: str) -> str:
@@ -47,11 +51,21 @@ def as_api(record: asyncpg.Record) -> dict[str, Any]:
     for column in GB_COLUMNS & row.keys():
         if row[column] is not None:
             row[column] = format_gb(row[column])
+    for column in JSON_COLUMNS & row.keys():
+        if row[column] is not None:
+            row[column] = json.loads(row[column])
     return row
 
 
+def as_stored(values: dict[str, Any]) -> dict[str, Any]:
+    """Values as the columns take them: a jsonb column's object as JSON text."""
+    return {
+        k: json.dumps(v) if k in JSON_COLUMNS and v is not None else v for k, v in values.items()
+    }
+
+
 async def insert(conn: asyncpg.Connection, table: str, values: dict[str, Any]) -> dict[str, Any]:
-    values = {"id": new_id(table), **values}
+    values = {"id": new_id(table), **as_stored(values)}
     columns = ", ".join(values)
     params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
     try:

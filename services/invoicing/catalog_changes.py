@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from services.invoicing import catalog, composing
 from services.invoicing.timeline import Held, HistoryError, change, end
 from shared.api.catalog import (
+    RATE_AND_EXEMPTION,
     Organization,
     OrganizationPatch,
     Plan,
@@ -54,6 +55,7 @@ async def patch_organization(
     async with conn.transaction():
         before = await get_organization(conn, org_id)
         values = body.model_dump(include=body.model_fields_set)
+        _rate_or_exemption(before, values)
         parent = values.get("parent_id")
         if parent is not None:
             await catalog.require(conn, "organizations", parent, "parent_id")
@@ -64,9 +66,20 @@ async def patch_organization(
                 )
         sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(values, start=2))
         await conn.execute(
-            f"UPDATE organizations SET {sets} WHERE id = $1", org_id, *values.values()
+            f"UPDATE organizations SET {sets} WHERE id = $1",
+            org_id,
+            *catalog.as_stored(values).values(),
         )
         return {"before": before, "after": await get_organization(conn, org_id)}
+
+
+def _rate_or_exemption(before: dict[str, Any], changes: dict[str, Any]) -> None:
+    """The patch checked both fields it was given; a rate given to an exempt organization (or
+    an exemption to one with a rate) is caught here, against what is stored."""
+    after = {**before, **changes}
+    if after["tax_rate"] is not None and after["tax_exempt_reason"] is not None:
+        field = "tax_rate" if "tax_rate" in changes else "tax_exempt_reason"
+        raise ValidationFailed(RATE_AND_EXEMPTION, fields={field: RATE_AND_EXEMPTION})
 
 
 # --- service lines --------------------------------------------------------------------------

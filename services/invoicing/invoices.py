@@ -10,7 +10,13 @@ import asyncpg
 
 from services.invoicing.billing import Draft, Line
 from services.invoicing.domain import Invoice
-from shared.documents import DocumentLine, DocumentPayment, InvoiceDocument
+from shared.documents import (
+    Buyer,
+    DocumentLine,
+    DocumentPayment,
+    InvoiceDocument,
+    PostalAddress,
+)
 from shared.money import format_gb, format_rate
 
 SUMMARY = (
@@ -338,6 +344,24 @@ async def get_document(conn: asyncpg.Connection, invoice_id: str) -> InvoiceDocu
         balance=row["balance"],
         lines=tuple(DocumentLine(**dict(r)) for r in lines),
         payments=tuple(DocumentPayment(**dict(r)) for r in payments),
+        buyer=await _buyer(conn, row["org_id"]),
+    )
+
+
+async def _buyer(conn: asyncpg.Connection, org_id: str) -> Buyer:
+    """The organization's billing details as they stand; its name where it has no legal name."""
+    org = await conn.fetchrow(
+        "SELECT name, legal_name, billing_address, tax_id, tax_exempt_reason"
+        " FROM organizations WHERE id = $1",
+        org_id,
+    )
+    assert org is not None  # the invoice's foreign key
+    address = org["billing_address"]
+    return Buyer(
+        legal_name=org["legal_name"] or org["name"],
+        address=PostalAddress.model_validate_json(address) if address else None,
+        tax_id=org["tax_id"],
+        tax_exempt_reason=org["tax_exempt_reason"],
     )
 
 

@@ -11,16 +11,19 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.notifier import api, handlers
-from services.notifier.document import Documents, Reseller
+from services.notifier.document import Documents, Reseller, bank_lines
 from services.notifier.mailer import SmtpSettings
 from services.notifier.render_pool import RenderPool
 from services.notifier.rendering import Renderer
 from services.notifier.sender import Policy, Sender
 from shared.service import Runtime, build_app
 from shared.settings import ServiceSettings
+
+DEMO_REMIT_TO = "Bank: First Orbital Bank|Account: 000123456789|Routing (ABA): 021000021"
 
 
 class NotifierSettings(ServiceSettings):
@@ -33,8 +36,18 @@ class NotifierSettings(ServiceSettings):
     reseller_address: str = "100 Orbit Way|Suite 400|Seattle, WA 98101|United States"
     """Lines separated by `|`."""
     reseller_email: str = "billing@billport.local"
-    remit_to: str = "Bank: First Orbital Bank|Account: 000123456789|Routing (ABA): 021000021"
-    """Lines separated by `|`."""
+    reseller_legal_name: str | None = None
+    """The name the reseller is registered under (default: `reseller_name`)."""
+    reseller_tax_id: str | None = None
+    bank_name: str | None = None
+    bank_iban: str | None = None
+    bank_bic: str | None = None
+    bank_account_number: str | None = None
+    bank_routing_number: str | None = None
+    """IBAN and BIC, or account and routing (ABA) number: checked at start."""
+    remit_to: str | None = None
+    """Further lines of the remit-to block after the bank details, separated by `|`; when
+    neither is set, the local stack's demo bank (`DEMO_REMIT_TO`)."""
     currency: str = "USD"
     page_size: Literal["Letter", "A4"] = "Letter"
     template_dir: Path | None = None
@@ -59,6 +72,30 @@ class NotifierSettings(ServiceSettings):
     """How long a send may take before another sender takes it over (it must outlast the
     render and the SMTP timeout)."""
 
+    @model_validator(mode="after")
+    def _bank_details_hold(self) -> NotifierSettings:
+        self.reseller()  # a bad IBAN, BIC or routing number stops the notifier at start
+        return self
+
+    def reseller(self) -> Reseller:
+        bank = bank_lines(
+            self.bank_name,
+            self.bank_iban,
+            self.bank_bic,
+            self.bank_account_number,
+            self.bank_routing_number,
+        )
+        remit = self.remit_to if self.remit_to is not None else ("" if bank else DEMO_REMIT_TO)
+        return Reseller(
+            name=self.reseller_name,
+            address=tuple(self.reseller_address.split("|")),
+            email=self.reseller_email,
+            remit_to=tuple(x for x in remit.split("|") if x),
+            legal_name=self.reseller_legal_name,
+            tax_id=self.reseller_tax_id,
+            bank=bank,
+        )
+
 
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     settings = settings or NotifierSettings()
@@ -72,12 +109,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
 
     async def run_sender(runtime: Runtime) -> None:
         documents = Documents(
-            Reseller(
-                name=settings.reseller_name,
-                address=tuple(settings.reseller_address.split("|")),
-                email=settings.reseller_email,
-                remit_to=tuple(settings.remit_to.split("|")),
-            ),
+            settings.reseller(),
             settings.page_size,
             settings.currency,
             settings.template_dir,

@@ -3,10 +3,12 @@ Owned by the invoicing service; the gateway validates with the same models."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+import pycountry
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -14,12 +16,14 @@ from pydantic import (
     EmailStr,
     Field,
     PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
 from shared.api.types import Day, Month
-from shared.money import GB, Money, to_decimal
+from shared.money import GB, Money, format_percent, to_decimal
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Id = Annotated[str, Field(min_length=1, max_length=64)]
@@ -55,7 +59,85 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class OrganizationIn(_In):
+# --- billing details ------------------------------------------------------------------------
+
+TAX_RATE_PLACES = 4
+RATE_AND_EXEMPTION = (
+    "an organization has a tax rate or a tax exemption reason, not both"
+    " (set tax_rate to null to exempt it)"
+)
+
+
+def _country(value: Any) -> Any:
+    """ISO 3166-1 alpha-2, checked against the real list (pycountry): "XX" looks like a code
+    and is none, and a misspelt country would put a wrong country on a legal document."""
+    if isinstance(value, str) and (
+        not re.fullmatch("[A-Z]{2}", value) or pycountry.countries.get(alpha_2=value) is None
+    ):
+        raise ValueError(
+            f"{value!r} is not an ISO 3166-1 alpha-2 country code (such as GB, US or DE)"
+        )
+    return value
+
+
+Country = Annotated[
+    str,
+    BeforeValidator(_country),
+    WithJsonSchema({"type": "string", "pattern": r"^[A-Z]{2}$"}),
+]
+
+
+def _tax_rate(value: Any) -> Decimal:
+    rate = to_decimal(value, from_json=isinstance(value, float))
+    if not 0 <= rate <= 100:
+        raise ValueError("must be a percentage from 0 to 100")
+    if rate != rate.quantize(Decimal(1).scaleb(-TAX_RATE_PLACES)):
+        raise ValueError(f"must have at most {TAX_RATE_PLACES} decimal places")
+    return rate
+
+
+TaxRate = Annotated[
+    Decimal,
+    BeforeValidator(_tax_rate),
+    PlainSerializer(format_percent, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^[0-9]{1,3}(\.[0-9]{1,4})?$"}),
+]
+"""A tax rate in percent: 0 to 100, at most four decimals ("20", "8.875")."""
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class BillingAddress(_In):
+    line1: Text
+    line2: Text | None = None
+    city: Text
+    postal_code: Annotated[str, Field(min_length=1, max_length=20)] | None = None
+    region: Text | None = None
+    country: Country
+
+
+class BillingDetails(_In):
+    """What an invoice names its buyer by; all optional (documents fall back on `name`)."""
+
+    legal_name: Name | None = None
+    billing_address: BillingAddress | None = None
+    tax_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    tax_rate: TaxRate | None = None
+    tax_exempt_reason: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+
+    @field_validator("tax_exempt_reason")
+    @classmethod
+    def _rate_or_exemption(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A field check (not the model's) so that the error names the field.
+        if value is not None and info.data.get("tax_rate") is not None:
+            raise ValueError(RATE_AND_EXEMPTION)
+        return value
+
+
+BILLING_FIELDS = tuple(BillingDetails.model_fields)
+
+
+class OrganizationIn(BillingDetails):
     name: Name
     parent_id: Id | None = None
     customer_emails: list[EmailStr] = Field(default_factory=list, max_length=50)
@@ -133,9 +215,10 @@ class ServiceLine(ServiceLineIn):
     id: str
 
 
-class OrganizationPatch(_In):
+class OrganizationPatch(BillingDetails):
     """Any field given at creation; the ones given change, invoices generated afterwards use
-    the new values. `parent_id: null` makes it a top organization."""
+    the new values. `parent_id: null` makes it a top organization; `null` clears a billing
+    detail (the billing address is replaced whole)."""
 
     name: Name | None = None
     parent_id: Id | None = None
@@ -145,7 +228,7 @@ class OrganizationPatch(_In):
 
     @model_validator(mode="after")
     def _no_nulls_but_parent(self) -> OrganizationPatch:
-        for name in self.model_fields_set - {"parent_id"}:
+        for name in self.model_fields_set - {"parent_id", *BILLING_FIELDS}:
             if getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         if not self.model_fields_set:

@@ -188,7 +188,7 @@ def test_a_document_built_from_known_figures_renders_them() -> None:
     page = Documents(RESELLER).html(doc, inline_css=True)
     for text in (
         '<td class="num">2</td><td class="num">1234.50</td>',  # quantity, unit price
-        '<td class="num">150.5</td>',  # usage GB
+        '<td class="num">150.5 GB over</td>',  # usage GB, as people write it
         '<td class="num">2,469.00</td>',
         '<td class="num">18.81</td>',
         '<td class="num">-100.00</td>',
