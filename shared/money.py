@@ -131,6 +131,11 @@ def format_rate(value: Decimal) -> str:
     return text if len(text.partition(".")[2]) >= 2 else format(value, ".2f")
 
 
+def format_percent(rate: Decimal | None) -> str | None:
+    """A tax rate as people write it: numeric(7,4) 20.0000 reads "20", 8.8750 reads "8.875"."""
+    return None if rate is None else format_gb(rate)
+
+
 def format_money(value: Decimal) -> str:
     """Always two decimals: "4082.35", "12.00"."""
     return format(value.quantize(CENT), "f")
