@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.events.invoicing import InvoiceStatus
 from shared.events.payments import PaymentMethod
-from shared.money import Money, format_gb, format_rate
+from shared.money import Money, format_gb, format_percent, format_rate
 
 InvoiceKind = Literal["SUBSCRIPTION", "ONE_TIME"]
 LineType = Literal["REGULAR", "OVERAGE", "ADJUSTMENT", "PRODUCT", "USAGE_INFO"]
@@ -149,6 +149,10 @@ class InvoiceDocument(_Part):
     status: InvoiceStatus
     regular_charges: Money
     additional_charges: Money
+    tax: Money = Decimal(0)
+    tax_rate: Decimal | None = None
+    """The percent the invoice was taxed at, fixed when it was generated (none: untaxed)."""
+    tax_exempt_reason: str | None = None
     amount: Money
     payments_total: Money = Decimal(0)
     balance: Money
@@ -173,6 +177,10 @@ class InvoiceDocument(_Part):
     @property
     def status_text(self) -> str:
         return STATUS_TEXT[self.status]
+
+    @property
+    def tax_rate_text(self) -> str | None:
+        return format_percent(self.tax_rate)
 
     @property
     def regular_lines(self) -> tuple[DocumentLine, ...]:

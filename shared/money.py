@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 from pydantic import (
     BeforeValidator,
@@ -127,15 +127,19 @@ def format_gb(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def format_percent(value: Decimal) -> str:
-    """A tax rate as people write it: "20", "8.875" (numeric(7,4) reads back "20.0000")."""
-    return format_gb(value)
-
-
 def format_rate(value: Decimal) -> str:
     """A unit price: every decimal it has, at least two ("0.125", "12.50", "0.00")."""
     text = format_gb(value)
     return text if len(text.partition(".")[2]) >= 2 else format(value, ".2f")
+
+
+@overload
+def format_percent(rate: Decimal) -> str: ...
+@overload
+def format_percent(rate: None) -> None: ...
+def format_percent(rate: Decimal | None) -> str | None:
+    """A tax rate as people write it: numeric(7,4) 20.0000 reads "20", 8.8750 reads "8.875"."""
+    return None if rate is None else format_gb(rate)
 
 
 def format_money(value: Decimal) -> str:

@@ -29,6 +29,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
+from services.invoicing.tax import NO_TAX, TaxTerms, taxable_base
 from services.invoicing.timeline import Period, Span, Stint, cut
 from shared.money import format_gb, round_cents, round_cents_exact
 
@@ -122,6 +123,8 @@ class Line:
 @dataclass
 class Draft:
     lines: list[Line] = field(default_factory=list)
+    terms: TaxTerms = NO_TAX
+    """The tax in force for the invoice (none unless the caller sets the organization's)."""
 
     @property
     def regular_charges(self) -> Decimal:
@@ -133,8 +136,16 @@ class Draft:
         return sum((x.amount for x in self.lines if x.type in ("OVERAGE", "ADJUSTMENT")), ZERO)
 
     @property
+    def tax(self) -> Decimal:
+        return self.terms.tax_on(taxable_base(x.amount for x in self.lines))
+
+    @property
     def amount(self) -> Decimal:
-        return self.regular_charges + self.additional_charges
+        return self.regular_charges + self.additional_charges + self.tax
+
+    def taxed(self, terms: TaxTerms) -> Draft:
+        """The same lines under `terms`."""
+        return Draft(self.lines, terms)
 
 
 def stored(value: Fraction | Decimal) -> Decimal:

@@ -10,6 +10,7 @@ import asyncpg
 from services.invoicing import composing, invoices, runs
 from services.invoicing.billing import Draft, Line
 from services.invoicing.corrections import is_system_adjustment
+from services.invoicing.tax import TaxTerms
 from shared.api.catalog import InvoiceEdit, LineIn
 from shared.db import outbox
 from shared.errors import NotFound
@@ -55,7 +56,8 @@ async def revise(
     await conn.execute(
         "UPDATE invoices SET regular_charges = $2, additional_charges = $3, amount = $4,"
         " balance = $5, status = $6, revision = $7, approved = false, approved_by = NULL,"
-        " approved_at = NULL, service_line_names = $8, plan_names = $9 WHERE invoice_id = $1",
+        " approved_at = NULL, service_line_names = $8, plan_names = $9, tax = $10,"
+        " tax_rate = $11, tax_exempt_reason = $12 WHERE invoice_id = $1",
         row["invoice_id"],
         draft.regular_charges,
         draft.additional_charges,
@@ -64,6 +66,9 @@ async def revise(
         status,
         revision,
         *invoices.searchable_names(draft.lines),
+        draft.tax,
+        draft.terms.applied_rate,
+        draft.terms.exempt_reason,
     )
     await conn.execute(
         "INSERT INTO invoice_revisions (invoice_id, revision, by, reason, amount_before,"
@@ -91,7 +96,8 @@ async def edit(
     async with conn.transaction():
         row = await _locked(conn, invoice_id)
         invoices.load(row).check_editable()
-        draft = Draft([_line(line) for line in body.lines])
+        # An edit keeps the rate the invoice was generated with.
+        draft = Draft([_line(line) for line in body.lines], TaxTerms.of(row))
         await outbox.stage(conn, INVOICING_EVENTS, await revise(conn, row, draft, by, body.reason))
     return await _detail(conn, invoice_id)
 
@@ -107,7 +113,11 @@ async def regenerate(
 ) -> dict[str, Any]:
     """Recompute the period's subscription invoices that are GENERATED and unapproved (with
     their corrections and carried credit; manual adjustments stay); an invoice whose lines
-    come out the same is left as it is."""
+    and tax come out the same is left as it is.
+
+    Such an invoice takes the organization's tax rate (or exemption) as it is now, like the
+    catalog and usage it is recomputed from: nobody has committed to it yet. Approved, sent
+    and paid invoices are never regenerated, so their rate never changes."""
     period = runs.parse_period(period_text)
     regenerated: list[str] = []
     skipped: list[dict[str, str]] = []
@@ -132,6 +142,7 @@ async def regenerate(
             conn, period, window, runs.recompute_with(conn), only=orgs, excluding=ids
         )
         credit = await composing.open_credit(conn, orgs, ids)
+        terms = await _tax_terms(conn, orgs)
         events: list[Event] = []
         stored: list[tuple[str, str, composing.Composition]] = []
         for row in open_rows:
@@ -143,18 +154,29 @@ async def regenerate(
                 credit.get(org, []),
                 [x for x in current if x.type == "ADJUSTMENT" and not is_system_adjustment(x)],
             )
-            draft = composition.draft()
+            draft = composition.draft().taxed(terms[org])
             if draft.amount < row["payments"]:
                 reason = f"recomputed amount {draft.amount} is below the payments"
                 skipped.append({"invoice_id": row["invoice_id"], "reason": reason})
                 continue
-            if not await invoices.same_lines(conn, row["invoice_id"], row["revision"], draft.lines):
+            same = draft.terms == TaxTerms.of(row) and await invoices.same_lines(
+                conn, row["invoice_id"], row["revision"], draft.lines
+            )
+            if not same:
                 events += await revise(conn, row, draft, by, REGENERATED)
             stored.append((org, row["invoice_id"], composition))
             regenerated.append(row["invoice_id"])
         await composing.store(conn, str(period), stored)
         await outbox.stage(conn, INVOICING_EVENTS, events)
     return {"regenerated": regenerated, "skipped": skipped}
+
+
+async def _tax_terms(conn: asyncpg.Connection, orgs: set[str]) -> dict[str, TaxTerms]:
+    rows = await conn.fetch(
+        "SELECT id, tax_rate, tax_exempt_reason FROM organizations WHERE id = ANY($1)",
+        sorted(orgs),
+    )
+    return {r["id"]: TaxTerms.of(r) for r in rows}
 
 
 async def _detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any]:

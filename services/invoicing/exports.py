@@ -23,6 +23,8 @@ REPORT_COLUMNS = (
     "payable_on",
     "regular_charges",
     "additional_charges",
+    "tax",
+    "tax_rate",
     "amount",
     "payments",
     "balance",

@@ -17,12 +17,12 @@ from shared.documents import (
     InvoiceDocument,
     PostalAddress,
 )
-from shared.money import format_gb, format_rate
+from shared.money import format_gb, format_percent, format_rate
 
 SUMMARY = (
     "invoice_id, kind, i.org_id, o.name AS org_name, period, issued_on, payable_on,"
-    " regular_charges, additional_charges, amount, payments, balance, status, approved, sent,"
-    " revision"
+    " regular_charges, additional_charges, i.tax, i.tax_rate, i.tax_exempt_reason, amount,"
+    " payments, balance, status, approved, sent, revision"
 )
 LINE_COLUMNS = (
     "type, description, service_line_number, service_line_name, plan_name, sub_pool_name,"
@@ -61,8 +61,9 @@ async def store(
     payable_on = issued_on + timedelta(days=org["payment_terms_days"])
     await conn.execute(
         "INSERT INTO invoices (invoice_id, kind, org_id, period, issued_on, payable_on,"
-        " regular_charges, additional_charges, amount, balance, service_line_names, plan_names)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)",
+        " regular_charges, additional_charges, tax, tax_rate, tax_exempt_reason, amount, balance,"
+        " service_line_names, plan_names)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)",
         invoice_id,
         kind,
         org["id"],
@@ -71,6 +72,9 @@ async def store(
         payable_on,
         draft.regular_charges,
         draft.additional_charges,
+        draft.tax,
+        draft.terms.applied_rate,
+        draft.terms.exempt_reason,
         draft.amount,
         *searchable_names(draft.lines),
     )
@@ -102,10 +106,12 @@ async def store_many(
     names = [searchable_names(draft.lines) for _, draft in items]
     await conn.execute(
         "INSERT INTO invoices (invoice_id, kind, org_id, period, issued_on, payable_on,"
-        " regular_charges, additional_charges, amount, balance, service_line_names, plan_names)"
-        " SELECT i, 'SUBSCRIPTION', o, $1, $2, p, r, a, t, t, n, m"
+        " regular_charges, additional_charges, tax, tax_rate, tax_exempt_reason, amount, balance,"
+        " service_line_names, plan_names)"
+        " SELECT i, 'SUBSCRIPTION', o, $1, $2, p, r, a, x.tax, x.rate, x.exempt, t, t, n, m"
         " FROM unnest($3::text[], $4::text[], $5::date[], $6::numeric[], $7::numeric[],"
-        " $8::numeric[], $9::text[], $10::text[]) AS x(i, o, p, r, a, t, n, m)",
+        " $8::numeric[], $9::text[], $10::text[], $11::numeric[], $12::numeric[], $13::text[])"
+        " AS x(i, o, p, r, a, t, n, m, tax, rate, exempt)",
         period,
         issued_on,
         ids,
@@ -116,6 +122,9 @@ async def store_many(
         [draft.amount for _, draft in items],
         [n[0] for n in names],
         [n[1] for n in names],
+        [draft.tax for _, draft in items],
+        [draft.terms.applied_rate for _, draft in items],
+        [draft.terms.exempt_reason for _, draft in items],
     )
     await conn.copy_records_to_table(
         "invoice_lines",
@@ -191,6 +200,7 @@ FACTS = (
     "period",
     "revision",
     "amount",
+    "tax",
     "payments",
     "balance",
     "status",
@@ -206,8 +216,9 @@ def as_summary(row: asyncpg.Record) -> dict[str, Any]:
     out = dict(row)
     for key in ("issued_on", "payable_on"):
         out[key] = out[key].isoformat()
-    for key in ("regular_charges", "additional_charges", "amount", "payments", "balance"):
+    for key in ("regular_charges", "additional_charges", "tax", "amount", "payments", "balance"):
         out[key] = format(out[key], ".2f")
+    out["tax_rate"] = format_percent(out["tax_rate"])
     return out
 
 
@@ -339,6 +350,9 @@ async def get_document(conn: asyncpg.Connection, invoice_id: str) -> InvoiceDocu
         status=row["status"],
         regular_charges=row["regular_charges"],
         additional_charges=row["additional_charges"],
+        tax=row["tax"],
+        tax_rate=row["tax_rate"],
+        tax_exempt_reason=row["tax_exempt_reason"],
         amount=row["amount"],
         payments_total=row["payments"],
         balance=row["balance"],

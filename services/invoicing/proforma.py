@@ -12,6 +12,8 @@ import asyncpg
 from services.invoicing import composing, runs
 from services.invoicing.billing import Draft, Period
 from services.invoicing.invoices import format_line
+from services.invoicing.tax import TaxTerms
+from shared.money import format_percent
 
 
 def next_period(today: date) -> Period:
@@ -41,10 +43,13 @@ async def proformas(
     orgs = {
         r["id"]: r
         for r in await conn.fetch(
-            "SELECT id, name, payment_terms_days FROM organizations WHERE id = ANY($1)",
+            "SELECT id, name, payment_terms_days, tax_rate, tax_exempt_reason FROM organizations"
+            " WHERE id = ANY($1)",
             list(wanted),
         )
     }
+    # The organization's rate as it is now: the one a run today would record.
+    wanted = {o: d.taxed(TaxTerms.of(orgs[o])) for o, d in wanted.items()}
     items = [_item(orgs[o], period, d) for o, d in sorted(wanted.items())]
     invoiced = sum((Decimal(i["amount"]) for i in items), Decimal(0))
     return {
@@ -69,6 +74,9 @@ def _item(org: asyncpg.Record, period: Period, draft: Draft) -> dict[str, Any]:
         "payable_on": (issued_on + timedelta(days=org["payment_terms_days"])).isoformat(),
         "regular_charges": format(draft.regular_charges, ".2f"),
         "additional_charges": format(draft.additional_charges, ".2f"),
+        "tax": format(draft.tax, ".2f"),
+        "tax_rate": format_percent(draft.terms.applied_rate),
+        "tax_exempt_reason": draft.terms.exempt_reason,
         "amount": amount,
         "payments": "0.00",
         "balance": amount,

@@ -27,6 +27,7 @@ from services.invoicing.billing import (
     segments,
     subscription_invoice,
 )
+from services.invoicing.tax import TaxTerms
 from shared.api.catalog import ProductOrderIn
 from shared.db import outbox
 from shared.errors import ValidationFailed
@@ -208,7 +209,8 @@ async def billing_run(
         orgs = {
             r["id"]: r
             for r in await conn.fetch(
-                "SELECT id, payment_terms_days FROM organizations WHERE id = ANY($1)",
+                "SELECT id, payment_terms_days, tax_rate, tax_exempt_reason FROM organizations"
+                " WHERE id = ANY($1)",
                 list(candidates),
             )
         }
@@ -227,7 +229,10 @@ async def billing_run(
                 continue
             to_store.append((org_id, composition))
         summaries = await invoices.store_many(
-            conn, str(period), period.first_day, [(orgs[o], c.draft()) for o, c in to_store]
+            conn,
+            str(period),
+            period.first_day,
+            [(orgs[o], c.draft().taxed(TaxTerms.of(orgs[o]))) for o, c in to_store],
         )
         stored = [
             (org_id, summary["invoice_id"], c)
@@ -304,7 +309,12 @@ async def product_order(conn: asyncpg.Connection, body: ProductOrderIn) -> dict[
             )
             lines.append((product["name"], product["unit_price"], Decimal(item.quantity)))
         summary = await invoices.store(
-            conn, "ONE_TIME", org, None, body.ordered_on, product_invoice(lines)
+            conn,
+            "ONE_TIME",
+            org,
+            None,
+            body.ordered_on,
+            product_invoice(lines).taxed(TaxTerms.of(org)),
         )
         await conn.execute(
             "INSERT INTO product_orders (id, org_id, ordered_on, invoice_id, product_ids)"

@@ -3,7 +3,7 @@ and which postings a downward revision of an invoice takes back.
 
 Ledger sign convention: a debit is positive, a credit negative; every transaction sums to zero.
 Accounts per organization: `receivable` (what it owes), `cash` (what it paid), `revenue`
-(what it was invoiced)."""
+(what it was invoiced, net of tax), `tax_payable` (the tax invoiced, owed to the tax office)."""
 
 from __future__ import annotations
 
@@ -39,11 +39,15 @@ def reversal_entries(amount: Decimal) -> list[Entry]:
     return [Entry("cash", -amount), Entry("receivable", amount)]
 
 
-def invoiced_entries(delta: Decimal) -> list[Entry]:
-    """An invoice issued or revised by `delta`: the receivable follows it, against revenue."""
-    if delta == 0:
-        return []
-    return [Entry("receivable", delta), Entry("revenue", -delta)]
+def invoiced_entries(delta: Decimal, tax_delta: Decimal = Decimal(0)) -> list[Entry]:
+    """An invoice issued or revised by `delta`, of which `tax_delta` is tax: the receivable
+    follows the amount, against revenue for the net and tax payable for the tax."""
+    entries = [
+        Entry("receivable", delta),
+        Entry("revenue", -(delta - tax_delta)),
+        Entry("tax_payable", -tax_delta),
+    ]
+    return [e for e in entries if e.amount != 0]
 
 
 def check_posting(invoice_id: str, amount: Decimal, invoice_amount: Decimal, paid: Decimal) -> None:

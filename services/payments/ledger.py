@@ -10,7 +10,7 @@ import asyncpg
 PROBLEMS_SHOWN = 100
 
 INVOICE_MISMATCHES = """
-SELECT i.invoice_id, i.amount, i.paid,
+SELECT i.invoice_id, i.amount, i.tax, i.paid, coalesce(l.tax_payable, 0) AS tax_payable,
        coalesce(p.live, 0) AS live_postings,
        coalesce(l.cash, 0) AS cash, coalesce(l.receivable, 0) AS receivable
 FROM invoices i
@@ -18,11 +18,13 @@ LEFT JOIN (SELECT invoice_id, sum(amount) AS live FROM payments
            WHERE reversed_at IS NULL GROUP BY invoice_id) p USING (invoice_id)
 LEFT JOIN (SELECT invoice_id,
                   sum(amount) FILTER (WHERE account = 'cash') AS cash,
-                  sum(amount) FILTER (WHERE account = 'receivable') AS receivable
+                  sum(amount) FILTER (WHERE account = 'receivable') AS receivable,
+                  sum(amount) FILTER (WHERE account = 'tax_payable') AS tax_payable
            FROM ledger_entries GROUP BY invoice_id) l USING (invoice_id)
 WHERE i.paid <> coalesce(p.live, 0)
    OR coalesce(l.cash, 0) <> i.paid
    OR coalesce(l.receivable, 0) <> i.amount - i.paid
+   OR coalesce(l.tax_payable, 0) <> -i.tax
    OR i.paid > i.amount
 ORDER BY i.invoice_id
 LIMIT $1
@@ -32,7 +34,7 @@ LIMIT $1
 async def check(conn: asyncpg.Connection) -> dict[str, Any]:
     """The ledger sums to zero, each transaction on its own too; for every invoice,
     amount = payments + balance with the balance never negative, the cash account holds its
-    payments and the receivable its balance."""
+    payments, the receivable its balance and tax payable (a credit) its tax."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         accounts = {
             r["account"]: r["total"]
@@ -54,7 +56,8 @@ async def check(conn: asyncpg.Connection) -> dict[str, Any]:
     total = sum(accounts.values(), start=0)
     problems = [f"transaction {r['txn_id']} sums to {r['total']}" for r in unbalanced] + [
         f"invoice {r['invoice_id']}: amount {r['amount']}, paid {r['paid']}, live postings"
-        f" {r['live_postings']}, cash {r['cash']}, receivable {r['receivable']}"
+        f" {r['live_postings']}, cash {r['cash']}, receivable {r['receivable']},"
+        f" tax {r['tax']}, tax payable {r['tax_payable']}"
         for r in mismatched
     ]
     if total != 0:
@@ -62,7 +65,9 @@ async def check(conn: asyncpg.Connection) -> dict[str, Any]:
     return {
         "balanced": not problems,
         "ledger_total": f"{total:.2f}",
-        "accounts": {k: f"{accounts.get(k, 0):.2f}" for k in ("cash", "receivable", "revenue")},
+        "accounts": {
+            k: f"{accounts.get(k, 0):.2f}" for k in ("cash", "receivable", "revenue", "tax_payable")
+        },
         "invoices_checked": figures["invoices"],
         "invoiced": f"{figures['invoiced']:.2f}",
         "paid": f"{figures['paid']:.2f}",

@@ -197,7 +197,7 @@ async def follow_invoice(conn: asyncpg.Connection, facts: InvoiceFacts) -> list[
         f"inv:{facts.invoice_id}:{facts.event_id}",
         invoice["org_id"],
         facts.invoice_id,
-        domain.invoiced_entries(delta),
+        domain.invoiced_entries(delta, facts.tax - invoice["tax"]),
     )
     events: list[PaymentReversed] = []
     paid: Decimal = invoice["paid"]
@@ -213,5 +213,7 @@ async def follow_invoice(conn: asyncpg.Connection, facts: InvoiceFacts) -> list[
             _, event = await _reverse_one(conn, invoice, payment, reason, SYSTEM)
             events.append(event)
             paid -= posting.amount
-    await repository.set_invoice(conn, facts.invoice_id, facts.amount, paid, facts.revision)
+    await repository.set_invoice(
+        conn, facts.invoice_id, facts.amount, facts.tax, paid, facts.revision
+    )
     return events

@@ -21,7 +21,8 @@ PAYMENT_COLUMNS = (
 async def lock_invoice(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record | None:
     """The invoice row, locked: postings on one invoice happen one after the other."""
     return await conn.fetchrow(
-        "SELECT invoice_id, org_id, amount, paid FROM invoices WHERE invoice_id = $1 FOR UPDATE",
+        "SELECT invoice_id, org_id, amount, tax, paid FROM invoices WHERE invoice_id = $1"
+        " FOR UPDATE",
         invoice_id,
     )
 
@@ -46,13 +47,19 @@ async def upsert_invoice(conn: asyncpg.Connection, facts: InvoiceFacts) -> async
 
 
 async def set_invoice(
-    conn: asyncpg.Connection, invoice_id: str, amount: Decimal, paid: Decimal, revision: int
+    conn: asyncpg.Connection,
+    invoice_id: str,
+    amount: Decimal,
+    tax: Decimal,
+    paid: Decimal,
+    revision: int,
 ) -> None:
     await conn.execute(
-        "UPDATE invoices SET amount = $2, paid = $3, revision = greatest(revision, $4),"
+        "UPDATE invoices SET amount = $2, tax = $3, paid = $4, revision = greatest(revision, $5),"
         " updated_at = now() WHERE invoice_id = $1",
         invoice_id,
         amount,
+        tax,
         paid,
         revision,
     )

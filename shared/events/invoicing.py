@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from shared.events.envelope import Event
@@ -17,6 +18,8 @@ class InvoiceFacts(Event):
     period: str | None = None
     revision: int
     amount: Money
+    tax: Money = Decimal("0.00")
+    """The tax included in `amount` (events from before taxes carry none)."""
     payments: Money
     balance: Money
     status: InvoiceStatus
