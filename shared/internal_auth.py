@@ -64,8 +64,8 @@ def check_secret(secret: str, setting: str) -> str:
     return secret
 
 
-def sign(caller: Caller, secret: str, audience: str, now: float | None = None) -> str:
-    issued = int(now if now is not None else time.time())
+def sign(caller: Caller, secret: str, audience: str, now_seconds: float | None = None) -> str:
+    issued = int(now_seconds if now_seconds is not None else time.time())
     claims = {
         "iss": ISSUER,
         "aud": audience,

@@ -74,7 +74,9 @@ async def test_unsigned_and_forged_internal_calls_are_refused(
         "no credential": {},
         "actor headers only": {"X-BillPort-Actor": "tok_boss", "X-BillPort-Client": "203.0.113.9"},
         "wrong secret": {HEADER: sign(admin, "x" * 40, "invoicing")},
-        "expired": {HEADER: sign(admin, secret_of(stack), "invoicing", now=time.time() - 600)},
+        "expired": {
+            HEADER: sign(admin, secret_of(stack), "invoicing", now_seconds=time.time() - 600)
+        },
         "other audience": {HEADER: sign(admin, secret_of(stack), "usage")},
         "garbage": {HEADER: "not.a.jwt"},
     }
