@@ -10,7 +10,6 @@ import base64
 import hashlib
 import re
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from playwright.async_api import async_playwright, expect
 
 from devstack.stack import Stack
 from tests.integration.conftest import ADMIN_TOKEN
+from tests.integration.payments_helpers import one_time_invoice
 
 pytestmark = pytest.mark.integration
 
@@ -280,21 +280,7 @@ def assert_secured(response: httpx.Response) -> str:
 
 
 async def an_invoice(gateway: httpx.AsyncClient) -> str:
-    t = uuid.uuid4().hex[:6]
-    org = (await gateway.post("/api/v1/organizations", json={"name": f"Edge {t}"})).json()
-    product = (
-        await gateway.post("/api/v1/products", json={"name": f"Dish {t}", "unit_price": "99"})
-    ).json()
-    order = await gateway.post(
-        "/api/v1/product-orders",
-        json={
-            "org_id": org["id"],
-            "ordered_on": "2026-11-04",
-            "items": [{"product_id": product["id"], "quantity": 1}],
-        },
-    )
-    assert order.status_code == 201, order.text
-    return str(order.json()["invoice_id"])
+    return await one_time_invoice(gateway, "99", label="Edge ")
 
 
 async def test_every_response_carries_the_security_headers(
