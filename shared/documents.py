@@ -137,6 +137,15 @@ class DocumentPayment(_Part):
     reversed: bool = False
 
 
+class CreditNoteRef(_Part):
+    """A credit note as the invoice it credits lists it."""
+
+    id: str
+    issued_on: date
+    reason: str
+    amount: Money
+
+
 class InvoiceDocument(_Part):
     invoice_id: str
     kind: InvoiceKind
@@ -155,6 +164,9 @@ class InvoiceDocument(_Part):
     tax_exempt_reason: str | None = None
     amount: Money
     payments_total: Money = Decimal(0)
+    credited: Money = Decimal(0)
+    """What credit notes took off the invoice (tax included); the balance counts it."""
+    credit_notes: tuple[CreditNoteRef, ...] = ()
     balance: Money
     lines: tuple[DocumentLine, ...] = ()
     payments: tuple[DocumentPayment, ...] = ()
@@ -194,3 +206,33 @@ class InvoiceDocument(_Part):
     def usage_lines(self) -> tuple[DocumentLine, ...]:
         """Sub-pool members' usage, shown for monitoring and not billed."""
         return tuple(x for x in self.lines if x.type == "USAGE_INFO")
+
+
+class CreditNoteDocument(_Part):
+    """A credit note: what its HTML view, PDF, e-mail and e-invoice show. Amounts are positive
+    (what is credited); `amount` = `net` + `tax`, the tax at the rate of the invoice credited."""
+
+    id: str
+    """CN-YYYYMM-NNNNNN, in its own gap-free series."""
+    invoice_id: str
+    invoice_issued_on: date
+    org_id: str
+    org_name: str
+    period: str | None = None
+    issued_on: date
+    reason: str
+    lines: tuple[DocumentLine, ...]
+    net: Money
+    tax: Money = Decimal(0)
+    tax_rate: Decimal | None = None
+    tax_exempt_reason: str | None = None
+    amount: Money
+    buyer: Buyer | None = None
+
+    @property
+    def buyer_name(self) -> str:
+        return self.buyer.legal_name if self.buyer is not None else self.org_name
+
+    @property
+    def tax_rate_text(self) -> str | None:
+        return format_percent(self.tax_rate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
@@ -21,6 +22,11 @@ class InvoiceFacts(Event):
     tax: Money = Decimal("0.00")
     """The tax included in `amount` (events from before taxes carry none)."""
     payments: Money
+    credited: Money = Decimal("0.00")
+    """What credit notes took off the invoice so far, tax included (a copy of the state:
+    the latest event wins)."""
+    credited_tax: Money = Decimal("0.00")
+    """The tax within `credited`."""
     balance: Money
     status: InvoiceStatus
 
@@ -42,3 +48,15 @@ class InvoiceApproved(InvoiceFacts):
 class InvoiceStatusChanged(InvoiceFacts):
     type: Literal["invoice.status_changed"] = "invoice.status_changed"
     previous_status: InvoiceStatus
+
+
+class CreditNoteIssued(InvoiceFacts):
+    """A credit note issued on the invoice; the facts are the invoice's after it."""
+
+    type: Literal["credit_note.issued"] = "credit_note.issued"
+    credit_note_id: str
+    issued_on: date
+    reason: str
+    credit_amount: Money
+    """The credit note's amount, tax included (positive)."""
+    credit_tax: Money

@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.documents import InvoiceDocument
+from shared.documents import CreditNoteDocument, InvoiceDocument
 from shared.events.envelope import Event
 
-Purpose = Literal["invoice", "reminder"]
+Purpose = Literal["invoice", "reminder", "credit_note"]
 
 
 class InvoiceSendRequested(Event):
@@ -27,6 +27,9 @@ class InvoiceSendRequested(Event):
     recipients: list[str] = Field(min_length=1)
     requested_by: str
     document: InvoiceDocument
+    credit_note: CreditNoteDocument | None = None
+    """With purpose `credit_note`: the credit note e-mailed (its PDF attached); `document` is
+    then the invoice it credits, as it stands after it."""
 
 
 class InvoiceSent(Event):

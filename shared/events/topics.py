@@ -12,6 +12,7 @@ from shared.errors import ValidationFailed
 from shared.events.dead_letter import DeadLetter
 from shared.events.envelope import Event, has_long_number, loads_exact
 from shared.events.invoicing import (
+    CreditNoteIssued,
     InvoiceApproved,
     InvoiceGenerated,
     InvoiceRevised,
@@ -99,6 +100,7 @@ INVOICING_EVENTS: Topic[Any] = _topic(
     InvoiceRevised,
     InvoiceApproved,
     InvoiceStatusChanged,
+    CreditNoteIssued,
 )
 PAYMENTS_EVENTS: Topic[Any] = _topic(
     "payments.events", "invoice_id", PaymentPosted, PaymentReversed
