@@ -13,6 +13,7 @@ from services.gateway.deps import CurrentUser
 from services.gateway.routes import (
     audit,
     catalog,
+    credit_notes,
     documents,
     health,
     invoices,
@@ -36,6 +37,7 @@ def api_router() -> APIRouter:
     api.include_router(invoices.router)
     api.include_router(payments.router)
     api.include_router(documents.router)
+    api.include_router(credit_notes.router)
     api.include_router(audit.router)
 
     @api.get("/whoami", tags=["auth"], summary="The caller's token name, role and organization")

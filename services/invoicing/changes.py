@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from services.invoicing import composing, invoices, runs
+from services.invoicing import composing, credit_notes, invoices, runs
 from services.invoicing.billing import Draft, Line
 from services.invoicing.corrections import is_system_adjustment
 from services.invoicing.tax import TaxTerms
@@ -93,12 +93,19 @@ async def revise(
 async def edit(
     conn: asyncpg.Connection, invoice_id: str, body: InvoiceEdit, by: str
 ) -> dict[str, Any]:
+    """A new revision of an invoice not sent yet; for a sent one (its document is final), a
+    credit note of what the edit lowers."""
     async with conn.transaction():
         row = await _locked(conn, invoice_id)
-        invoices.load(row).check_editable()
-        # An edit keeps the rate the invoice was generated with.
-        draft = Draft([_line(line) for line in body.lines], TaxTerms.of(row))
-        await outbox.stage(conn, INVOICING_EVENTS, await revise(conn, row, draft, by, body.reason))
+        lines = [_line(line) for line in body.lines]
+        if row["final"]:
+            events = await credit_notes.issue(conn, row, lines, body.reason, by)
+        else:
+            invoices.load(row).check_editable()
+            # An edit keeps the rate the invoice was generated with.
+            draft = Draft(lines, TaxTerms.of(row))
+            events = await revise(conn, row, draft, by, body.reason)
+        await outbox.stage(conn, INVOICING_EVENTS, events)
     return await _detail(conn, invoice_id)
 
 

@@ -27,12 +27,18 @@ Status = str
 """GENERATED | SENT_FOR_PAYMENT | PARTIAL_PAID | PAYMENT_DONE"""
 
 
-def status_for(sent: bool, payments: Decimal, balance: Decimal) -> Status:
+def status_for(
+    sent: bool, payments: Decimal, balance: Decimal, credited: Decimal = Decimal(0)
+) -> Status:
     """The status the money and the sending imply: it only moves forward, except that a
     reversal moves it back to what the remaining balance implies. Sending never moves a
-    PARTIAL_PAID invoice back (the money decides first)."""
+    PARTIAL_PAID invoice back (the money decides first). An invoice that payments and credit
+    notes settle together is done (a credit note on a paid invoice leaves a negative balance:
+    money owed back to the customer)."""
+    if (payments > 0 or credited > 0) and balance <= 0:
+        return "PAYMENT_DONE"
     if payments > 0:
-        return "PAYMENT_DONE" if balance == 0 else "PARTIAL_PAID"
+        return "PARTIAL_PAID"
     return "SENT_FOR_PAYMENT" if sent else "GENERATED"
 
 
@@ -49,17 +55,30 @@ class Invoice:
     approved: bool = False
     sent: bool = False
     status: Status = "GENERATED"
+    final: bool = False
+    """Sent (or its sending requested): its document is final, and only a credit note
+    changes what it bills."""
+    credited: Decimal = Decimal(0)
+    """What credit notes took off it, tax included."""
     events: list[tuple[str, Status]] = field(default_factory=list)
     """(kind, previous status) of what happened, for the use case to publish."""
 
     @property
     def balance(self) -> Decimal:
-        return self.amount - self.payments
+        return self.amount - self.payments - self.credited
+
+    @property
+    def uncredited(self) -> Decimal:
+        """What a credit note may still take off."""
+        return self.amount - self.credited
 
     def allowed_actions(self) -> list[str]:
         """What may be done now (the page's action icons follow this exactly)."""
         actions = ["view", "download", "export_ipt"]
-        if self.status != "PAYMENT_DONE":
+        if self.final:
+            if self.uncredited > 0:
+                actions.append("credit_note")
+        elif self.status != "PAYMENT_DONE":
             actions.append("edit")
         if self._approvable():
             actions.append("approve")
@@ -102,8 +121,36 @@ class Invoice:
         if self.status == "PAYMENT_DONE":
             raise Conflict(f"{self.invoice_id} is paid in full; it is no longer edited")
 
+    def finalize(self) -> None:
+        """Its sending was requested: from now on the document is final."""
+        self.final = True
+
+    def credit(self, amount: Decimal) -> None:
+        """A credit note of `amount` (tax included) on the final invoice: never more than is
+        still uncredited. Payments stay as they are: credit beyond the unpaid part is owed
+        back to the customer (a negative balance)."""
+        if not self.final:
+            raise Conflict(f"{self.invoice_id} is not sent yet: edit it instead of crediting it")
+        if amount <= 0:
+            raise ValidationFailed(
+                f"the edit does not lower {self.invoice_id}: there is nothing to credit",
+                fields={"lines": "lower at least one line to issue a credit note"},
+            )
+        if amount > self.uncredited:
+            raise ValidationFailed(
+                f"a credit note of {amount} exceeds the {self.uncredited} of {self.invoice_id}"
+                " still uncredited",
+                fields={"lines": f"may credit at most {self.uncredited}"},
+            )
+        self.credited += amount
+        self.events.append(("credited", self.status))
+        self._settle()
+
     def revise(self, amount: Decimal) -> None:
-        """A new revision of `amount`: never below what was paid; clears the approval."""
+        """A new revision of `amount`: never below what was paid; clears the approval. A final
+        invoice is never revised (the use case issues a credit note instead)."""
+        if self.final:
+            raise Conflict(f"{self.invoice_id} is sent: its document is final")
         if amount < self.payments:
             raise ValidationFailed(
                 f"the new amount {amount} is below the {self.payments} already paid",
@@ -116,8 +163,10 @@ class Invoice:
         self._settle()
 
     def fits(self, payment: Decimal) -> bool:
-        """Whether a posted payment fits the balance (a revision may have lowered it while the
-        payment was posted; then it is kept unapplied and the payments service reverses it)."""
+        """Whether a posted payment fits the amount (a revision may have lowered it while the
+        payment was posted; then it is kept unapplied and the payments service reverses it).
+        Credit notes do not count: a payment and a credit note that crossed are both real, and
+        what they together exceed is owed back to the customer."""
         return self.payments + payment <= self.amount
 
     def apply_payment(self, amount: Decimal) -> None:
@@ -134,7 +183,7 @@ class Invoice:
         self._settle()
 
     def _settle(self) -> None:
-        status = status_for(self.sent, self.payments, self.balance)
+        status = status_for(self.sent, self.payments, self.balance, self.credited)
         if status != self.status:
             self.events.append(("status_changed", self.status))
             self.status = status

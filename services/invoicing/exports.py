@@ -42,8 +42,8 @@ def _day(value: date | datetime) -> str:
 
 async def ipt(conn: asyncpg.Connection, invoice_id: str) -> list[dict[str, str]]:
     """Every movement of the invoice's balance in order: the invoice issued (debit), each
-    revision (debit or credit by its difference), each applied payment (credit) and each
-    reversal of one (debit), with the running balance."""
+    revision (debit or credit by its difference), each applied payment (credit), each
+    reversal of one (debit) and each credit note (credit), with the running balance."""
     invoice = await conn.fetchrow(
         "SELECT invoice_id, issued_on, amount FROM invoices WHERE invoice_id = $1", invoice_id
     )
@@ -98,6 +98,12 @@ async def ipt(conn: asyncpg.Connection, invoice_id: str) -> list[dict[str, str]]
             when = p["reversed_at"] or p["received_on"]
             reason = f"Reversal: {p['reversal_reason']}"
             moves.append((_day(when), 3, "REVERSAL", p["payment_id"], reason, p["amount"]))
+    for c in await conn.fetch(
+        "SELECT id, issued_on, reason, amount FROM credit_notes WHERE invoice_id = $1 ORDER BY id",
+        invoice_id,
+    ):
+        about = f"Credit note {c['id']}: {c['reason']}"
+        moves.append((_day(c["issued_on"]), 2, "CREDIT", c["id"], about, -c["amount"]))
     moves.sort(key=lambda m: (m[0], m[1]))
     rows, balance = [], Decimal(0)
     for posted_on, _, kind, reference, description, change in moves:

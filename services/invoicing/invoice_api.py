@@ -143,6 +143,11 @@ def router(runtime: Runtime) -> APIRouter:
         made = await _rendered(runtime, invoice_id, caller, "pdf")
         return Response(made.content, media_type="application/pdf")
 
+    @api.get("/invoices/{invoice_id}/ubl")
+    async def ubl(invoice_id: str, caller: InternalCaller) -> Response:
+        made = await _rendered(runtime, invoice_id, caller, "ubl")
+        return Response(made.content, media_type="application/xml")
+
     @api.get("/invoices/{invoice_id}")
     async def invoice(invoice_id: str, caller: InternalCaller) -> dict[str, Any]:
         scope = caller.org_scope
@@ -173,7 +178,7 @@ async def visible_orgs(
 
 
 async def _rendered(
-    runtime: Runtime, invoice_id: str, caller: Caller, media: Literal["html", "pdf"]
+    runtime: Runtime, invoice_id: str, caller: Caller, media: Literal["html", "pdf", "ubl"]
 ) -> httpx.Response:
     """An invoice's document as the notifier renders it, for a caller that may see the invoice.
 

@@ -12,6 +12,7 @@ from services.invoicing.billing import Draft, Line
 from services.invoicing.domain import Invoice
 from shared.documents import (
     Buyer,
+    CreditNoteRef,
     DocumentLine,
     DocumentPayment,
     InvoiceDocument,
@@ -22,7 +23,7 @@ from shared.money import format_gb, format_percent, format_rate
 SUMMARY = (
     "invoice_id, kind, i.org_id, o.name AS org_name, period, issued_on, payable_on,"
     " regular_charges, additional_charges, i.tax, i.tax_rate, i.tax_exempt_reason, amount,"
-    " payments, balance, status, approved, sent, revision"
+    " payments, i.credited, i.credited_tax, balance, status, approved, sent, revision"
 )
 LINE_COLUMNS = (
     "type, description, service_line_number, service_line_name, plan_name, sub_pool_name,"
@@ -130,7 +131,7 @@ async def store_many(
         "invoice_lines",
         columns=["invoice_id", "revision", "position", *LINE_COLUMNS.replace(" ", "").split(",")],
         records=[
-            (invoice_id, 1, i, *_line_values(x))
+            (invoice_id, 1, i, *line_values(x))
             for invoice_id, (_, draft) in zip(ids, items, strict=True)
             for i, x in enumerate(draft.lines, start=1)
         ],
@@ -144,7 +145,7 @@ async def store_many(
     return [by_id[i] for i in ids]
 
 
-def _line_values(x: Line) -> tuple[Any, ...]:
+def line_values(x: Line) -> tuple[Any, ...]:
     return (
         x.type,
         x.description,
@@ -165,7 +166,7 @@ async def store_lines(
     await conn.executemany(
         f"INSERT INTO invoice_lines (invoice_id, revision, position, {LINE_COLUMNS})"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        [(invoice_id, revision, i, *_line_values(x)) for i, x in enumerate(lines, start=1)],
+        [(invoice_id, revision, i, *line_values(x)) for i, x in enumerate(lines, start=1)],
     )
 
 
@@ -190,7 +191,7 @@ async def same_lines(
         invoice_id,
         revision,
     )
-    return [tuple(r.values()) for r in stored] == [_line_values(x) for x in lines]
+    return [tuple(r.values()) for r in stored] == [line_values(x) for x in lines]
 
 
 FACTS = (
@@ -202,8 +203,22 @@ FACTS = (
     "amount",
     "tax",
     "payments",
+    "credited",
+    "credited_tax",
     "balance",
     "status",
+)
+
+
+MONEY_FIELDS = (
+    "regular_charges",
+    "additional_charges",
+    "tax",
+    "amount",
+    "payments",
+    "credited",
+    "credited_tax",
+    "balance",
 )
 
 
@@ -216,7 +231,7 @@ def as_summary(row: asyncpg.Record) -> dict[str, Any]:
     out = dict(row)
     for key in ("issued_on", "payable_on"):
         out[key] = out[key].isoformat()
-    for key in ("regular_charges", "additional_charges", "tax", "amount", "payments", "balance"):
+    for key in MONEY_FIELDS:
         out[key] = format(out[key], ".2f")
     out["tax_rate"] = format_percent(out["tax_rate"])
     return out
@@ -241,6 +256,7 @@ def customer_view(detail: dict[str, Any]) -> dict[str, Any]:
     view["sends"] = [{**s, "requested_by": None, "error": None} for s in detail["sends"]]
     view["revisions"] = [{**r, "by": None} for r in detail["revisions"]]
     view["last_send_error"] = None
+    view["credit_notes"] = [{**c, "issued_by": None} for c in detail["credit_notes"]]
     return view
 
 
@@ -254,7 +270,7 @@ async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any
         invoice_id,
         summary["revision"],
     )
-    summary["lines"] = [_line(r) for r in lines]
+    summary["lines"] = [line_json(r) for r in lines]
     # The detail's `payments` is the list of postings (api.md: `payments[]`); the summary's
     # sum of them stays readable as `payments_total`.
     summary["payments_total"] = summary["payments"]
@@ -310,6 +326,8 @@ async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any
             "SELECT * FROM invoice_revisions WHERE invoice_id = $1 ORDER BY revision", invoice_id
         )
     ]
+    summary["credit_notes"] = await credit_notes_of(conn, invoice_id)
+    final = await conn.fetchval("SELECT final FROM invoices WHERE invoice_id = $1", invoice_id)
     summary["allowed_actions"] = Invoice(
         invoice_id,
         Decimal(summary["amount"]),
@@ -318,8 +336,31 @@ async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any
         summary["approved"],
         summary["sent"],
         summary["status"],
+        final,
+        Decimal(summary["credited"]),
     ).allowed_actions()
     return summary
+
+
+async def credit_notes_of(conn: asyncpg.Connection, invoice_id: str) -> list[dict[str, Any]]:
+    """The credit notes of an invoice, oldest first, as its detail lists them."""
+    rows = await conn.fetch(
+        "SELECT id, issued_on, reason, net, tax, amount, issued_by FROM credit_notes"
+        " WHERE invoice_id = $1 ORDER BY id",
+        invoice_id,
+    )
+    return [
+        {
+            "id": r["id"],
+            "issued_on": r["issued_on"].isoformat(),
+            "reason": r["reason"],
+            "net": format(r["net"], ".2f"),
+            "tax": format(r["tax"], ".2f"),
+            "amount": format(r["amount"], ".2f"),
+            "issued_by": r["issued_by"],
+        }
+        for r in rows
+    ]
 
 
 async def get_document(conn: asyncpg.Connection, invoice_id: str) -> InvoiceDocument | None:
@@ -355,14 +396,23 @@ async def get_document(conn: asyncpg.Connection, invoice_id: str) -> InvoiceDocu
         tax_exempt_reason=row["tax_exempt_reason"],
         amount=row["amount"],
         payments_total=row["payments"],
+        credited=row["credited"],
+        credit_notes=tuple(
+            CreditNoteRef(**dict(r))
+            for r in await conn.fetch(
+                "SELECT id, issued_on, reason, amount FROM credit_notes WHERE invoice_id = $1"
+                " ORDER BY id",
+                invoice_id,
+            )
+        ),
         balance=row["balance"],
         lines=tuple(DocumentLine(**dict(r)) for r in lines),
         payments=tuple(DocumentPayment(**dict(r)) for r in payments),
-        buyer=await _buyer(conn, row["org_id"]),
+        buyer=await buyer_of(conn, row["org_id"]),
     )
 
 
-async def _buyer(conn: asyncpg.Connection, org_id: str) -> Buyer:
+async def buyer_of(conn: asyncpg.Connection, org_id: str) -> Buyer:
     """The organization's billing details as they stand; its name where it has no legal name."""
     org = await conn.fetchrow(
         "SELECT name, legal_name, billing_address, tax_id, tax_exempt_reason"
@@ -389,17 +439,19 @@ def load(row: Any) -> Invoice:
         row["approved"],
         row["sent"],
         row["status"],
+        row["final"],
+        row["credited"],
     )
 
 
 def format_line(line: Line) -> dict[str, Any]:
     """A draft line as the API shows it (the same form as a stored one)."""
-    return _line(
-        dict(zip(LINE_COLUMNS.replace(" ", "").split(","), _line_values(line), strict=True))
+    return line_json(
+        dict(zip(LINE_COLUMNS.replace(" ", "").split(","), line_values(line), strict=True))
     )
 
 
-def _line(row: Any) -> dict[str, Any]:
+def line_json(row: Any) -> dict[str, Any]:
     out = dict(row)
     out["amount"] = format(out["amount"], ".2f")
     out["unit_price"] = format_rate(out["unit_price"])

@@ -9,7 +9,15 @@ from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.invoicing import api, catalog_api, handlers, invoice_api, scheduler, usage_copy
+from services.invoicing import (
+    api,
+    catalog_api,
+    credit_note_api,
+    handlers,
+    invoice_api,
+    scheduler,
+    usage_copy,
+)
 from shared.service import Runtime, build_app
 from shared.settings import ServiceSettings
 
@@ -56,7 +64,12 @@ def create_app(settings: InvoicingSettings | None = None) -> FastAPI:
         Path(__file__).parent,
         lambda rt: (
             [handlers.router(rt)],
-            [api.router(rt), catalog_api.router(rt), invoice_api.router(rt)],
+            [
+                api.router(rt),
+                catalog_api.router(rt),
+                invoice_api.router(rt),
+                credit_note_api.router(rt),
+            ],
         ),
         background=lambda rt: background(rt, settings),
         readiness=usage_copy.readiness,

@@ -1,4 +1,4 @@
-"""Calls to the notifier's internal API: an invoice document rendered as HTML or PDF.
+"""Calls to the notifier's internal API: an invoice or credit note rendered as HTML, PDF or UBL.
 
 Signed as the invoicing service itself, not as the user: the user's organization scope has been
 checked here before the document was built, and the notifier renders only for a service."""
@@ -10,7 +10,7 @@ from typing import Literal
 import httpx
 
 from services.invoicing.usage_client import AS_INVOICING
-from shared.documents import InvoiceDocument
+from shared.documents import CreditNoteDocument, InvoiceDocument
 from shared.internal_client import CallerClients, ServiceClients
 from shared.service import Runtime
 
@@ -30,14 +30,20 @@ def _clients(runtime: Runtime) -> CallerClients:
 
 
 async def render(
-    runtime: Runtime, document: InvoiceDocument, media: Literal["html", "pdf"]
+    runtime: Runtime, document: InvoiceDocument, media: Literal["html", "pdf", "ubl"]
 ) -> httpx.Response:
     """The notifier's answer (200); its refusals raise ServiceError, its absence
     TransientError."""
+    return await _post(runtime, f"/internal/documents/{media}", document.model_dump_json())
+
+
+async def render_credit_note(
+    runtime: Runtime, document: CreditNoteDocument, media: Literal["html", "pdf", "ubl"]
+) -> httpx.Response:
+    return await _post(runtime, f"/internal/credit-notes/{media}", document.model_dump_json())
+
+
+async def _post(runtime: Runtime, path: str, body: str) -> httpx.Response:
     return await _clients(runtime).request(
-        "notifier",
-        "POST",
-        f"/internal/documents/{media}",
-        content=document.model_dump_json(),
-        headers={"Content-Type": "application/json"},
+        "notifier", "POST", path, content=body, headers={"Content-Type": "application/json"}
     )

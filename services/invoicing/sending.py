@@ -67,6 +67,10 @@ async def request_send(
             raise NotFound(f"no invoice {invoice_id}")
         if purpose == "invoice":
             invoices.load(row).check_sendable()
+            # From the request on the document is out of our hands: it is final.
+            await conn.execute(
+                "UPDATE invoices SET final = true WHERE invoice_id = $1 AND NOT final", invoice_id
+            )
         org = await conn.fetchrow(
             "SELECT name, customer_emails, finance_emails FROM organizations WHERE id = $1",
             row["org_id"],

@@ -1,6 +1,6 @@
 """Applying what other services report: payments posted or reversed (payments service) and
 invoices sent or not (notifier). Each event once (processed_events); status and balance follow
-the money: balance = amount - payments, always (a database constraint)."""
+the money: balance = amount - payments - credited, always (a database constraint)."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ async def payment_reversed(conn: asyncpg.Connection, e: PaymentReversed) -> list
 async def invoice_sent(conn: asyncpg.Connection, e: InvoiceSent) -> list[Event]:
     row = await _locked(conn, e.invoice_id)
     await _finish_request(conn, e.request_id, "SENT", e.message_id, None)
-    if e.purpose == "reminder":
+    if e.purpose != "invoice":  # a reminder or a credit note: the invoice itself is unchanged
         return []
     await conn.execute(
         "UPDATE invoices SET sent_to = $2, last_send_error = NULL WHERE invoice_id = $1",

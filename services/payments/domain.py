@@ -3,7 +3,8 @@ and which postings a downward revision of an invoice takes back.
 
 Ledger sign convention: a debit is positive, a credit negative; every transaction sums to zero.
 Accounts per organization: `receivable` (what it owes), `cash` (what it paid), `revenue`
-(what it was invoiced, net of tax), `tax_payable` (the tax invoiced, owed to the tax office)."""
+(what it was invoiced, net of tax), `tax_payable` (the tax invoiced, owed to the tax office).
+A credit note takes back revenue and tax and lowers the receivable."""
 
 from __future__ import annotations
 
@@ -50,13 +51,25 @@ def invoiced_entries(delta: Decimal, tax_delta: Decimal = Decimal(0)) -> list[En
     return [e for e in entries if e.amount != 0]
 
 
-def check_posting(invoice_id: str, amount: Decimal, invoice_amount: Decimal, paid: Decimal) -> None:
+def credited_entries(delta: Decimal, tax_delta: Decimal) -> list[Entry]:
+    """Credit notes of `delta` (tax `tax_delta` of it): the exact opposite of invoicing it."""
+    return [Entry(e.account, -e.amount) for e in invoiced_entries(delta, tax_delta)]
+
+
+def check_posting(
+    invoice_id: str,
+    amount: Decimal,
+    invoice_amount: Decimal,
+    paid: Decimal,
+    credited: Decimal = Decimal(0),
+) -> None:
     """Refuse a posting the invoice cannot take; the message gives the balance."""
-    balance = invoice_amount - paid
-    if balance == 0:
+    balance = invoice_amount - credited - paid
+    if balance <= 0:
         raise Conflict(
-            f"invoice {invoice_id} is PAYMENT_DONE: its balance is 0.00, nothing is left to pay",
-            fields={"invoice_id": "is fully paid"},
+            f"invoice {invoice_id} is PAYMENT_DONE: its balance is {balance:.2f}, nothing is"
+            " left to pay",
+            fields={"invoice_id": "is fully paid or credited"},
         )
     if amount > balance:
         raise ValidationFailed(

@@ -10,7 +10,8 @@ import asyncpg
 PROBLEMS_SHOWN = 100
 
 INVOICE_MISMATCHES = """
-SELECT i.invoice_id, i.amount, i.tax, i.paid, coalesce(l.tax_payable, 0) AS tax_payable,
+SELECT i.invoice_id, i.amount, i.tax, i.credited, i.credited_tax, i.paid,
+       coalesce(l.tax_payable, 0) AS tax_payable,
        coalesce(p.live, 0) AS live_postings,
        coalesce(l.cash, 0) AS cash, coalesce(l.receivable, 0) AS receivable
 FROM invoices i
@@ -23,8 +24,8 @@ LEFT JOIN (SELECT invoice_id,
            FROM ledger_entries GROUP BY invoice_id) l USING (invoice_id)
 WHERE i.paid <> coalesce(p.live, 0)
    OR coalesce(l.cash, 0) <> i.paid
-   OR coalesce(l.receivable, 0) <> i.amount - i.paid
-   OR coalesce(l.tax_payable, 0) <> -i.tax
+   OR coalesce(l.receivable, 0) <> i.amount - i.credited - i.paid
+   OR coalesce(l.tax_payable, 0) <> -(i.tax - i.credited_tax)
    OR i.paid > i.amount
 ORDER BY i.invoice_id
 LIMIT $1
@@ -33,8 +34,9 @@ LIMIT $1
 
 async def check(conn: asyncpg.Connection) -> dict[str, Any]:
     """The ledger sums to zero, each transaction on its own too; for every invoice,
-    amount = payments + balance with the balance never negative, the cash account holds its
-    payments, the receivable its balance and tax payable (a credit) its tax."""
+    payments never exceed the amount, the cash account holds its payments, the receivable its
+    balance (amount - credited - paid; negative when a credit note left money owed back) and
+    tax payable (a credit) its tax less the tax credited."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         accounts = {
             r["account"]: r["total"]
@@ -50,14 +52,16 @@ async def check(conn: asyncpg.Connection) -> dict[str, Any]:
         mismatched = await conn.fetch(INVOICE_MISMATCHES, PROBLEMS_SHOWN)
         figures = await conn.fetchrow(
             "SELECT count(*) AS invoices, coalesce(sum(amount), 0) AS invoiced,"
-            " coalesce(sum(paid), 0) AS paid FROM invoices"
+            " coalesce(sum(credited), 0) AS credited, coalesce(sum(paid), 0) AS paid"
+            " FROM invoices"
         )
         postings = await conn.fetchval("SELECT count(*) FROM payments")
     total = sum(accounts.values(), start=0)
     problems = [f"transaction {r['txn_id']} sums to {r['total']}" for r in unbalanced] + [
         f"invoice {r['invoice_id']}: amount {r['amount']}, paid {r['paid']}, live postings"
         f" {r['live_postings']}, cash {r['cash']}, receivable {r['receivable']},"
-        f" tax {r['tax']}, tax payable {r['tax_payable']}"
+        f" tax {r['tax']}, credited {r['credited']} (tax {r['credited_tax']}),"
+        f" tax payable {r['tax_payable']}"
         for r in mismatched
     ]
     if total != 0:
@@ -70,8 +74,9 @@ async def check(conn: asyncpg.Connection) -> dict[str, Any]:
         },
         "invoices_checked": figures["invoices"],
         "invoiced": f"{figures['invoiced']:.2f}",
+        "credited": f"{figures['credited']:.2f}",
         "paid": f"{figures['paid']:.2f}",
-        "balance": f"{figures['invoiced'] - figures['paid']:.2f}",
+        "balance": f"{figures['invoiced'] - figures['credited'] - figures['paid']:.2f}",
         "postings": postings,
         "problems": problems,
     }

@@ -83,7 +83,9 @@ async def _post_locked(
         return _replay(first, digest), False
     if invoice is None:
         raise NotFound(f"no invoice {invoice_id}", fields={"invoice_id": "unknown invoice"})
-    domain.check_posting(invoice_id, body.amount, invoice["amount"], invoice["paid"])
+    domain.check_posting(
+        invoice_id, body.amount, invoice["amount"], invoice["paid"], invoice["credited"]
+    )
     paid = invoice["paid"] + body.amount
     row = await repository.insert_payment(
         conn,
@@ -98,7 +100,7 @@ async def _post_locked(
             "note": body.note,
             "posted_by": actor,
             "client_addr": client_addr,
-            "balance_after": invoice["amount"] - paid,
+            "balance_after": invoice["amount"] - invoice["credited"] - paid,
             "idempotency_key": key,
             "request_hash": digest,
         },
@@ -197,7 +199,10 @@ async def follow_invoice(conn: asyncpg.Connection, facts: InvoiceFacts) -> list[
         f"inv:{facts.invoice_id}:{facts.event_id}",
         invoice["org_id"],
         facts.invoice_id,
-        domain.invoiced_entries(delta, facts.tax - invoice["tax"]),
+        domain.invoiced_entries(delta, facts.tax - invoice["tax"])
+        + domain.credited_entries(
+            facts.credited - invoice["credited"], facts.credited_tax - invoice["credited_tax"]
+        ),
     )
     events: list[PaymentReversed] = []
     paid: Decimal = invoice["paid"]
@@ -213,7 +218,5 @@ async def follow_invoice(conn: asyncpg.Connection, facts: InvoiceFacts) -> list[
             _, event = await _reverse_one(conn, invoice, payment, reason, SYSTEM)
             events.append(event)
             paid -= posting.amount
-    await repository.set_invoice(
-        conn, facts.invoice_id, facts.amount, facts.tax, paid, facts.revision
-    )
+    await repository.set_invoice(conn, facts, paid)
     return events

@@ -21,7 +21,8 @@ PAYMENT_COLUMNS = (
 async def lock_invoice(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Record | None:
     """The invoice row, locked: postings on one invoice happen one after the other."""
     return await conn.fetchrow(
-        "SELECT invoice_id, org_id, amount, tax, paid FROM invoices WHERE invoice_id = $1"
+        "SELECT invoice_id, org_id, amount, tax, credited, credited_tax, paid FROM invoices"
+        " WHERE invoice_id = $1"
         " FOR UPDATE",
         invoice_id,
     )
@@ -46,22 +47,18 @@ async def upsert_invoice(conn: asyncpg.Connection, facts: InvoiceFacts) -> async
     return row
 
 
-async def set_invoice(
-    conn: asyncpg.Connection,
-    invoice_id: str,
-    amount: Decimal,
-    tax: Decimal,
-    paid: Decimal,
-    revision: int,
-) -> None:
+async def set_invoice(conn: asyncpg.Connection, facts: InvoiceFacts, paid: Decimal) -> None:
+    """The invoice's figures as the event states them (the latest wins) and what is paid."""
     await conn.execute(
         "UPDATE invoices SET amount = $2, tax = $3, paid = $4, revision = greatest(revision, $5),"
-        " updated_at = now() WHERE invoice_id = $1",
-        invoice_id,
-        amount,
-        tax,
+        " credited = $6, credited_tax = $7, updated_at = now() WHERE invoice_id = $1",
+        facts.invoice_id,
+        facts.amount,
+        facts.tax,
         paid,
-        revision,
+        facts.revision,
+        facts.credited,
+        facts.credited_tax,
     )
 
 

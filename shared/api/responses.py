@@ -24,8 +24,13 @@ class InvoiceSummary(_Out):
     payable_on: str
     regular_charges: MoneyText
     additional_charges: MoneyText
+    tax: MoneyText = "0.00"
+    tax_rate: str | None = Field(default=None, examples=["20", "8.875"])
+    tax_exempt_reason: str | None = None
     amount: MoneyText
     payments: MoneyText | list[dict[str, object]]
+    credited: MoneyText = "0.00"
+    """What credit notes took off (tax included); balance = amount - payments - credited."""
     balance: MoneyText
     status: str
     approved: bool
@@ -73,7 +78,31 @@ class InvoiceDetail(InvoiceSummary):
     payments_total: MoneyText
     lines: list[InvoiceLine]
     revisions: list[dict[str, object]]
+    credit_notes: list[dict[str, object]] = []
     allowed_actions: list[str]
+
+
+class CreditNote(_Out):
+    """A credit note (amounts positive: what is credited; `amount` = `net` + `tax`)."""
+
+    id: str = Field(examples=["CN-202611-000001"])
+    invoice_id: str
+    org_id: str
+    org_name: str
+    period: str | None = None
+    issued_on: str
+    reason: str
+    net: MoneyText
+    tax: MoneyText
+    tax_rate: str | None = None
+    amount: MoneyText
+    issued_by: str | None = None
+    lines: list[InvoiceLine] = []
+
+
+class CreditNoteList(_Out):
+    items: list[CreditNote]
+    next_cursor: str | None = None
 
 
 class Payment(_Out):

@@ -41,6 +41,7 @@ def roles_table() -> dict[tuple[str, str], set[str]]:
 ALLOWED = roles_table()
 PARAMS = {
     "{invoice_id}": "INV-209901-999999",
+    "{credit_note_id}": "CN-209901-999999",
     "{payment_id}": "pay_none",
     "{failure_id}": "999999999",
     "{job_id}": "999999999",

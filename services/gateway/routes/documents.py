@@ -47,6 +47,21 @@ async def pdf(invoice_id: PathId, user: InvoiceReader, services: Services) -> Re
     )
 
 
+@router.get(
+    "/invoices/{invoice_id}/ubl",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}}}},
+    summary="The invoice as UBL 2.1 (Peppol BIS Billing 3.0 / EN 16931)",
+)
+async def ubl(invoice_id: PathId, user: InvoiceReader, services: Services) -> Response:
+    made = await services.request("invoicing", "GET", f"/internal/invoices/{invoice_id}/ubl")
+    return Response(
+        made.content,
+        media_type="application/xml",
+        headers={"Content-Disposition": f'attachment; filename="{invoice_id}.xml"'},
+    )
+
+
 @router.post(
     "/invoices/{invoice_id}/send",
     status_code=202,
