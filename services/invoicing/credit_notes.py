@@ -50,13 +50,22 @@ async def issue(
 ) -> list[Event]:
     """The credit note an edit of the locked final invoice `row` issues (refused when the edit
     raises it, lowers nothing, or asks for more than is still uncredited); its events."""
-    invoice_id = row["invoice_id"]
-    invoice = invoices.load(row)
     lines = crediting.credit_lines(
-        await invoices.current_lines(conn, invoice_id, row["revision"]),
-        await credited_lines(conn, invoice_id),
+        await invoices.current_lines(conn, row["invoice_id"], row["revision"]),
+        await credited_lines(conn, row["invoice_id"]),
         edited,
     )
+    _, events = await issue_lines(conn, row, lines, reason, by)
+    return events
+
+
+async def issue_lines(
+    conn: asyncpg.Connection, row: asyncpg.Record, lines: list[Line], reason: str, by: str
+) -> tuple[str, list[Event]]:
+    """A credit note of these lines (positive amounts) on the locked final invoice `row`:
+    stored, numbered, its events answered and its e-mail requested."""
+    invoice_id = row["invoice_id"]
+    invoice = invoices.load(row)
     figures = crediting.credit_figures(
         lines,
         TaxTerms.of(row),
@@ -109,7 +118,7 @@ async def issue(
     if invoice.status != row["status"]:
         events.append(InvoiceStatusChanged(**facts, previous_status=row["status"]))
     await _request_mail(conn, invoice_id, number, by)
-    return events
+    return number, events
 
 
 async def _request_mail(conn: asyncpg.Connection, invoice_id: str, number: str, by: str) -> None:

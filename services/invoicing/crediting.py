@@ -41,10 +41,13 @@ def _sums(lines: Iterable[Line]) -> dict[Key, Decimal]:
 
 
 def standing(invoice_lines: list[Line], credited_lines: list[Line]) -> dict[Key, Decimal]:
-    """What each line of the invoice still bills after its credit notes."""
+    """What each line of the invoice still bills after its credit notes. A credited line that
+    is none of the invoice's (a correction credited on it) lowers no line in particular: the
+    invoice's uncredited amount still bounds what may be credited."""
     sums = _sums(invoice_lines)
     for key, amount in _sums(credited_lines).items():
-        sums[key] = sums.get(key, ZERO) - amount
+        if key in sums:
+            sums[key] -= amount
     return sums
 
 
