@@ -1,7 +1,16 @@
 """Invoice documents: PDFs rendered per second by the notifier's worker pool, its time per
 document against bare WeasyPrint on the same HTML, and a repeat download of an unchanged
-invoice through the gateway. The invoice has 30 lines of every kind (two US Letter pages);
-distinct documents are made by varying the organization's name, so none comes from the cache."""
+invoice through the gateway. The invoice has 30 lines of every kind (two US Letter pages) and a
+buyer with billing details, so every PDF carries its Factur-X; distinct documents are made by
+varying the organization's name, so none comes from the cache.
+
+Like with like: the notifier writes PDF/A-3b, so the bare WeasyPrint it is compared with writes
+PDF/A-3b too (`pdf_overhead_ratio`: what the notifier adds, the Factur-X embedding included);
+the cost of PDF/A itself is printed apart (`pdf_a_vs_plain_ratio`), and so is the Factur-X
+build and embedding per document (`facturx_ms`).
+
+`python -m bench.pdf` runs this part alone on a stack of its own (slot BILLPORT_TEST_SLOT,
+default 2, folder .local/bench-pdf-<slot>)."""
 
 from __future__ import annotations
 
@@ -17,11 +26,24 @@ from typing import Any
 import httpx
 from pypdf import PdfReader
 
-from bench.report import progress
+from bench.report import figure, progress
+from services.notifier import cii
 from services.notifier.document import Documents
+from services.notifier.einvoice import invoice_edocument
 from services.notifier.main import NotifierSettings
+from services.notifier.render_pool import PDF_VARIANT, embed_facturx
 from shared.documents import InvoiceDocument
 from shared.internal_auth import HEADER, Caller, sign
+
+SELLER_TAX_ID = "91-1234567"
+"""The bench stack's seller tax id (EN 16931 requires one for the Factur-X)."""
+BUYER: dict[str, Any] = {
+    "legal_name": "PDF Fleet Shipping Ltd",
+    "billing_address": {"line1": "9 Quay St", "city": "Glasgow", "postal_code": "G1 1AA",
+                        "country": "GB"},
+    "tax_id": "GB123456789",
+    "tax_rate": "20",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -31,6 +53,8 @@ class PdfFigures:
     cached_ms: float
     cached_p99_ms: float
     pages: int
+    facturx_ms: float
+    pdf_a_ratio: float
 
 
 def thirty_lines() -> list[dict[str, Any]]:
@@ -50,7 +74,9 @@ def thirty_lines() -> list[dict[str, Any]]:
 
 async def an_invoice(client: httpx.AsyncClient) -> dict[str, Any]:
     t = uuid.uuid4().hex[:6]
-    org = (await client.post("/api/v1/organizations", json={"name": f"PDF fleet {t}"})).json()
+    org = (
+        await client.post("/api/v1/organizations", json={"name": f"PDF fleet {t}", **BUYER})
+    ).json()
     product = (
         await client.post("/api/v1/products", json={"name": f"PDF kit {t}", "unit_price": "1"})
     ).json()
@@ -67,21 +93,43 @@ async def an_invoice(client: httpx.AsyncClient) -> dict[str, Any]:
         f"/api/v1/invoices/{number}", json={"lines": thirty_lines(), "reason": "bench"}
     )
     edited.raise_for_status()
-    return dict((await client.get(f"/api/v1/invoices/{number}")).json())
+    detail = dict((await client.get(f"/api/v1/invoices/{number}")).json())
+    address = BUYER["billing_address"]
+    detail["buyer"] = {
+        "legal_name": BUYER["legal_name"],
+        "address": address,
+        "tax_id": BUYER["tax_id"],
+    }
+    return detail
 
 
-def bare_weasyprint_seconds(htmls: list[str], css: str) -> float:
-    """WeasyPrint alone on the same HTML, stylesheet and fonts loaded once: seconds per doc."""
+def bare_weasyprint(
+    htmls: list[str], css: str, variant: str | None = PDF_VARIANT
+) -> tuple[float, list[bytes]]:
+    """WeasyPrint alone on the same HTML, stylesheet and fonts loaded once: seconds per doc,
+    and the PDFs."""
     import weasyprint
     from weasyprint.text.fonts import FontConfiguration
 
     fonts = FontConfiguration()
     sheet = weasyprint.CSS(string=css, font_config=fonts)
-    weasyprint.HTML(string=htmls[0]).write_pdf(stylesheets=[sheet], font_config=fonts)  # warm
+    options: dict[str, Any] = {"stylesheets": [sheet], "font_config": fonts}
+    if variant:
+        options["pdf_variant"] = variant
+    weasyprint.HTML(string=htmls[0]).write_pdf(**options)  # warm
     started = time.perf_counter()
-    for html in htmls:
-        weasyprint.HTML(string=html).write_pdf(stylesheets=[sheet], font_config=fonts)
-    return (time.perf_counter() - started) / len(htmls)
+    pdfs = [weasyprint.HTML(string=html).write_pdf(**options) for html in htmls]
+    return (time.perf_counter() - started) / len(htmls), pdfs
+
+
+def facturx_seconds(docs: list[InvoiceDocument], pdfs: list[bytes], documents: Documents) -> float:
+    """The Factur-X of each document built (CII) and embedded in its PDF/A: seconds per doc."""
+    embed_facturx(pdfs[0], cii.to_xml(invoice_edocument(docs[0], documents.reseller, "USD")), "")
+    started = time.perf_counter()
+    for doc, pdf in zip(docs, pdfs, strict=True):
+        xml = cii.to_xml(invoice_edocument(doc, documents.reseller, documents.currency))
+        embed_facturx(pdf, xml, f"Invoice {doc.invoice_id}")
+    return (time.perf_counter() - started) / len(docs)
 
 
 async def run(gateway_url: str, token: str, notifier_url: str, docs: int = 60) -> PdfFigures:
@@ -117,13 +165,15 @@ async def run(gateway_url: str, token: str, notifier_url: str, docs: int = 60) -
             await render(body)
         notifier_each = (time.perf_counter() - started) / len(sequential)
         documents = Documents(*_document_settings())
-        htmls = [
-            documents.html(InvoiceDocument.model_validate(b), inline_css=False) for b in sequential
-        ]
-        bare_each = await asyncio.to_thread(bare_weasyprint_seconds, htmls, documents.css)
+        models = [InvoiceDocument.model_validate(b) for b in sequential]
+        htmls = [documents.html(m, inline_css=False) for m in models]
+        bare_each, bare_pdfs = await asyncio.to_thread(bare_weasyprint, htmls, documents.css)
+        plain_each, _ = await asyncio.to_thread(bare_weasyprint, htmls, documents.css, None)
+        facturx_each = await asyncio.to_thread(facturx_seconds, models, bare_pdfs, documents)
         progress(
-            f"pdf: notifier {notifier_each * 1000:.0f} ms a document,"
-            f" bare WeasyPrint {bare_each * 1000:.0f} ms"
+            f"pdf: notifier {notifier_each * 1000:.0f} ms a document, bare WeasyPrint PDF/A-3b"
+            f" {bare_each * 1000:.0f} ms (plain PDF {plain_each * 1000:.0f} ms),"
+            f" Factur-X build + embed {facturx_each * 1000:.1f} ms"
         )
 
         progress(f"pdf: {docs} distinct documents, 4 requests at a time")
@@ -151,10 +201,49 @@ async def run(gateway_url: str, token: str, notifier_url: str, docs: int = 60) -
         cached_ms=statistics.median(timings),
         cached_p99_ms=timings[98],
         pages=pages,
+        facturx_ms=facturx_each * 1000,
+        pdf_a_ratio=bare_each / plain_each,
     )
 
 
 def _document_settings() -> tuple[Any, ...]:
-    """The same reseller, paper and currency as the notifier under its default settings."""
-    s = NotifierSettings()
+    """The same reseller, paper and currency as the bench's notifier."""
+    s = NotifierSettings(reseller_tax_id=SELLER_TAX_ID)
     return s.reseller(), s.page_size, s.currency, s.template_dir
+
+
+def report(pdfs: PdfFigures) -> None:
+    progress(f"pdf: the invoice has {pdfs.pages} pages")
+    figure("pdf_render_per_s", pdfs.renders_per_s, "documents/s")
+    figure("pdf_overhead_ratio", pdfs.overhead_ratio, "ratio")
+    figure("facturx_ms", pdfs.facturx_ms, "ms")
+    figure("pdf_a_vs_plain_ratio", pdfs.pdf_a_ratio, "ratio")
+    figure("pdf_cached_ms", pdfs.cached_ms, "ms")
+    figure("pdf_cached_p99_ms", pdfs.cached_p99_ms, "ms")
+
+
+def main() -> None:
+    """This part alone, on a fresh stack of its own."""
+    from devstack.stack import ROOT, Stack, StackConfig, wipe
+
+    slot = int(os.environ.get("BILLPORT_TEST_SLOT", "2"))
+    home = ROOT / ".local" / f"bench-pdf-{slot}"
+    token = "bp_bench_admin_4Rt7Mz2Xq9Kd6Wv3Ln8Hp5"
+    wipe(home)
+    config = StackConfig.isolated(home, slot=slot, admin_token=token)
+    config.extra_env["BILLPORT_NOTIFIER_RESELLER_TAX_ID"] = SELLER_TAX_ID
+    stack = Stack(config)
+    try:
+        progress(f"booting a fresh stack (slot {slot})")
+        stack.start_infra()
+        stack.start_services()
+        os.environ["BILLPORT_INTERNAL_SECRET"] = config.internal_secret
+        notifier_url = config.service_urls("notifier")[0]
+        report(asyncio.run(run(config.gateway_url, token, notifier_url)))
+    finally:
+        progress("stopping the bench stack")
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

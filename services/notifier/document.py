@@ -14,7 +14,11 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from stdnum.us import rtn
 
-from shared.documents import InvoiceDocument, money_text
+from shared.documents import CreditNoteDocument, InvoiceDocument, PostalAddress, money_text
+
+EINVOICE_VERSION = "2"
+"""Bumped when the e-invoice XML the PDFs embed is written differently: the rendered-document
+cache keys on it, so kept PDFs are rendered anew with the new XML."""
 
 BUILT_IN = Path(__file__).parent / "templates"
 
@@ -22,7 +26,9 @@ BUILT_IN = Path(__file__).parent / "templates"
 @dataclass(frozen=True)
 class Reseller:
     """The seller on every document: its trading `name`, and the legal details an invoice must
-    carry (the legal name defaults to the name). `bank` is the lines of `bank_lines`."""
+    carry (the legal name defaults to the name). `bank` is the lines of `bank_lines`; `postal`,
+    the bank account and `endpoint` are the same details as e-invoices structure them (none:
+    documents are rendered without an e-invoice)."""
 
     name: str
     address: tuple[str, ...]
@@ -31,6 +37,13 @@ class Reseller:
     legal_name: str | None = None
     tax_id: str | None = None
     bank: tuple[str, ...] = ()
+    postal: PostalAddress | None = None
+    iban: str | None = None
+    """Compact (no spaces), as e-invoices carry it."""
+    bic: str | None = None
+    account_number: str | None = None
+    endpoint: tuple[str, str] | None = None
+    """The Peppol electronic address (EAS scheme, identifier)."""
 
     @property
     def shown_legal_name(self) -> str:
@@ -97,10 +110,12 @@ class Documents:
         source = self._source("invoice.css")
         footer = f"{reseller.shown_legal_name} · {reseller.email}".replace('"', "'")
         self.css = source.replace("__PAGE_SIZE__", page_size).replace("__FOOTER__", footer)
-        # Templates and stylesheet are part of every cache key: an override renders anew.
-        names = ["invoice.html.j2", "invoice.css"]
+        # Templates, stylesheet and the seller's details (printed, and in the embedded
+        # e-invoice) are part of every cache key: a change renders anew.
+        names = ["invoice.html.j2", "credit_note.html.j2", "invoice.css"]
         self.version = hashlib.sha256(
-            "".join(self._source(n) for n in names).encode() + page_size.encode()
+            "".join(self._source(n) for n in names).encode()
+            + f"{page_size}|{currency}|{reseller!r}|{EINVOICE_VERSION}".encode()
         ).hexdigest()[:16]
 
     def _source(self, name: str) -> str:
@@ -108,9 +123,10 @@ class Documents:
         assert loader is not None
         return loader.get_source(self._env, name)[0]
 
-    def fingerprint(self, doc: InvoiceDocument) -> str:
+    def fingerprint(self, doc: InvoiceDocument | CreditNoteDocument) -> str:
         """The document's content with the templates' version: the same PDF, or a new one."""
-        return hashlib.sha256((self.version + doc.model_dump_json()).encode()).hexdigest()
+        kind = "credit_note" if isinstance(doc, CreditNoteDocument) else ""
+        return hashlib.sha256((self.version + kind + doc.model_dump_json()).encode()).hexdigest()
 
     def html(self, doc: InvoiceDocument, inline_css: bool) -> str:
         """The document's HTML; the view inlines the stylesheet, the PDF renderer has it
@@ -123,9 +139,21 @@ class Documents:
             inline_css=inline_css,
         )
 
-    def mail_text(self, doc: InvoiceDocument, purpose: str) -> tuple[str, str]:
-        """(subject, body) of the e-mail that carries the document."""
-        context = {"doc": doc, "reseller": self.reseller, "currency": self.currency}
+    def credit_note_html(self, note: CreditNoteDocument, inline_css: bool) -> str:
+        return self._env.get_template("credit_note.html.j2").render(
+            note=note,
+            reseller=self.reseller,
+            currency=self.currency,
+            css=self.css,
+            inline_css=inline_css,
+        )
+
+    def mail_text(
+        self, doc: InvoiceDocument, purpose: str, note: CreditNoteDocument | None = None
+    ) -> tuple[str, str]:
+        """(subject, body) of the e-mail that carries the document (with purpose
+        `credit_note`, the credit `note` of the invoice `doc`)."""
+        context = {"doc": doc, "note": note, "reseller": self.reseller, "currency": self.currency}
         subject = self._env.get_template(f"{purpose}_subject.txt.j2").render(context)
         body = self._env.get_template(f"{purpose}_body.txt.j2").render(context)
         return " ".join(subject.split()), body

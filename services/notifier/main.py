@@ -7,12 +7,15 @@ Renders invoice documents (Jinja2 + WeasyPrint in a pool of worker processes) an
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 from typing import Literal
 
+import pycountry
 from fastapi import FastAPI
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
+from schwifty import BIC, IBAN
 
 from services.notifier import api, handlers
 from services.notifier.document import Documents, Reseller, bank_lines
@@ -20,6 +23,7 @@ from services.notifier.mailer import SmtpSettings
 from services.notifier.render_pool import RenderPool
 from services.notifier.rendering import Renderer
 from services.notifier.sender import Policy, Sender
+from shared.documents import PostalAddress
 from shared.service import Runtime, build_app
 from shared.settings import ServiceSettings
 
@@ -33,8 +37,19 @@ class NotifierSettings(ServiceSettings):
     http_port: int = 8104
 
     reseller_name: str = "BillPort Satellite Services"
-    reseller_address: str = "100 Orbit Way|Suite 400|Seattle, WA 98101|United States"
-    """Lines separated by `|`."""
+    reseller_address: str | None = None
+    """The address as printed, lines separated by `|`; by default the structured address
+    below, printed as "street, street 2, city, region postal code, country"."""
+    reseller_street: str = "100 Orbit Way"
+    reseller_street2: str | None = "Suite 400"
+    reseller_city: str = "Seattle"
+    reseller_postal_code: str | None = "98101"
+    reseller_region: str | None = "WA"
+    reseller_country: str = "US"
+    """ISO 3166-1 alpha-2: the structured address is the seller's on e-invoices (EN 16931)."""
+    reseller_peppol_id: str | None = None
+    """The seller's Peppol electronic address, `scheme:identifier` with an EAS scheme (e.g.
+    `0088:5790000435975` for a GLN); Peppol BIS requires one on every e-invoice."""
     reseller_email: str = "billing@billport.local"
     reseller_legal_name: str | None = None
     """The name the reseller is registered under (default: `reseller_name`)."""
@@ -72,6 +87,21 @@ class NotifierSettings(ServiceSettings):
     """How long a send may take before another sender takes it over (it must outlast the
     render and the SMTP timeout)."""
 
+    @field_validator("reseller_country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        code = value.strip().upper()
+        if pycountry.countries.get(alpha_2=code) is None:
+            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. US, DE)")
+        return code
+
+    @field_validator("reseller_peppol_id")
+    @classmethod
+    def _peppol_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{4}:\S+", value):
+            raise ValueError(f"{value!r} is not `scheme:identifier` with a 4-digit EAS scheme")
+        return value
+
     @model_validator(mode="after")
     def _bank_details_hold(self) -> NotifierSettings:
         self.reseller()  # a bad IBAN, BIC or routing number stops the notifier at start
@@ -86,14 +116,29 @@ class NotifierSettings(ServiceSettings):
             self.bank_routing_number,
         )
         remit = self.remit_to if self.remit_to is not None else ("" if bank else DEMO_REMIT_TO)
+        postal = PostalAddress(
+            line1=self.reseller_street,
+            line2=self.reseller_street2 or None,
+            city=self.reseller_city,
+            postal_code=self.reseller_postal_code or None,
+            region=self.reseller_region or None,
+            country=self.reseller_country,
+        )
+        printed = self.reseller_address
+        scheme, _, identifier = (self.reseller_peppol_id or "").partition(":")
         return Reseller(
             name=self.reseller_name,
-            address=tuple(self.reseller_address.split("|")),
+            address=tuple(printed.split("|")) if printed is not None else postal.lines,
             email=self.reseller_email,
             remit_to=tuple(x for x in remit.split("|") if x),
             legal_name=self.reseller_legal_name,
             tax_id=self.reseller_tax_id,
             bank=bank,
+            postal=postal,
+            iban=IBAN(self.bank_iban).compact if self.bank_iban else None,
+            bic=str(BIC(self.bank_bic)) if self.bank_bic else None,
+            account_number=self.bank_account_number,
+            endpoint=(scheme, identifier) if identifier else None,
         )
 
 

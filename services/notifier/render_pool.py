@@ -1,6 +1,10 @@
 """PDF rendering in a pool of worker processes: WeasyPrint takes one core per render, and a
 render must never block the event loop. Each worker imports WeasyPrint and loads the
-stylesheet and fonts once; a render is capped in time and each worker in memory."""
+stylesheet and fonts once; a render is capped in time and each worker in memory.
+
+Every PDF is PDF/A-3b (archivable, and the only PDF/A that may carry attachments); given the
+Factur-X XML, the worker embeds it as `factur-x.xml` with the `factur-x` package, which writes
+the attachment (AF, EmbeddedFiles) and the Factur-X XMP metadata and keeps the PDF/A intact."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import Any
 from shared.errors import TransientError
 
 _worker: dict[str, Any] = {}
+PDF_VARIANT = "pdf/a-3b"
 
 
 def _start_worker(css: str, memory_mb: int) -> None:
@@ -27,17 +32,36 @@ def _start_worker(css: str, memory_mb: int) -> None:
     _worker["weasyprint"] = weasyprint
     _worker["fonts"] = fonts
     _worker["css"] = weasyprint.CSS(string=css, font_config=fonts)
+    import facturx  # noqa: F401  (loaded before the first render, not during it)
+
     weasyprint.HTML(string="<p>warm-up</p>").write_pdf(
-        stylesheets=[_worker["css"]], font_config=fonts
+        stylesheets=[_worker["css"]], font_config=fonts, pdf_variant=PDF_VARIANT
     )
 
 
-def _render(html: str) -> bytes:
+def embed_facturx(pdf: bytes, xml: bytes, title: str) -> bytes:
+    """The PDF/A-3 with the Factur-X XML (EN 16931 profile) embedded. The XML was checked when
+    built (its schema in the tests), so the package's own XSD check is skipped here."""
+    import facturx  # imported once per worker (at its start), a lookup after that
+
+    embedded: bytes = facturx.generate_from_binary(
+        pdf,
+        xml,
+        flavor="factur-x",
+        level="en16931",
+        check_xsd=False,
+        pdf_metadata={"title": title, "subject": title, "author": "", "keywords": "Factur-X"},
+        lang="en",
+    )
+    return embedded
+
+
+def _render(html: str, xml: bytes | None, title: str) -> bytes:
     weasyprint = _worker["weasyprint"]
     pdf: bytes = weasyprint.HTML(string=html).write_pdf(
-        stylesheets=[_worker["css"]], font_config=_worker["fonts"]
+        stylesheets=[_worker["css"]], font_config=_worker["fonts"], pdf_variant=PDF_VARIANT
     )
-    return pdf
+    return pdf if xml is None else embed_facturx(pdf, xml, title)
 
 
 class RenderPool:
@@ -62,10 +86,11 @@ class RenderPool:
         for _ in range(self._workers):
             self._pool.submit(len, "")
 
-    async def pdf(self, html: str) -> bytes:
+    async def pdf(self, html: str, xml: bytes | None = None, title: str = "") -> bytes:
+        """The PDF/A-3b of `html`, carrying `xml` as its Factur-X when given."""
         loop = asyncio.get_running_loop()
         try:
-            future = loop.run_in_executor(self._pool, _render, html)
+            future = loop.run_in_executor(self._pool, _render, html, xml, title)
             return await asyncio.wait_for(future, self._timeout)
         except TimeoutError:
             self._restart()

@@ -33,8 +33,9 @@ async def keep_pdf(
 async def enqueue(conn: asyncpg.Connection, request: InvoiceSendRequested, domain: str) -> bool:
     """Queue a send once per request id; answers whether it was new."""
     created = await conn.fetchval(
-        "INSERT INTO sends (request_id, invoice_id, purpose, recipients, document, message_id)"
-        " VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT (request_id) DO NOTHING"
+        "INSERT INTO sends"
+        " (request_id, invoice_id, purpose, recipients, document, message_id, credit_note)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb) ON CONFLICT (request_id) DO NOTHING"
         " RETURNING true",
         request.request_id,
         request.invoice_id,
@@ -42,6 +43,7 @@ async def enqueue(conn: asyncpg.Connection, request: InvoiceSendRequested, domai
         request.recipients,
         request.document.model_dump_json(),
         f"<{request.request_id}@{domain}>",
+        request.credit_note.model_dump_json() if request.credit_note is not None else None,
     )
     return bool(created)
 
@@ -57,7 +59,8 @@ async def lease_due(conn: asyncpg.Connection, lease_seconds: float, limit: int) 
         "   WHERE (state = 'PENDING' AND next_attempt_at <= now())"
         "      OR (state = 'SENDING' AND lease_until < now())"
         "   ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
-        " RETURNING request_id, invoice_id, purpose, recipients, document, message_id, attempts",
+        " RETURNING request_id, invoice_id, purpose, recipients, document, credit_note,"
+        "  message_id, attempts",
         lease_seconds,
         limit,
     )

@@ -19,7 +19,7 @@ from services.notifier import repository
 from services.notifier.mailer import SendError, SmtpSettings, build_message, deliver
 from services.notifier.rendering import Renderer
 from shared.db import outbox
-from shared.documents import InvoiceDocument
+from shared.documents import CreditNoteDocument, InvoiceDocument
 from shared.errors import is_transient
 from shared.events.notifier import InvoiceSendFailed, InvoiceSent
 from shared.events.topics import NOTIFIER_EVENTS
@@ -96,8 +96,15 @@ class Sender:
         log.info("%s sent to %s", row["invoice_id"], ", ".join(accepted))
 
     async def _attempt(self, row: Any, document: InvoiceDocument) -> list[str]:
-        pdf = await self._renderer.pdf(document)
-        subject, body = self._renderer.documents.mail_text(document, row["purpose"])
+        if row["purpose"] == "credit_note":
+            if row["credit_note"] is None:
+                raise SendError("a credit note e-mail without its credit note", permanent=True)
+            note = CreditNoteDocument.model_validate_json(row["credit_note"])
+            pdf, filename = await self._renderer.credit_note_pdf(note), f"{note.id}.pdf"
+        else:
+            note = None
+            pdf, filename = await self._renderer.pdf(document), f"{row['invoice_id']}.pdf"
+        subject, body = self._renderer.documents.mail_text(document, row["purpose"], note)
         recipients = list(row["recipients"])
         message = build_message(
             self._smtp.sender,
@@ -106,7 +113,7 @@ class Sender:
             body,
             row["message_id"],
             pdf,
-            f"{row['invoice_id']}.pdf",
+            filename,
         )
         return await deliver(message, recipients, self._smtp)
 

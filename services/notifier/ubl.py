@@ -46,8 +46,14 @@ class Party:
     legal_name: str
     address: Address
     tax_id: str | None = None
+    vat: bool = True
+    """Whether `tax_id` is a VAT identifier (BT-31/BT-48, country prefix) or another tax
+    registration (BT-32: a US EIN, or any id under category O, where VAT ids are barred)."""
     endpoint: tuple[str, str] | None = None
     """The Peppol electronic address (scheme, id), e.g. ("0088", GLN) or ("9930", VAT id)."""
+    identifier: str | None = None
+    """BT-29, the seller's identifier: its tax id when no VAT id may be given (category O),
+    since a seller must be identified by one of BT-29, BT-30, BT-31 (BR-CO-26)."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,12 @@ class EDocument:
     """BT-10: Peppol wants it (or an order reference); the organization id serves."""
     iban: str | None = None
     bic: str | None = None
+    account_number: str | None = None
+    """A non-IBAN account (credit transfer, code 30) when there is no IBAN."""
     credit_note_for: str | None = None
     """For a credit note: the invoice number it credits (BG-3)."""
+    credited_invoice_issued_on: date | None = None
+    """BT-26: the issue date of the invoice credited."""
     prepaid: Decimal = Decimal("0.00")
     notes: list[str] = field(default_factory=list)
 
@@ -152,11 +162,15 @@ def _header(root: etree._Element, doc: EDocument, root_name: str) -> None:
     if doc.credit_note_for:
         reference = _sub(_sub(root, "cac", "BillingReference"), "cac", "InvoiceDocumentReference")
         _sub(reference, "cbc", "ID", doc.credit_note_for)
+        if doc.credited_invoice_issued_on:
+            _sub(reference, "cbc", "IssueDate", doc.credited_invoice_issued_on.isoformat())
 
 
 def _party(party: etree._Element, who: Party) -> None:
     if who.endpoint:
         _sub(party, "cbc", "EndpointID", who.endpoint[1]).set("schemeID", who.endpoint[0])
+    if who.identifier:
+        _sub(_sub(party, "cac", "PartyIdentification"), "cbc", "ID", who.identifier)
     address = _sub(party, "cac", "PostalAddress")
     _sub(address, "cbc", "StreetName", who.address.line1)
     if who.address.line2:
@@ -170,20 +184,23 @@ def _party(party: etree._Element, who: Party) -> None:
     if who.tax_id:
         scheme = _sub(party, "cac", "PartyTaxScheme")
         _sub(scheme, "cbc", "CompanyID", who.tax_id)
-        _sub(_sub(scheme, "cac", "TaxScheme"), "cbc", "ID", "VAT")
+        # BT-32 (a tax registration that is not a VAT id) is told apart by its scheme.
+        _sub(_sub(scheme, "cac", "TaxScheme"), "cbc", "ID", "VAT" if who.vat else "TAX")
     _sub(_sub(party, "cac", "PartyLegalEntity"), "cbc", "RegistrationName", who.legal_name)
 
 
 def _payment_means(root: etree._Element, doc: EDocument) -> None:
-    if not doc.iban:
+    account_id = doc.iban or doc.account_number
+    if not account_id:
         return
     means = _sub(root, "cac", "PaymentMeans")
-    _sub(means, "cbc", "PaymentMeansCode", "58")  # SEPA credit transfer
+    # 58 SEPA credit transfer to an IBAN, 30 a credit transfer to another account (ABA).
+    _sub(means, "cbc", "PaymentMeansCode", "58" if doc.iban else "30")
     if doc.credit_note_for and doc.due_on:
         _sub(means, "cbc", "PaymentDueDate", doc.due_on.isoformat())
     account = _sub(means, "cac", "PayeeFinancialAccount")
-    _sub(account, "cbc", "ID", doc.iban)
-    if doc.bic:
+    _sub(account, "cbc", "ID", account_id)
+    if doc.bic and doc.iban:
         _sub(_sub(account, "cac", "FinancialInstitutionBranch"), "cbc", "ID", doc.bic)
 
 

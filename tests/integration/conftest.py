@@ -28,6 +28,8 @@ def stack() -> Iterator[Stack]:
         {
             "BILLPORT_NOTIFIER_RETRY_BASE_SECONDS": "0.3",
             "BILLPORT_NOTIFIER_SEND_LEASE_SECONDS": "4",
+            # A seller tax id: EN 16931 requires one, so the PDFs carry a valid Factur-X.
+            "BILLPORT_NOTIFIER_RESELLER_TAX_ID": "91-1234567",
             # Every test calls from 127.0.0.1 and many send wrong tokens on purpose: the
             # failed sign-in limit is tested on a gateway of its own (test_security_auth).
             "BILLPORT_GATEWAY_AUTH_MAX_FAILURES": "1000000",

@@ -18,7 +18,12 @@ import pytest
 from pypdf import PdfReader
 
 from devstack.stack import Stack
-from tests.integration.helpers import eventually
+from shared.documents import CreditNoteDocument, InvoiceDocument
+from shared.events.notifier import InvoiceSendRequested
+from shared.events.topics import NOTIFIER_COMMANDS
+from tests.einvoice_rules import cii_problems
+from tests.integration.helpers import eventually, produce
+from tests.unit.test_facturx_pdf import PDFAID, facturx_parts
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".local" / "test-artifacts"
@@ -312,3 +317,119 @@ async def test_overdue_invoices_are_reminded_once_per_interval(
     assert subjects[1].startswith(f"Reminder: invoice {number} was payable on")
     detail = (await gateway.get(f"/api/v1/invoices/{number}")).json()
     assert [s["purpose"] for s in detail["sends"]] == ["invoice", "reminder"]
+
+
+async def taxed_invoice(gateway: httpx.AsyncClient, contact: str) -> dict[str, Any]:
+    """An organization with billing details (20% tax) and a one-time invoice of 2 x 61.25."""
+    t = uuid.uuid4().hex[:8]
+    org = await gateway.post(
+        "/api/v1/organizations",
+        json={
+            "name": f"Harbour Pilots {t}",
+            "legal_name": f"Harbour Pilots {t} Ltd",
+            "billing_address": {"line1": "9 Quay St", "city": "Glasgow", "postal_code": "G1 1AA",
+                                "country": "GB"},
+            "tax_id": "GB123456789",
+            "tax_rate": "20",
+            "customer_emails": [contact],
+        },
+    )  # fmt: skip
+    assert org.status_code == 201, org.text
+    product = await gateway.post(
+        "/api/v1/products", json={"name": f"Flat dish {t}", "unit_price": "61.25"}
+    )
+    order = await gateway.post(
+        "/api/v1/product-orders",
+        json={
+            "org_id": org.json()["id"],
+            "ordered_on": "2026-11-03",
+            "items": [{"product_id": product.json()["id"], "quantity": 2}],
+        },
+    )
+    assert order.status_code in (200, 201), order.text
+    number = order.json()["invoice_id"]
+    detail = dict((await gateway.get(f"/api/v1/invoices/{number}")).json())
+    detail["buyer"] = {
+        "legal_name": f"Harbour Pilots {t} Ltd",
+        "address": {"line1": "9 Quay St", "city": "Glasgow", "postal_code": "G1 1AA",
+                    "country": "GB"},
+        "tax_id": "GB123456789",
+    }  # fmt: skip
+    return detail
+
+
+async def test_the_pdf_download_is_pdf_a_3_with_its_factur_x(gateway: httpx.AsyncClient) -> None:
+    detail = await taxed_invoice(gateway, "ap@example.com")
+    # 2 x 61.25 = 122.50; 20% = 24.50; 147.00 in all
+    assert (detail["tax"], detail["amount"]) == ("24.50", "147.00")
+    r = await gateway.get(f"/api/v1/invoices/{detail['invoice_id']}/pdf")
+    assert r.status_code == 200, r.text
+    xml, _, xmp = facturx_parts(r.content)
+    assert xmp.findtext(f".//{{{PDFAID}}}part") == "3"
+    assert cii_problems(xml) == []
+    for figure in (
+        "<ram:TaxBasisTotalAmount>122.50<",
+        "<ram:GrandTotalAmount>147.00<",
+        f"<ram:ID>{detail['invoice_id']}</ram:ID>",
+        "<ram:CountryID>GB<",
+    ):
+        assert figure.encode() in xml, figure  # fmt: skip
+    assert "147.00" in pdf_text(r.content)
+
+
+async def test_a_credit_note_is_mailed_with_its_pdf(
+    stack: Stack, gateway: httpx.AsyncClient
+) -> None:
+    contact = f"credit-{uuid.uuid4().hex[:6]}@example.com"
+    detail = await taxed_invoice(gateway, contact)
+    number = detail["invoice_id"]
+    # 61.25 credited at 20% = 12.25 tax: 73.50; the invoice's balance 147.00 - 73.50 = 73.50
+    note = CreditNoteDocument.model_validate(
+        {
+            "id": f"CN-202611-{uuid.uuid4().int % 10**6:06d}",
+            "invoice_id": number,
+            "invoice_issued_on": detail["issued_on"],
+            "org_id": detail["org_id"],
+            "org_name": detail["org_name"],
+            "issued_on": "2026-11-20",
+            "reason": "One dish returned",
+            "lines": [{"type": "PRODUCT", "description": "Flat dish returned", "amount": "61.25",
+                       "quantity": "1", "unit_price": "61.25"}],
+            "net": "61.25",
+            "tax": "12.25",
+            "tax_rate": "20",
+            "amount": "73.50",
+            "buyer": detail["buyer"],
+        }
+    )  # fmt: skip
+    invoice = InvoiceDocument.model_validate(
+        {**detail, "credited": "73.50", "balance": "73.50",
+         "credit_notes": [{"id": note.id, "issued_on": "2026-11-20", "reason": note.reason,
+                           "amount": "73.50"}]}
+    )  # fmt: skip
+    request = InvoiceSendRequested(
+        request_id=f"req-{uuid.uuid4().hex}",
+        invoice_id=number,
+        purpose="credit_note",
+        to="customer",
+        recipients=[contact],
+        requested_by="test",
+        document=invoice,
+        credit_note=note,
+    )
+    await produce(
+        stack.config.bootstrap, NOTIFIER_COMMANDS.name, [(number.encode(), request.to_json())]
+    )
+    (mail,) = await eventually(lambda: asyncio.to_thread(mails_to, stack, contact), bool)
+    assert mail["Subject"].startswith(f"Credit note {note.id}")
+    (attachment,) = [p for p in mail.walk() if p.get_content_type() == "application/pdf"]
+    assert attachment.get_filename() == f"{note.id}.pdf"
+    pdf = attachment.get_payload(decode=True)
+    assert isinstance(pdf, bytes)
+    text = pdf_text(pdf)
+    assert f"Credit note {note.id}" in text and f"for invoice {number}" in text
+    assert "73.50" in text and "One dish returned" in text
+    xml, _, _ = facturx_parts(pdf)
+    assert cii_problems(xml) == []
+    assert b"<ram:TypeCode>381</ram:TypeCode>" in xml
+    assert f"<ram:IssuerAssignedID>{number}<".encode() in xml
