@@ -30,6 +30,9 @@ def parse_replicas(text: str) -> dict[str, int]:
     return replicas
 
 
+DEMO_SELLER_TAX_ID = "91-1234567"
+
+
 def run(replicas: dict[str, int]) -> int:
     if PIDFILE.exists() and alive(int(PIDFILE.read_text() or 0)):
         print(
@@ -42,6 +45,13 @@ def run(replicas: dict[str, int]) -> int:
         gateway_port=int(os.environ.get("BILLPORT_GATEWAY_PORT", "8000")),
         admin_token=admin_token(HOME),
         replicas=replicas,
+        # The demo seller's tax id (EN 16931 requires one for the Factur-X in every PDF);
+        # the environment's own BILLPORT_NOTIFIER_RESELLER_TAX_ID wins.
+        extra_env={
+            "BILLPORT_NOTIFIER_RESELLER_TAX_ID": os.environ.get(
+                "BILLPORT_NOTIFIER_RESELLER_TAX_ID", DEMO_SELLER_TAX_ID
+            )
+        },
     )
     stack = Stack(config)
     stopping = False

@@ -86,6 +86,8 @@ class Buyer(_Part):
     address: PostalAddress | None = None
     tax_id: str | None = None
     tax_exempt_reason: str | None = None
+    peppol_id: str | None = None
+    """Its Peppol electronic address, `scheme:id` (e.g. "0088:5790000435975")."""
 
 
 class DocumentLine(_Part):

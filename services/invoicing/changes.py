@@ -116,7 +116,12 @@ def _line(line: LineIn) -> Line:
 
 
 async def regenerate(
-    conn: asyncpg.Connection, period_text: str, org_id: str | None, by: str, window: int = 3
+    conn: asyncpg.Connection,
+    period_text: str,
+    org_id: str | None,
+    by: str,
+    window: int = 3,
+    credit_notes_for_corrections: bool = False,
 ) -> dict[str, Any]:
     """Recompute the period's subscription invoices that are GENERATED and unapproved (with
     their corrections and carried credit; manual adjustments stay); an invoice whose lines
@@ -148,9 +153,11 @@ async def regenerate(
         due = await composing.corrections_due(
             conn, period, window, runs.recompute_with(conn), only=orgs, excluding=ids
         )
+        events: list[Event] = []
+        if credit_notes_for_corrections:
+            due, events = await composing.credit_lowered_periods(conn, due, by)
         credit = await composing.open_credit(conn, orgs, ids)
         terms = await _tax_terms(conn, orgs)
-        events: list[Event] = []
         stored: list[tuple[str, str, composing.Composition]] = []
         for row in open_rows:
             org = row["org_id"]

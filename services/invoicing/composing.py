@@ -9,13 +9,14 @@ what was computed for each (organization, period), the corrections issued, the m
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
+from services.invoicing import credit_notes
 from services.invoicing.billing import Draft, Line
 from services.invoicing.corrections import (
     Charge,
@@ -26,6 +27,8 @@ from services.invoicing.corrections import (
     differences,
 )
 from services.invoicing.timeline import Period
+from shared.errors import ValidationFailed
+from shared.events.envelope import Event
 
 
 @dataclass
@@ -144,6 +147,59 @@ async def corrections_due(
             lines = differences(earlier, charges(now.get(org, Draft())), billed.get(org, {}))
             found[org] += [(earlier, key, line) for key, line in lines]
     return found
+
+
+async def credit_lowered_periods(
+    conn: asyncpg.Connection, due: dict[str, list[tuple[str, str, Line]]], by: str
+) -> tuple[dict[str, list[tuple[str, str, Line]]], list[Event]]:
+    """The reseller's preference for corrections that lower a period already sent: a credit
+    note on that period's invoice instead of a negative line on the next one. Answers the
+    corrections left for the next invoice (raising ones, and lowering ones whose invoice is not
+    final or has too little left uncredited) and the credit notes' events. Each credited
+    correction is recorded against the credited invoice, so it is never billed again."""
+    left: dict[str, list[tuple[str, str, Line]]] = defaultdict(list)
+    events: list[Event] = []
+    for org, items in due.items():
+        lowering: dict[str, list[tuple[str, Line]]] = defaultdict(list)
+        for period, key, line in items:
+            if line.amount < 0:
+                lowering[period].append((key, line))
+            else:
+                left[org].append((period, key, line))
+        for period, fixes in sorted(lowering.items()):
+            issued = await _credit_period(conn, org, period, fixes, by)
+            if issued is None:
+                left[org] += [(period, key, line) for key, line in fixes]
+            else:
+                events += issued
+    return left, events
+
+
+async def _credit_period(
+    conn: asyncpg.Connection, org: str, period: str, fixes: list[tuple[str, Line]], by: str
+) -> list[Event] | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM invoices WHERE kind = 'SUBSCRIPTION' AND org_id = $1 AND period = $2"
+        " FOR UPDATE",
+        org,
+        period,
+    )
+    if row is None or not row["final"]:
+        return None
+    lines = [replace(line, amount=-line.amount, unit_price=-line.amount) for _, line in fixes]
+    try:
+        async with conn.transaction():  # a savepoint: refused, nothing of it stays
+            number, events = await credit_notes.issue_lines(
+                conn, row, lines, f"Correction {period}", by
+            )
+    except ValidationFailed:  # more than is left uncredited: the next invoice settles it
+        return None
+    await conn.executemany(
+        "INSERT INTO corrections (org_id, corrected_period, key, amount, invoice_id,"
+        " credit_note_id) VALUES ($1, $2, $3, $4, $5, $6)",
+        [(org, period, key, line.amount, row["invoice_id"], number) for key, line in fixes],
+    )
+    return events
 
 
 async def _regenerable(conn: asyncpg.Connection, period: str, orgs: set[str]) -> set[str]:

@@ -52,7 +52,12 @@ def router(runtime: Runtime) -> APIRouter:
         runs.parse_period(body.period)  # a bad period is refused before any wait
         waited = await wait_for_usage(runtime, _timeout(runtime, "run"))
         async with runtime.pool.acquire() as conn:
-            result = await runs.billing_run(conn, body.period, window=_window(runtime))
+            result = await runs.billing_run(
+                conn,
+                body.period,
+                window=_window(runtime),
+                credit_notes_for_corrections=runs.corrections_by_credit_note(runtime.settings),
+            )
         return {**result, "usage_wait_ms": round(waited, 1)}
 
     @api.post("/product-orders", status_code=201)
@@ -65,7 +70,12 @@ def router(runtime: Runtime) -> APIRouter:
         await wait_for_usage(runtime, _timeout(runtime, "run"))
         async with runtime.pool.acquire() as conn:
             return await changes.regenerate(
-                conn, body.period, body.org_id, caller.actor, window=_window(runtime)
+                conn,
+                body.period,
+                body.org_id,
+                caller.actor,
+                window=_window(runtime),
+                credit_notes_for_corrections=runs.corrections_by_credit_note(runtime.settings),
             )
 
     @api.post("/invoices/{invoice_id}/approve")

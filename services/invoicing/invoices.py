@@ -415,7 +415,7 @@ async def get_document(conn: asyncpg.Connection, invoice_id: str) -> InvoiceDocu
 async def buyer_of(conn: asyncpg.Connection, org_id: str) -> Buyer:
     """The organization's billing details as they stand; its name where it has no legal name."""
     org = await conn.fetchrow(
-        "SELECT name, legal_name, billing_address, tax_id, tax_exempt_reason"
+        "SELECT name, legal_name, billing_address, tax_id, tax_exempt_reason, peppol_id"
         " FROM organizations WHERE id = $1",
         org_id,
     )
@@ -426,6 +426,7 @@ async def buyer_of(conn: asyncpg.Connection, org_id: str) -> Buyer:
         address=PostalAddress.model_validate_json(address) if address else None,
         tax_id=org["tax_id"],
         tax_exempt_reason=org["tax_exempt_reason"],
+        peppol_id=org["peppol_id"],
     )
 
 

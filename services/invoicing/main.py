@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Literal
 
 from fastapi import FastAPI
 from pydantic import Field
@@ -41,6 +42,10 @@ class InvoicingSettings(ServiceSettings):
     copy before it answers 409 with what is pending."""
     proforma_settle_timeout_seconds: float = Field(default=15.0, gt=0)
     """The same wait for the proforma view."""
+    corrections_as: Literal["next_invoice", "credit_note"] = "next_invoice"
+    """How a correction that lowers a period already sent is settled: a negative line on the
+    organization's next invoice (the default), or a credit note on the corrected invoice
+    (BILLPORT_INVOICING_CORRECTIONS_AS)."""
     correction_months: int = Field(default=3, ge=0, le=24)
     """How many periods back, counted from the period invoiced, corrections reach
     (BILLPORT_INVOICING_CORRECTION_MONTHS)."""

@@ -31,6 +31,7 @@ from services.invoicing.tax import TaxTerms
 from shared.api.catalog import ProductOrderIn
 from shared.db import outbox
 from shared.errors import ValidationFailed
+from shared.events.envelope import Event
 from shared.events.invoicing import InvoiceGenerated
 from shared.events.topics import INVOICING_EVENTS
 
@@ -175,6 +176,12 @@ def _latest(versions: list[Any], period: Period) -> Any:
     return found
 
 
+def corrections_by_credit_note(settings: Any) -> bool:
+    """Whether the reseller settles corrections that lower a sent period by credit notes
+    (`BILLPORT_INVOICING_CORRECTIONS_AS=credit_note`)."""
+    return getattr(settings, "corrections_as", "next_invoice") == "credit_note"
+
+
 def parse_period(text: str) -> Period:
     try:
         return Period.parse(text)
@@ -183,20 +190,21 @@ def parse_period(text: str) -> Period:
 
 
 async def billing_run(
-    conn: asyncpg.Connection, period_text: str, trigger: str = "api", window: int = 3
+    conn: asyncpg.Connection,
+    period_text: str,
+    trigger: str = "api",
+    window: int = 3,
+    credit_notes_for_corrections: bool = False,
 ) -> dict[str, Any]:
     """Generate the period's subscription invoices, with the corrections of the `window`
-    months before; a period run twice creates nothing new."""
+    months before (those lowering a sent period as credit notes on it, when the reseller
+    prefers so); a period run twice creates nothing new."""
     period = parse_period(period_text)
     generated: list[str] = []
     skipped: list[dict[str, str]] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(f"run:{period}"))
         drafts = await drafts_for(conn, period)
-        due = await composing.corrections_due(
-            conn, period, window, recompute_with(conn), only=None, excluding=[]
-        )
-        credit = await composing.open_credit(conn, None, [])
         existing = {
             r["org_id"]: r["invoice_id"]
             for r in await conn.fetch(
@@ -205,6 +213,15 @@ async def billing_run(
                 str(period),
             )
         }
+        due = await composing.corrections_due(
+            conn, period, window, recompute_with(conn), only=None, excluding=[]
+        )
+        events: list[Event] = []
+        if credit_notes_for_corrections:
+            due, events = await composing.credit_lowered_periods(
+                conn, {o: x for o, x in due.items() if o not in existing}, f"billing run {period}"
+            )
+        credit = await composing.open_credit(conn, None, [])
         candidates = set(drafts) | set(due) | set(credit)
         orgs = {
             r["id"]: r
@@ -239,7 +256,7 @@ async def billing_run(
             for (org_id, c), summary in zip(to_store, summaries, strict=True)
         ]
         generated = [s["invoice_id"] for s in summaries]
-        events = [generated_event(s) for s in summaries]
+        events += [generated_event(s) for s in summaries]
         await composing.store(conn, str(period), stored)
         await composing.forget_old_marks(conn, period, window)
         await outbox.stage(conn, INVOICING_EVENTS, events)

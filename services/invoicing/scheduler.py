@@ -50,7 +50,13 @@ async def run_if_due(runtime: Runtime, now: datetime) -> bool:
     await wait_for_usage(runtime, timeout)  # a 409 here is retried at the next check
     async with runtime.pool.acquire() as conn:
         window: int = getattr(runtime.settings, "correction_months", 3)
-        result = await runs.billing_run(conn, period, trigger="scheduler", window=window)
+        result = await runs.billing_run(
+            conn,
+            period,
+            trigger="scheduler",
+            window=window,
+            credit_notes_for_corrections=runs.corrections_by_credit_note(runtime.settings),
+        )
     log.info(
         "scheduled billing run %s: %s generated, %s skipped",
         period,

@@ -105,6 +105,9 @@ def buyer_party(
         )
     # BR-O-02: no buyer VAT id on an invoice not subject to VAT.
     tax_id = None if tax.category == "O" else buyer.tax_id
+    if endpoint is None and buyer.peppol_id:
+        scheme, _, identifier = buyer.peppol_id.partition(":")
+        endpoint = (scheme, identifier)  # Peppol R010: the buyer's electronic address
     return Party(name, _address(buyer.address), tax_id=tax_id, endpoint=endpoint)
 
 

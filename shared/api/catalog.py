@@ -124,6 +124,16 @@ class BillingDetails(_In):
     tax_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     tax_rate: TaxRate | None = None
     tax_exempt_reason: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    peppol_id: (
+        Annotated[
+            str,
+            Field(
+                pattern=r"^[0-9]{4}:[A-Za-z0-9][A-Za-z0-9.:_-]{0,99}$",
+                description="The Peppol electronic address, scheme:id, e.g. 0088:5790000435975",
+            ),
+        ]
+        | None
+    ) = None
 
     @field_validator("tax_exempt_reason")
     @classmethod

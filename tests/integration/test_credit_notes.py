@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
+from services.invoicing import runs
 from tests.integration.helpers import eventually
 from tests.integration.payments_helpers import ledger_balanced, pay, settled
 from tests.integration.test_notifier import mails_to
@@ -35,7 +36,13 @@ async def sent_invoice(
         details = {"tax_exempt_reason": exempt}
     org = await gateway.post(
         "/api/v1/organizations",
-        json={"name": f"Credited {t}", "customer_emails": [contact], **details},
+        json={
+            "name": f"Credited {t}",
+            "customer_emails": [contact],
+            "legal_name": f"Credited Shipping {t} Ltd",
+            "billing_address": {"line1": "1 Quay St", "city": "Bristol", "country": "GB"},
+            **details,
+        },
     )
     assert org.status_code == 201, org.text
     product = await gateway.post(
@@ -235,6 +242,16 @@ async def test_the_credit_note_is_mailed_with_its_pdf_and_scoped(
     pdf = await gateway.get(f"/api/v1/credit-notes/{cn}/pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     ubl = await gateway.get(f"/api/v1/credit-notes/{cn}/ubl")
+    assert ubl.status_code == 200, ubl.text
+    invoice_ubl = await gateway.get(f"/api/v1/invoices/{number}/ubl")
+    assert invoice_ubl.status_code == 200 and b"<cbc:ID>" + number.encode() in invoice_ubl.content
+    bare, _, _ = await sent_invoice(gateway, "5.00")
+    await gateway.patch(
+        f"/api/v1/organizations/{(await detail(gateway, bare))['org_id']}",
+        json={"billing_address": None},
+    )
+    refused = await gateway.get(f"/api/v1/invoices/{bare}/ubl")
+    assert refused.status_code == 409 and "billing address" in refused.json()["error"]["message"]
     assert (
         ubl.status_code == 200 and b"CreditNote" in ubl.content and number.encode() in ubl.content
     )
@@ -267,3 +284,77 @@ async def lowered_as(
     return await gateway.patch(
         f"/api/v1/invoices/{number}", json={"lines": [], "reason": "x"}, headers=headers
     )
+
+
+async def test_corrections_lowering_a_sent_period_become_credit_notes_when_preferred(
+    gateway: httpx.AsyncClient, db: Any
+) -> None:
+    """The reseller's preference (BILLPORT_INVOICING_CORRECTIONS_AS=credit_note): the run of
+    the next period credits the corrected invoice instead of carrying a negative line. The run
+    is called as the invoicing service calls it with that setting, on the real database; the
+    running services publish and follow its events."""
+    t = uuid.uuid4().hex[:8]
+    org = await gateway.post(
+        "/api/v1/organizations",
+        json={"name": f"Corrected {t}", "customer_emails": [f"c-{t}@example.com"]},
+    )
+    org_id = org.json()["id"]
+    plans = [
+        (
+            await gateway.post(
+                "/api/v1/plans",
+                json={"name": f"{name} {t}", "monthly_price": price, "allowance_gb": "10",
+                      "overage_price_per_gb": "1"},
+            )
+        ).json()["id"]
+        for name, price in (("Wide", "150"), ("Small", "60"))
+    ]  # fmt: skip
+    numbers = [f"AST-CN-{t}-{i}" for i in range(2)]
+    for number, plan_id in zip(numbers, plans, strict=True):
+        r = await gateway.post(
+            "/api/v1/service-lines",
+            json={"service_line_number": number, "name": f"Vessel {number[-1]}",
+                  "org_id": org_id, "plan_id": plan_id, "active_from": "2041-02-01"},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+    r = await gateway.post("/api/v1/billing-runs", json={"period": "2041-03"}, timeout=300)
+    assert r.status_code == 200, r.text
+    (march,) = (await gateway.get("/api/v1/invoices", params={"org_id": org_id})).json()["items"]
+    assert march["amount"] == "210.00"
+    await gateway.post(f"/api/v1/invoices/{march['invoice_id']}/approve")
+    sent = await gateway.post(
+        f"/api/v1/invoices/{march['invoice_id']}/send", json={"to": "customer"}
+    )
+    assert sent.status_code == 202, sent.text
+    ended = await gateway.patch(
+        f"/api/v1/service-lines/{numbers[0]}", json={"active_to": "2041-03-10"}
+    )
+    assert ended.status_code == 200, ended.text
+
+    async with db.acquire() as conn:
+        await conn.execute("SET search_path TO invoicing")
+        try:
+            result = await runs.billing_run(
+                conn, "2041-04", window=3, credit_notes_for_corrections=True
+            )
+        finally:
+            await conn.execute("RESET search_path")
+    (april_id,) = result["generated"]
+    # March billed 150.00 for the ended line; due 150 x 10/31 = 48.387 -> 48.39: 101.61 less.
+    credited = await detail(gateway, march["invoice_id"])
+    (note,) = credited["credit_notes"]
+    assert (note["amount"], note["reason"]) == ("101.61", "Correction 2041-03")
+    assert money(credited) == ("210.00", "0.00", "101.61", "108.39")
+    one = (await gateway.get(f"/api/v1/credit-notes/{note['id']}")).json()
+    (line,) = one["lines"]
+    assert line["type"] == "ADJUSTMENT" and line["amount"] == "101.61"
+    assert line["description"].startswith("Correction 2041-03:")
+    april = await detail(gateway, april_id)
+    assert [(x["type"], x["amount"]) for x in april["lines"]] == [("REGULAR", "60.00")]
+
+    # A regenerate under the default preference finds the difference settled: once only.
+    r = await gateway.post("/api/v1/invoices/regenerate", json={"period": "2041-04"})
+    assert r.status_code == 200, r.text
+    again = await detail(gateway, april_id)
+    assert [(x["type"], x["amount"]) for x in again["lines"]] == [("REGULAR", "60.00")]
+    await eventually(lambda: ledger_credited(gateway, march["invoice_id"]), bool)

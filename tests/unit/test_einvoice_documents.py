@@ -218,3 +218,17 @@ def test_the_validators_are_real() -> None:
     as_cii = cii.to_xml(invoice_edocument(invoice(tax_rate="20", tax="383.65"), SELLER, "EUR"))
     broken_cii = as_cii.replace(b">383.65<", b">383.66<", 1)
     assert failed_rules(broken_cii, "facturx") != []
+
+
+def test_the_buyers_peppol_id_from_its_billing_details_is_its_electronic_address() -> None:
+    # As the routes build it: no endpoint passed, the organization's Peppol id known.
+    doc = invoice(
+        tax_rate="20", tax="383.65", buyer={**BUYER.model_dump(), "peppol_id": "0088:5790000435975"}
+    )
+    as_ubl = ubl.to_xml(invoice_edocument(doc, SELLER, "EUR"))
+    assert ubl_problems(as_ubl) == []
+    found = etree.fromstring(as_ubl).find(
+        "cac:AccountingCustomerParty/cac:Party/cbc:EndpointID", UBL
+    )
+    assert found is not None
+    assert (found.text, found.get("schemeID")) == ("5790000435975", "0088")
