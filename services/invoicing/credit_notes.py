@@ -14,7 +14,7 @@ from services.invoicing import crediting, invoices
 from services.invoicing.billing import Line
 from services.invoicing.tax import TaxTerms
 from shared.db import outbox
-from shared.documents import CreditNoteDocument, DocumentLine
+from shared.documents import Buyer, CreditNoteDocument, DocumentLine
 from shared.events.envelope import Event
 from shared.events.invoicing import CreditNoteIssued, InvoiceStatusChanged
 from shared.events.notifier import InvoiceSendRequested
@@ -75,9 +75,10 @@ async def issue_lines(
     invoice.credit(figures.amount)
     issued_on = datetime.now(UTC).date()
     number = await next_number(conn, issued_on)
+    buyer = await invoices.frozen_buyer(conn, invoice_id, row["org_id"])
     await conn.execute(
         "INSERT INTO credit_notes (id, invoice_id, org_id, issued_on, reason, net, tax, amount,"
-        " issued_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        " issued_by, buyer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         number,
         invoice_id,
         row["org_id"],
@@ -87,6 +88,7 @@ async def issue_lines(
         figures.tax,
         figures.amount,
         by,
+        buyer.model_dump_json(),
     )
     await conn.executemany(
         f"INSERT INTO credit_note_lines (credit_note_id, position, {invoices.LINE_COLUMNS})"
@@ -222,7 +224,8 @@ def customer_view(note: dict[str, Any]) -> dict[str, Any]:
 
 async def get_document(conn: asyncpg.Connection, number: str) -> CreditNoteDocument | None:
     row = await conn.fetchrow(
-        f"SELECT {COLUMNS}, i.issued_on AS invoice_issued_on{FROM} WHERE c.id = $1", number
+        f"SELECT {COLUMNS}, i.issued_on AS invoice_issued_on, c.buyer{FROM} WHERE c.id = $1",
+        number,
     )
     if row is None:
         return None
@@ -236,5 +239,9 @@ async def get_document(conn: asyncpg.Connection, number: str) -> CreditNoteDocum
         tax_rate=row["tax_rate"],
         tax_exempt_reason=row["tax_exempt_reason"],
         amount=row["amount"],
-        buyer=await invoices.buyer_of(conn, row["org_id"]),
+        buyer=(
+            Buyer.model_validate_json(row["buyer"])
+            if row["buyer"]
+            else await invoices.buyer_of(conn, row["org_id"])
+        ),
     )

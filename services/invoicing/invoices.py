@@ -408,7 +408,24 @@ async def get_document(conn: asyncpg.Connection, invoice_id: str) -> InvoiceDocu
         balance=row["balance"],
         lines=tuple(DocumentLine(**dict(r)) for r in lines),
         payments=tuple(DocumentPayment(**dict(r)) for r in payments),
-        buyer=await buyer_of(conn, row["org_id"]),
+        buyer=await frozen_buyer(conn, invoice_id, row["org_id"]),
+    )
+
+
+async def frozen_buyer(conn: asyncpg.Connection, invoice_id: str, org_id: str) -> Buyer:
+    """The buyer as the invoice's final document names it (kept when its sending was
+    requested), else as the organization's billing details stand."""
+    kept = await conn.fetchval("SELECT buyer FROM invoices WHERE invoice_id = $1", invoice_id)
+    return Buyer.model_validate_json(kept) if kept else await buyer_of(conn, org_id)
+
+
+async def freeze_buyer(conn: asyncpg.Connection, invoice_id: str, org_id: str) -> None:
+    """Keep the buyer's details with a document that has become final."""
+    buyer = await buyer_of(conn, org_id)
+    await conn.execute(
+        "UPDATE invoices SET buyer = $2 WHERE invoice_id = $1 AND buyer IS NULL",
+        invoice_id,
+        buyer.model_dump_json(),
     )
 
 

@@ -71,6 +71,7 @@ async def request_send(
             await conn.execute(
                 "UPDATE invoices SET final = true WHERE invoice_id = $1 AND NOT final", invoice_id
             )
+            await invoices.freeze_buyer(conn, invoice_id, row["org_id"])
         org = await conn.fetchrow(
             "SELECT name, customer_emails, finance_emails FROM organizations WHERE id = $1",
             row["org_id"],

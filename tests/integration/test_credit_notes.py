@@ -25,7 +25,11 @@ pytestmark = pytest.mark.integration
 
 
 async def sent_invoice(
-    gateway: httpx.AsyncClient, price: str, rate: str | None = None, exempt: str | None = None
+    gateway: httpx.AsyncClient,
+    price: str,
+    rate: str | None = None,
+    exempt: str | None = None,
+    address: bool = True,
 ) -> tuple[str, str, str]:
     """A ONE_TIME invoice of one product at `price` for a new organization taxed at `rate`,
     approved and sent to its customer contact; answers (invoice id, org id, contact)."""
@@ -34,13 +38,14 @@ async def sent_invoice(
     details: dict[str, Any] = {"tax_rate": rate} if rate else {}
     if exempt:
         details = {"tax_exempt_reason": exempt}
+    if address:
+        details["legal_name"] = f"Credited Shipping {t} Ltd"
+        details["billing_address"] = {"line1": "1 Quay St", "city": "Bristol", "country": "GB"}
     org = await gateway.post(
         "/api/v1/organizations",
         json={
             "name": f"Credited {t}",
             "customer_emails": [contact],
-            "legal_name": f"Credited Shipping {t} Ltd",
-            "billing_address": {"line1": "1 Quay St", "city": "Bristol", "country": "GB"},
             **details,
         },
     )
@@ -243,13 +248,18 @@ async def test_the_credit_note_is_mailed_with_its_pdf_and_scoped(
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     ubl = await gateway.get(f"/api/v1/credit-notes/{cn}/ubl")
     assert ubl.status_code == 200, ubl.text
+    # Final documents keep the buyer as it was when they became final.
+    renamed = await gateway.patch(
+        f"/api/v1/organizations/{org_id}", json={"legal_name": "Renamed Afterwards Ltd"}
+    )
+    assert renamed.status_code == 200, renamed.text
+    for path in (f"invoices/{number}/document", f"credit-notes/{cn}/document"):
+        page = await gateway.get(f"/api/v1/{path}")
+        assert page.status_code == 200, page.text
+        assert "Credited Shipping" in page.text and "Renamed Afterwards" not in page.text
     invoice_ubl = await gateway.get(f"/api/v1/invoices/{number}/ubl")
     assert invoice_ubl.status_code == 200 and b"<cbc:ID>" + number.encode() in invoice_ubl.content
-    bare, _, _ = await sent_invoice(gateway, "5.00")
-    await gateway.patch(
-        f"/api/v1/organizations/{(await detail(gateway, bare))['org_id']}",
-        json={"billing_address": None},
-    )
+    bare, _, _ = await sent_invoice(gateway, "5.00", address=False)
     refused = await gateway.get(f"/api/v1/invoices/{bare}/ubl")
     assert refused.status_code == 409 and "billing address" in refused.json()["error"]["message"]
     assert (
