@@ -118,6 +118,8 @@ class StackConfig:
             "BILLPORT_INTERNAL_SECRET": self.internal_secret,
             # invoicing has the notifier render the invoice documents
             prefix + "NOTIFIER_URLS": ",".join(self.service_urls("notifier")),
+            # invoicing checks the payments service's copy of its invoices
+            prefix + "PAYMENTS_URLS": ",".join(self.service_urls("payments")),
             **{k: v for k, v in self.extra_env.items() if k.startswith(prefix)},
         }
 

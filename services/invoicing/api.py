@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.invoicing import repository
+from services.invoicing import payments_check, repository
 from services.invoicing.domain import period_bounds
 from services.invoicing.usage_check import check
 from shared.api.types import Month
@@ -71,5 +71,14 @@ def router(runtime: Runtime) -> APIRouter:
     @api.get("/usage/check")
     async def usage_check(from_month: str = Query(alias="from")) -> dict[str, Any]:
         return await check(runtime, from_month)
+
+    @api.get("/payments-check")
+    async def payments_copy_check() -> dict[str, Any]:
+        return await payments_check.check(runtime)
+
+    @api.post("/payments-check/repair")
+    async def payments_copy_repair(caller: InternalCaller) -> dict[str, Any]:
+        caller.require("admin")
+        return await payments_check.check(runtime, repair=True)
 
     return api

@@ -36,6 +36,7 @@ class InvoicingSettings(ServiceSettings):
     """The usage service's replicas (comma-separated), asked before a run whether all accepted
     usage is stored and announced."""
     notifier_urls: str = "http://127.0.0.1:8104"
+    payments_urls: str = "http://127.0.0.1:8103"
     """The notifier's replicas (comma-separated), which render the invoice documents."""
     run_settle_timeout_seconds: float = Field(default=120.0, gt=0)
     """How long a billing run or regenerate waits for accepted usage to reach the invoices'
@@ -60,6 +61,10 @@ class InvoicingSettings(ServiceSettings):
     @property
     def notifier_url_list(self) -> list[str]:
         return [u.strip().rstrip("/") for u in self.notifier_urls.split(",") if u.strip()]
+
+    @property
+    def payments_url_list(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.payments_urls.split(",") if u.strip()]
 
 
 def create_app(settings: InvoicingSettings | None = None) -> FastAPI:

@@ -16,17 +16,22 @@ from shared.service import Runtime
 
 RENDER_TIMEOUT_SECONDS = 9.0
 """Below the gateway's 10 s for its call here, so that a slow render is reported from here."""
-_KEY = "notifier_clients"
+
+
+def clients_for(runtime: Runtime, service: str, timeout_seconds: float) -> CallerClients:
+    """One pooled client per process and service, made at first use (round-robin over its
+    replicas, from the `<service>_url_list` setting), signing as the invoicing service."""
+    key = f"{service}_clients"
+    found = runtime.extras.get(key)
+    if not isinstance(found, CallerClients):
+        urls: list[str] = list(getattr(runtime.settings, f"{service}_url_list", []))
+        clients = ServiceClients({service: urls}, runtime.secret, timeout_seconds)
+        found = runtime.extras[key] = clients.acting_as(AS_INVOICING)
+    return found
 
 
 def _clients(runtime: Runtime) -> CallerClients:
-    """One pooled client per process, made at first use (round-robin over the replicas)."""
-    found = runtime.extras.get(_KEY)
-    if not isinstance(found, CallerClients):
-        urls: list[str] = list(getattr(runtime.settings, "notifier_url_list", []))
-        clients = ServiceClients({"notifier": urls}, runtime.secret, RENDER_TIMEOUT_SECONDS)
-        found = runtime.extras[_KEY] = clients.acting_as(AS_INVOICING)
-    return found
+    return clients_for(runtime, "notifier", RENDER_TIMEOUT_SECONDS)
 
 
 async def render(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from services.payments import arrival, ledger, postings, repository
@@ -27,6 +27,9 @@ def idempotency_key(value: str | None) -> str:
             fields={"Idempotency-Key": "required, 1 to 200 characters"},
         )
     return key
+
+
+FIGURES_PAGE = 5000
 
 
 def router(runtime: Runtime, patience: Patience) -> APIRouter:
@@ -71,6 +74,19 @@ def router(runtime: Runtime, patience: Patience) -> APIRouter:
     @api.get("/invoices/{invoice_id}/known")
     async def known(invoice_id: str) -> dict[str, bool]:
         return {"known": await arrival.known(runtime, invoice_id)}
+
+    @api.get("/invoice-figures")
+    async def invoice_figures(
+        caller: InternalCaller,
+        after: str = Query(default="", max_length=64),
+        limit: int = Query(default=FIGURES_PAGE, ge=1, le=FIGURES_PAGE),
+    ) -> dict[str, Any]:
+        """This service's copy of the invoices, a page in invoice order, for the invoicing
+        service to check against its own (`payments_check` there)."""
+        caller.require("service")
+        async with runtime.pool.acquire() as conn:
+            rows = await repository.invoice_figures(conn, after, limit)
+        return {"items": [repository.figures_json(r) for r in rows]}
 
     @api.get("/ledger/check")
     async def ledger_check() -> dict[str, Any]:

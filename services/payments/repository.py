@@ -62,6 +62,24 @@ async def set_invoice(conn: asyncpg.Connection, facts: InvoiceFacts, paid: Decim
     )
 
 
+FIGURES = ("amount", "tax", "credited", "credited_tax", "paid")
+
+
+async def invoice_figures(conn: asyncpg.Connection, after: str, limit: int) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT invoice_id, amount, tax, credited, credited_tax, paid FROM invoices"
+            " WHERE invoice_id > $1 ORDER BY invoice_id LIMIT $2",
+            after,
+            limit,
+        )
+    )
+
+
+def figures_json(row: asyncpg.Record) -> dict[str, str]:
+    return {"invoice_id": row["invoice_id"], **{k: f"{row[k]:.2f}" for k in FIGURES}}
+
+
 async def set_paid(conn: asyncpg.Connection, invoice_id: str, paid: Decimal) -> None:
     await conn.execute(
         "UPDATE invoices SET paid = $2, updated_at = now() WHERE invoice_id = $1", invoice_id, paid

@@ -50,6 +50,14 @@ class InvoiceStatusChanged(InvoiceFacts):
     previous_status: InvoiceStatus
 
 
+class InvoiceRestated(InvoiceFacts):
+    """The invoice's figures stated again, unchanged: published to repair a copy found to
+    differ (`payments_check` in the invoicing service); consumers copy them as the latest."""
+
+    type: Literal["invoice.restated"] = "invoice.restated"
+    reason: str
+
+
 class CreditNoteIssued(InvoiceFacts):
     """A credit note issued on the invoice; the facts are the invoice's after it."""
 

@@ -15,6 +15,7 @@ from shared.events.invoicing import (
     CreditNoteIssued,
     InvoiceApproved,
     InvoiceGenerated,
+    InvoiceRestated,
     InvoiceRevised,
     InvoiceStatusChanged,
 )
@@ -101,6 +102,7 @@ INVOICING_EVENTS: Topic[Any] = _topic(
     InvoiceApproved,
     InvoiceStatusChanged,
     CreditNoteIssued,
+    InvoiceRestated,
 )
 PAYMENTS_EVENTS: Topic[Any] = _topic(
     "payments.events", "invoice_id", PaymentPosted, PaymentReversed

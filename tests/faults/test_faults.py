@@ -117,6 +117,8 @@ async def test_exact_totals_after_a_fault(
     ] * len(paying)
     check = (await client.get("/api/v1/payments/ledger-check")).json()
     assert check["balanced"], check["problems"]
+    copy = (await client.get("/api/v1/payments/invoice-check", timeout=300)).json()
+    assert copy["consistent"], copy["differences"][:5]
 
     wanted_ids = {f"<{r}@billport.local>" for r in requests}
     assert len(wanted_ids) == load.SEND_INVOICES * load.SENDS_EACH

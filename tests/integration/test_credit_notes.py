@@ -368,3 +368,47 @@ async def test_corrections_lowering_a_sent_period_become_credit_notes_when_prefe
     again = await detail(gateway, april_id)
     assert [(x["type"], x["amount"]) for x in again["lines"]] == [("REGULAR", "60.00")]
     await eventually(lambda: ledger_credited(gateway, march["invoice_id"]), bool)
+
+
+async def test_the_payments_copy_is_checked_and_a_lost_credit_is_restated(
+    gateway: httpx.AsyncClient, db: Any
+) -> None:
+    """A credit note's event lost on its way to the payments service (its copy and its ledger
+    entries undone by hand): the check shows the difference, the repair restates the invoice,
+    and the copy and the ledger agree again."""
+    number, _, _ = await sent_invoice(gateway, "100.00", rate="20")
+    await lowered(gateway, number, "70.00")  # credit note 36.00, 6.00 of it tax
+
+    async def check() -> dict[str, Any]:
+        r = await gateway.get("/api/v1/payments/invoice-check")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    await eventually(check, lambda c: bool(c["consistent"]))
+    undone = await db.execute(
+        "DELETE FROM payments.ledger_entries WHERE invoice_id = $1 AND txn_id IN ("
+        " SELECT txn_id FROM payments.ledger_entries"
+        " WHERE invoice_id = $1 AND account = 'revenue' AND amount > 0)",
+        number,
+    )
+    assert undone == "DELETE 3"  # receivable, revenue, tax payable
+    await db.execute(
+        "UPDATE payments.invoices SET credited = 0, credited_tax = 0 WHERE invoice_id = $1",
+        number,
+    )
+    found = await check()
+    assert not found["consistent"]
+    assert sorted((d["figure"], d["invoicing"], d["payments"]) for d in found["differences"]
+                  if d["invoice_id"] == number) == [
+        ("credited", "36.00", "0.00"), ("credited_tax", "6.00", "0.00"),
+    ]  # fmt: skip
+    finance = await gateway.post(
+        "/api/v1/tokens", json={"name": f"fin-{number}", "role": "finance"}
+    )
+    as_finance = {"Authorization": f"Bearer {finance.json()['token']}"}
+    refused = await gateway.post("/api/v1/payments/invoice-check/repair", headers=as_finance)
+    assert refused.status_code == 403
+    repaired = await gateway.post("/api/v1/payments/invoice-check/repair")
+    assert repaired.status_code == 200 and number in repaired.json()["restated"]
+    await eventually(check, lambda c: bool(c["consistent"]))
+    await ledger_balanced(gateway)

@@ -36,12 +36,13 @@ CALLERS = {
     "gateway": {"anyone"},
     "usage": {"billport-gateway", "billport-invoicing"},
     "invoicing": {"billport-gateway", "billport-notifier"},
-    "payments": {"billport-gateway"},
+    "payments": {"billport-gateway", "billport-invoicing"},
     "notifier": {"billport-gateway", "billport-invoicing"},
 }
 """Who may open a connection to each service's port: the gateway for everyone; the services
 for the gateway and for the service-to-service calls that exist (invoicing asks usage to
-settle and the notifier to render; the notifier calls invoicing back)."""
+settle, the notifier to render and payments for its copy of the invoices; the notifier calls
+invoicing back)."""
 PLACEHOLDER = re.compile(r"change-?me|secret|password|admin|example|todo|xxx", re.IGNORECASE)
 
 

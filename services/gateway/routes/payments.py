@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from services.gateway.audit import record
-from services.gateway.deps import Db, PathId, Services, Staff
+from services.gateway.deps import Admin, Db, PathId, Services, Staff
 from shared.api.payments import PaymentIn, ReversalIn
 from shared.api.responses import LedgerCheck, Payment, PaymentList
 
@@ -107,3 +107,22 @@ async def invoice_payments(invoice_id: PathId, user: Staff, services: Services) 
 )
 async def ledger_check(user: Staff, services: Services) -> Any:
     return await services.get("payments", "/internal/ledger/check")
+
+
+@router.get(
+    "/payments/invoice-check",
+    summary="The payments service's copy of the invoices against the invoices: every difference",
+)
+async def invoice_copy_check(user: Staff, services: Services) -> Any:
+    return await services.get("invoicing", "/internal/payments-check")
+
+
+@router.post(
+    "/payments/invoice-check/repair",
+    summary="Restate the invoices whose copy in the payments service differs (invoice.restated)",
+)
+async def invoice_copy_repair(user: Admin, services: Services, db: Db, request: Request) -> Any:
+    result = await services.call("invoicing", "POST", "/internal/payments-check/repair")
+    restated = {"restated": len(result["restated"])}
+    await record(db, user, request, "payments.invoice_check.repair", None, restated)
+    return result
