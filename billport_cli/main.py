@@ -173,12 +173,56 @@ def run_payments_check(args: argparse.Namespace) -> int:
         f"ledger total {check['ledger_total']} (cash {accounts['cash']}, receivable"
         f" {accounts['receivable']}, revenue {accounts['revenue']});"
         f" {check['invoices_checked']} invoices, {check['postings']} postings;"
-        f" invoiced {check['invoiced']} = paid {check['paid']} + balance {check['balance']}"
+        f" invoiced {check['invoiced']} = credited {check.get('credited', '0.00')}"
+        f" + paid {check['paid']} + balance {check['balance']}"
     )
     for problem in check["problems"]:
         print(f"PROBLEM {problem}")
     print("balanced" if check["balanced"] else "NOT balanced")
     return EXIT_OK if check["balanced"] else EXIT_FAILED
+
+
+def invoice_check_arguments(parser: argparse.ArgumentParser) -> None:
+    payments_check_arguments(parser)
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="restate the invoices whose copy differs (admin token)",
+    )
+
+
+def run_invoice_check(args: argparse.Namespace) -> int:
+    """Print how the payments service's copy of the invoices compares with the invoices (and
+    repair it with --repair); exit 1 when they differ."""
+    import httpx
+
+    path = "/api/v1/payments/invoice-check" + ("/repair" if args.repair else "")
+    try:
+        response = httpx.request(
+            "POST" if args.repair else "GET",
+            args.gateway.rstrip("/") + path,
+            headers={"Authorization": f"Bearer {args.token}"},
+            timeout=600,
+        )
+    except httpx.HTTPError as exc:
+        print(f"billport: the gateway did not answer: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if response.status_code != 200:
+        print(f"billport: {response.status_code} {response.text}", file=sys.stderr)
+        return EXIT_FAILED
+    check = response.json()
+    print(
+        f"{check['invoices_compared']} invoices compared, {check['differences_total']} differences"
+    )
+    for d in check["differences"]:
+        print(
+            f"DIFFERS {d['invoice_id']} {d['figure']}: invoicing {d['invoicing']},"
+            f" payments {d['payments']}"
+        )
+    if check["restated"]:
+        print(f"restated {len(check['restated'])} invoices; run the check again to confirm")
+    print("consistent" if check["consistent"] else "NOT consistent")
+    return EXIT_OK if check["consistent"] else EXIT_FAILED
 
 
 # --- billport usage check / resync ---------------------------------------------------------
@@ -536,9 +580,16 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         group="payments",
         name="check",
-        help="Check the payments ledger: it sums to zero; amount = payments + balance >= 0.",
+        help="Check the payments ledger: it sums to zero; each invoice's accounts agree.",
         add_arguments=payments_check_arguments,
         run=run_payments_check,
+    ),
+    Command(
+        group="payments",
+        name="invoice-check",
+        help="Compare the payments service's copy of the invoices with them (--repair).",
+        add_arguments=invoice_check_arguments,
+        run=run_invoice_check,
     ),
     Command(
         group="kafka",

@@ -15,8 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from billport_cli.main import main
 from devstack.stack import Stack
 from services.invoicing import runs
+from tests.integration.conftest import ADMIN_TOKEN
 from tests.integration.helpers import eventually
 from tests.integration.payments_helpers import ledger_balanced, pay, settled
 from tests.integration.test_notifier import mails_to
@@ -371,7 +373,7 @@ async def test_corrections_lowering_a_sent_period_become_credit_notes_when_prefe
 
 
 async def test_the_payments_copy_is_checked_and_a_lost_credit_is_restated(
-    gateway: httpx.AsyncClient, db: Any
+    stack: Stack, gateway: httpx.AsyncClient, db: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A credit note's event lost on its way to the payments service (its copy and its ledger
     entries undone by hand): the check shows the difference, the repair restates the invoice,
@@ -412,3 +414,14 @@ async def test_the_payments_copy_is_checked_and_a_lost_credit_is_restated(
     assert repaired.status_code == 200 and number in repaired.json()["restated"]
     await eventually(check, lambda c: bool(c["consistent"]))
     await ledger_balanced(gateway)
+    args = [
+        "payments",
+        "invoice-check",
+        "--gateway",
+        stack.config.gateway_url,
+        "--token",
+        ADMIN_TOKEN,
+    ]
+    assert await asyncio.to_thread(main, args) == 0
+    out = capsys.readouterr().out
+    assert "0 differences" in out and out.strip().endswith("consistent")
