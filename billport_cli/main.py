@@ -151,23 +151,33 @@ def payments_check_arguments(parser: argparse.ArgumentParser) -> None:
     env_option(parser, "--token", "BILLPORT_ADMIN_TOKEN", "gateway bearer token (admin or finance)")
 
 
-def run_payments_check(args: argparse.Namespace) -> int:
-    """Print the ledger's invariants; exit 1 when any does not hold."""
+def gateway_json(
+    args: argparse.Namespace, method: str, path: str, timeout_seconds: float
+) -> dict[str, Any] | None:
+    """The gateway's 200 answer to `method path`; None (the reason printed) otherwise."""
     import httpx
 
     try:
-        response = httpx.get(
-            args.gateway.rstrip("/") + "/api/v1/payments/ledger-check",
+        response = httpx.request(
+            method,
+            args.gateway.rstrip("/") + path,
             headers={"Authorization": f"Bearer {args.token}"},
-            timeout=120,
+            timeout=timeout_seconds,
         )
     except httpx.HTTPError as exc:
         print(f"billport: the gateway did not answer: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return None
     if response.status_code != 200:
         print(f"billport: {response.status_code} {response.text}", file=sys.stderr)
+        return None
+    return dict(response.json())
+
+
+def run_payments_check(args: argparse.Namespace) -> int:
+    """Print the ledger's invariants; exit 1 when any does not hold."""
+    check = gateway_json(args, "GET", "/api/v1/payments/ledger-check", 120)
+    if check is None:
         return EXIT_FAILED
-    check = response.json()
     accounts = check["accounts"]
     print(
         f"ledger total {check['ledger_total']} (cash {accounts['cash']}, receivable"
@@ -194,23 +204,10 @@ def invoice_check_arguments(parser: argparse.ArgumentParser) -> None:
 def run_invoice_check(args: argparse.Namespace) -> int:
     """Print how the payments service's copy of the invoices compares with the invoices (and
     repair it with --repair); exit 1 when they differ."""
-    import httpx
-
     path = "/api/v1/payments/invoice-check" + ("/repair" if args.repair else "")
-    try:
-        response = httpx.request(
-            "POST" if args.repair else "GET",
-            args.gateway.rstrip("/") + path,
-            headers={"Authorization": f"Bearer {args.token}"},
-            timeout=600,
-        )
-    except httpx.HTTPError as exc:
-        print(f"billport: the gateway did not answer: {exc}", file=sys.stderr)
+    check = gateway_json(args, "POST" if args.repair else "GET", path, 600)
+    if check is None:
         return EXIT_FAILED
-    if response.status_code != 200:
-        print(f"billport: {response.status_code} {response.text}", file=sys.stderr)
-        return EXIT_FAILED
-    check = response.json()
     print(
         f"{check['invoices_compared']} invoices compared, {check['differences_total']} differences"
     )

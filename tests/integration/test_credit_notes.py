@@ -20,7 +20,7 @@ from devstack.stack import Stack
 from services.invoicing import runs
 from tests.integration.conftest import ADMIN_TOKEN
 from tests.integration.helpers import eventually
-from tests.integration.payments_helpers import ledger_balanced, pay, settled
+from tests.integration.payments_helpers import ledger_balanced, one_time_invoice, pay, settled
 from tests.integration.test_notifier import mails_to
 
 pytestmark = pytest.mark.integration
@@ -212,20 +212,7 @@ async def test_a_payment_then_credit_notes(gateway: httpx.AsyncClient) -> None:
 
 
 async def test_an_invoice_not_sent_is_edited_not_credited(gateway: httpx.AsyncClient) -> None:
-    t = uuid.uuid4().hex[:8]
-    org = (await gateway.post("/api/v1/organizations", json={"name": f"Draft {t}"})).json()
-    product = (
-        await gateway.post("/api/v1/products", json={"name": f"Dish {t}", "unit_price": "80"})
-    ).json()
-    order = await gateway.post(
-        "/api/v1/product-orders",
-        json={
-            "org_id": org["id"],
-            "ordered_on": "2026-11-05",
-            "items": [{"product_id": product["id"], "quantity": 1}],
-        },
-    )
-    number = order.json()["invoice_id"]
+    number = await one_time_invoice(gateway, "80", "Draft ")
     edited = (await lowered(gateway, number, "60.00")).json()
     assert (edited["revision"], edited["amount"], edited["credit_notes"]) == (2, "60.00", [])
     r = await gateway.get("/api/v1/credit-notes", params={"invoice_id": number})

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from services.gateway.deps import PathId, Reader, Services
+from services.gateway.downloads import download
 from shared.api.responses import CreditNote, CreditNoteList
 
 router = APIRouter(tags=["credit notes"])
@@ -58,11 +59,7 @@ async def pdf(credit_note_id: PathId, user: Reader, services: Services) -> Respo
     made = await services.request(
         "invoicing", "GET", f"/internal/credit-notes/{credit_note_id}/pdf"
     )
-    return Response(
-        made.content,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{credit_note_id}.pdf"'},
-    )
+    return download(made, credit_note_id, "pdf")
 
 
 @router.get(
@@ -75,8 +72,4 @@ async def ubl(credit_note_id: PathId, user: Reader, services: Services) -> Respo
     made = await services.request(
         "invoicing", "GET", f"/internal/credit-notes/{credit_note_id}/ubl"
     )
-    return Response(
-        made.content,
-        media_type="application/xml",
-        headers={"Content-Disposition": f'attachment; filename="{credit_note_id}.xml"'},
-    )
+    return download(made, credit_note_id, "xml")

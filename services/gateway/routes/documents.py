@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from services.gateway.audit import record
 from services.gateway.auth import Principal
 from services.gateway.deps import Admin, Db, PathId, Services, Staff, require
+from services.gateway.downloads import download
 from shared.api.catalog import SendIn
 from shared.api.responses import RemindersResult, SendAccepted
 
@@ -40,11 +41,7 @@ async def document(invoice_id: PathId, user: InvoiceReader, services: Services) 
 )
 async def pdf(invoice_id: PathId, user: InvoiceReader, services: Services) -> Response:
     made = await services.request("invoicing", "GET", f"/internal/invoices/{invoice_id}/pdf")
-    return Response(
-        made.content,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{invoice_id}.pdf"'},
-    )
+    return download(made, invoice_id, "pdf")
 
 
 @router.get(
@@ -55,11 +52,7 @@ async def pdf(invoice_id: PathId, user: InvoiceReader, services: Services) -> Re
 )
 async def ubl(invoice_id: PathId, user: InvoiceReader, services: Services) -> Response:
     made = await services.request("invoicing", "GET", f"/internal/invoices/{invoice_id}/ubl")
-    return Response(
-        made.content,
-        media_type="application/xml",
-        headers={"Content-Disposition": f'attachment; filename="{invoice_id}.xml"'},
-    )
+    return download(made, invoice_id, "xml")
 
 
 @router.post(
