@@ -61,6 +61,20 @@ function money(s) {
   return (String(s).startsWith('-') ? '-' : '') + grouped + '.' + cents.padEnd(2, '0');
 }
 
+// Cents as BigInt, for the sums of the credit note dialog: exact, as the API's Decimal is.
+function cents(s) {
+  const m = /^(-?)(\d+)(?:\.(\d{1,2}))?$/.exec(String(s ?? '').trim());
+  if (!m) return null;
+  const v = BigInt(m[2]) * 100n + BigInt((m[3] || '').padEnd(2, '0'));
+  return m[1] ? -v : v;
+}
+function fromCents(c) {
+  const a = c < 0n ? -c : c;
+  return (c < 0n ? '-' : '') + (a / 100n) + '.' + String(a % 100n).padStart(2, '0');
+}
+const canCredit = () => !!state.me && ['admin', 'finance'].includes(state.me.role);
+const enc = encodeURIComponent;
+
 function cell(text, cls) {
   const td = document.createElement('td');
   if (cls) td.className = cls;
@@ -109,7 +123,11 @@ function row(inv) {
     icons.append(
       iconButton('View Invoice', '◉', 'view', inv),
       iconButton('Download Invoice', '⬇', 'download', inv),
-      iconButton('Edit Invoice', '✎', 'edit', inv, { disabled: !staff || paid }),
+      // A sent invoice is final: it is corrected by a credit note, never edited.
+      inv.sent
+        ? iconButton('Issue credit note', '⊖', 'credit', inv,
+          { disabled: !canCredit() || cents(inv.amount) - (cents(inv.credited) ?? 0n) <= 0n })
+        : iconButton('Edit Invoice', '✎', 'edit', inv, { disabled: !staff || paid }),
       iconButton('Export IPTs', '⇩', 'ipt', inv),
       iconButton(inv.approved ? 'Approved' : 'Approve Invoice', inv.approved ? '✔' : '☐', 'approve', inv,
         { on: inv.approved, disabled: !staff || inv.approved }),
@@ -171,39 +189,169 @@ async function download(path, fallbackName) {
   const name = (disposition.match(/filename="([^"]+)"/) || [])[1] || fallbackName;
   const url = URL.createObjectURL(await r.blob());
   const a = document.createElement('a');
-  a.href = url; a.download = name; document.body.appendChild(a); a.click(); a.remove();
+  // Not attached to the page: an open modal dialog makes the rest of the page inert, and an
+  // inert link would not start the download.
+  a.href = url; a.download = name; a.click();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
-function open(dialog) { $('.err', dialog) && ($('.err', dialog).textContent = ''); dialog.showModal(); }
+function open(dialog) {
+  if ($('.err', dialog)) $('.err', dialog).textContent = '';
+  if (!dialog.open) dialog.showModal();
+}
+
+async function showDocument(path, title) {
+  const r = await api('GET', path, { raw: true });
+  $('#doc-title').textContent = title;
+  $('#doc-frame').srcdoc = await r.text();
+  open($('#dlg-doc'));
+}
+
+function taxNote(d) {
+  if (d.tax_exempt_reason) return 'exempt: ' + d.tax_exempt_reason;
+  return d.tax_rate ? d.tax_rate + ' %' : 'no tax rate';
+}
+
+function figure(label, id, value, note = '') {
+  return `<dt>${esc(label)}</dt><dd id="${id}">${esc(value)}${note ? ' <span class="hint">' + esc(note) + '</span>' : ''}</dd>`;
+}
+
+function creditNoteRow(n) {
+  const ref = `data-credit-note="${esc(n.id)}"`;
+  return `<tr ${ref}><td><a data-action="creditView" ${ref} title="View credit note">${esc(n.id)}</a></td>` +
+    `<td>${esc(n.issued_on)}</td><td>${esc(n.reason)}</td><td class="num">${money(n.net)}</td>` +
+    `<td class="num">${money(n.tax)}</td><td class="num">${money(n.amount)}</td><td>${esc(n.issued_by || '')}</td>` +
+    `<td><a data-action="creditPdf" ${ref}>PDF</a> · <a data-action="creditUbl" ${ref}>UBL (XML)</a></td></tr>`;
+}
+
+async function renderDetails(id) {
+  const d = await api('GET', '/invoices/' + enc(id));
+  $('#dlg-detail .err').textContent = '';
+  $('#detail-title').textContent = `${d.invoice_id} · ${d.org_name} · ${d.status}`;
+  const lines = d.lines.map((l) => `<tr><td>${esc(l.type)}</td><td>${esc(l.description)}</td>` +
+    `<td>${esc(l.service_line_name || l.service_line_number || '')}</td><td class="num">${esc(l.usage_gb || '')}</td>` +
+    `<td class="num">${money(l.amount)}</td></tr>`).join('');
+  const pays = d.payments.map((p) => `<li>${esc(p.received_on)} ${esc(p.method)} ${esc(p.reference || '')} ${money(p.amount)}` +
+    `${p.reversed ? ' (reversed: ' + esc(p.reversal_reason || '') + ')' : ''}</li>`).join('');
+  const notes = d.credit_notes || [];
+  const ref = `data-invoice="${esc(d.invoice_id)}"`;
+  const owed = (cents(d.balance) ?? 0n) < 0n ? 'owed back to the customer' : '';
+  $('#detail-body').innerHTML =
+    `<p>Period ${esc(d.period || '–')} · issued ${esc(d.issued_on)} · payable ${esc(d.payable_on)} · revision ${d.revision}` +
+    ` · ${d.approved ? 'approved' : 'not approved'} · ${d.sent ? 'sent to ' + esc((d.sent_to || []).join(', ')) : 'not sent'}</p>` +
+    (d.last_send_error ? `<p style="color:#b00020">Last send failed: ${esc(d.last_send_error)}</p>` : '') +
+    `<table><thead><tr><th>Type</th><th>Description</th><th>Service line</th><th class="num">GB</th>` +
+    `<th class="num">Amount</th></tr></thead><tbody>${lines}</tbody></table>` +
+    `<dl class="figures">` +
+    figure('Regular charges', 'detail-regular', money(d.regular_charges)) +
+    figure('Additional charges', 'detail-additional', money(d.additional_charges)) +
+    figure('Tax', 'detail-tax', money(d.tax), '(' + taxNote(d) + ')') +
+    figure('Amount', 'detail-amount', money(d.amount)) +
+    figure('Payments', 'detail-payments', money(d.payments_total)) +
+    figure('Credited', 'detail-credited', money(d.credited)) +
+    figure('Balance', 'detail-balance', money(d.balance), owed) + `</dl>` +
+    (pays ? `<ul>${pays}</ul>` : '') +
+    (notes.length ? `<h3>Credit notes</h3><table id="detail-credit-notes"><thead><tr><th>Credit note</th>` +
+      `<th>Issued on</th><th>Reason</th><th class="num">Net</th><th class="num">Tax</th><th class="num">Amount</th>` +
+      `<th>Issued by</th><th>Download</th></tr></thead><tbody>${notes.map(creditNoteRow).join('')}</tbody></table>` : '') +
+    `<div class="doc-links"><button class="act" data-action="view" ${ref}>View invoice</button>` +
+    `<button class="act" data-action="download" ${ref}>Download PDF</button>` +
+    `<button class="act" data-action="ubl" ${ref}>Download UBL (XML)</button>` +
+    (canCredit() && d.allowed_actions.includes('credit_note')
+      ? `<button class="act primary" data-action="credit" ${ref}>Issue credit note</button>` : '') + `</div>`;
+}
+
+// What each billed line of a final invoice stands at after its credit notes, matched as the API
+// matches them (type, description, service line, plan or sub-pool); USAGE_INFO bills nothing.
+const KEY_FIELDS = ['type', 'description', 'service_line_number', 'service_line_name', 'plan_name', 'sub_pool_name'];
+const keyOf = (l) => JSON.stringify(KEY_FIELDS.map((k) => l[k] ?? null));
+
+function standing(lines, credited) {
+  const rows = new Map();
+  for (const l of lines) {
+    if (l.type === 'USAGE_INFO') continue;
+    const k = keyOf(l);
+    const r = rows.get(k);
+    if (r) { r.cents += cents(l.amount); r.merged = true; } else rows.set(k, { line: l, cents: cents(l.amount), merged: false });
+  }
+  for (const l of credited) { const r = rows.get(keyOf(l)); if (r) r.cents -= cents(l.amount); }
+  return [...rows.values()];
+}
+
+// The line as the edit sends it: unchanged lines as they are, a lowered one as one unit at its amount.
+function creditedLine(r, amount) {
+  const out = {};
+  for (const k of KEY_FIELDS) if (r.line[k] !== null && r.line[k] !== undefined) out[k] = r.line[k];
+  out.amount = fromCents(amount);
+  if (!r.merged && amount === cents(r.line.amount)) {
+    for (const k of ['quantity', 'unit_price', 'usage_gb']) if (r.line[k] !== null && r.line[k] !== undefined) out[k] = r.line[k];
+  } else {
+    out.quantity = '1';
+    if (amount >= 0n) out.unit_price = fromCents(amount);
+  }
+  return out;
+}
+
+async function openCredit(d) {
+  const id = d.invoice_id;
+  if (!canCredit()) throw new ApiError('Only the finance team or an admin may issue a credit note.');
+  if (!d.allowed_actions.includes('credit_note')) throw new ApiError(`${id} has nothing left to credit.`);
+  const notes = await Promise.all((d.credit_notes || []).map((n) => api('GET', '/credit-notes/' + enc(n.id))));
+  const rows = standing(d.lines, notes.flatMap((n) => n.lines || []));
+  const form = $('#credit-form');
+  form.reset();
+  form.dataset.invoice = id;
+  // USAGE_INFO lines bill nothing: they go back unchanged, so the edit is the complete set.
+  const info = d.lines.filter((l) => l.type === 'USAGE_INFO').map((l) => creditedLine({ line: l, merged: false }, 0n));
+  state.credit = { rows, info };
+  const body = $('tbody', form);
+  body.replaceChildren();
+  for (const r of rows) {
+    const tr = document.createElement('tr');
+    tr.append(cell(r.line.type), cell(r.line.description),
+      cell(r.line.service_line_name || r.line.service_line_number || r.line.plan_name || r.line.sub_pool_name || ''),
+      cell(money(fromCents(r.cents)), 'num'));
+    const td = cell('', 'num');
+    const input = document.createElement('input');
+    input.name = 'amount';
+    input.inputMode = 'decimal';
+    input.value = fromCents(r.cents);
+    input.setAttribute('aria-label', 'New amount of ' + r.line.description);
+    if (r.cents <= 0n) input.disabled = true;  // nothing left on it to credit
+    td.appendChild(input);
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+  $('#credit-title').textContent = `Issue credit note · ${id} · amount ${money(d.amount)} · credited ${money(d.credited)}`;
+  creditPreview();
+  open($('#dlg-credit'));
+}
+
+function creditPreview() {
+  if (!state.credit) return;
+  let net = 0n;
+  $$('#credit-form tbody tr').forEach((tr, i) => {
+    const typed = cents(tr.querySelector('[name=amount]').value);
+    if (typed !== null) net += state.credit.rows[i].cents - typed;
+  });
+  $('#credit-net').textContent = money(fromCents(net));
+}
 
 // --- actions ---------------------------------------------------------------------------------
 const actions = {
   async details(id) {
-    const d = await api('GET', '/invoices/' + encodeURIComponent(id));
-    $('#detail-title').textContent = `${d.invoice_id} · ${d.org_name} · ${d.status}`;
-    const lines = d.lines.map((l) => `<tr><td>${esc(l.type)}</td><td>${esc(l.description)}</td>` +
-      `<td>${esc(l.service_line_name || l.service_line_number || '')}</td><td class="num">${esc(l.usage_gb || '')}</td>` +
-      `<td class="num">${money(l.amount)}</td></tr>`).join('');
-    const pays = d.payments.map((p) => `<li>${esc(p.received_on)} ${esc(p.method)} ${esc(p.reference || '')} ${money(p.amount)}` +
-      `${p.reversed ? ' (reversed: ' + esc(p.reversal_reason || '') + ')' : ''}</li>`).join('');
-    $('#detail-body').innerHTML =
-      `<p>Period ${esc(d.period || '–')} · issued ${esc(d.issued_on)} · payable ${esc(d.payable_on)} · revision ${d.revision}` +
-      ` · ${d.approved ? 'approved' : 'not approved'} · ${d.sent ? 'sent to ' + esc(d.sent_to.join(', ')) : 'not sent'}</p>` +
-      (d.last_send_error ? `<p style="color:#b00020">Last send failed: ${esc(d.last_send_error)}</p>` : '') +
-      `<table><thead><tr><th>Type</th><th>Description</th><th>Service line</th><th class="num">GB</th>` +
-      `<th class="num">Amount</th></tr></thead><tbody>${lines}</tbody></table>` +
-      `<p>Amount ${money(d.amount)} · payments ${money(d.payments_total)} · balance <b>${money(d.balance)}</b></p>` +
-      (pays ? `<ul>${pays}</ul>` : '');
+    await renderDetails(id);
     open($('#dlg-detail'));
   },
-  async view(id) {
-    const r = await api('GET', `/invoices/${encodeURIComponent(id)}/document`, { raw: true });
-    $('#doc-title').textContent = 'Invoice ' + id;
-    $('#doc-frame').srcdoc = await r.text();
-    open($('#dlg-doc'));
-  },
+  view: (id) => showDocument(`/invoices/${enc(id)}/document`, 'Invoice ' + id),
   download: (id) => download(`/invoices/${encodeURIComponent(id)}/pdf`, id + '.pdf'),
+  ubl: (id) => download(`/invoices/${enc(id)}/ubl`, id + '.xml'),
+  creditView: (id) => showDocument(`/credit-notes/${enc(id)}/document`, 'Credit note ' + id),
+  creditPdf: (id) => download(`/credit-notes/${enc(id)}/pdf`, id + '.pdf'),
+  creditUbl: (id) => download(`/credit-notes/${enc(id)}/ubl`, id + '.xml'),
+  async credit(id) {
+    await openCredit(await api('GET', '/invoices/' + enc(id)));
+  },
   ipt: (id) => download(`/invoices/${encodeURIComponent(id)}/ipt?format=csv`, id + '-ipt.csv'),
   async approve(id) {
     await api('POST', `/invoices/${encodeURIComponent(id)}/approve`);
@@ -239,6 +387,8 @@ const actions = {
   },
   async edit(id) {
     const d = await api('GET', '/invoices/' + encodeURIComponent(id));
+    // Its sending was requested since the table was loaded: final now, credited instead.
+    if (d.allowed_actions.includes('credit_note')) { await openCredit(d); return; }
     const form = $('#edit-form');
     form.dataset.invoice = id;
     form.dataset.lines = JSON.stringify(d.lines);
@@ -267,12 +417,20 @@ function lineRow(line) {
 }
 
 // --- wiring ----------------------------------------------------------------------------------
-document.addEventListener('click', guarded(async (ev) => {
+document.addEventListener('click', async (ev) => {
   const target = ev.target.closest('[data-action]');
-  if (target && actions[target.dataset.action]) await actions[target.dataset.action](target.dataset.invoice);
+  if (target && actions[target.dataset.action]) {
+    try {
+      await actions[target.dataset.action](target.dataset.invoice || target.dataset.creditNote);
+    } catch (e) {
+      // From inside an open dialog the page's error box is hidden behind it: say it there.
+      const box = target.closest('dialog') && $('.err', target.closest('dialog'));
+      if (box) box.textContent = e instanceof ApiError ? e.message : String(e); else showError(e);
+    }
+  }
   if (ev.target.matches('[data-close]')) ev.target.closest('dialog').close();
   if (ev.target.matches('[data-remove]')) ev.target.closest('tr').remove();
-}));
+});
 
 $$('.tabs button').forEach((b) => b.addEventListener('click', guarded(async () => {
   $$('.tabs button').forEach((x) => x.setAttribute('aria-selected', String(x === b)));
@@ -355,6 +513,25 @@ dialogSubmit('#edit-form', async (form) => {
   const r = await api('PATCH', `/invoices/${encodeURIComponent(form.dataset.invoice)}`,
     { body: { lines, reason: form.reason.value } });
   notice(`${r.invoice_id} is now revision ${r.revision}, amount ${money(r.amount)}.`);
+});
+
+$('#credit-form').addEventListener('input', creditPreview);
+
+dialogSubmit('#credit-form', async (form) => {
+  const id = form.dataset.invoice;
+  const lines = $$('tbody tr', form).map((tr, i) => {
+    const r = state.credit.rows[i];
+    const typed = tr.querySelector('[name=amount]').value;
+    const amount = cents(typed);
+    if (amount === null) throw new ApiError(`${r.line.description}: "${typed.trim()}" is not an amount (e.g. 70.00).`);
+    return creditedLine(r, amount);
+  });
+  lines.push(...state.credit.info);
+  const r = await api('PATCH', `/invoices/${enc(id)}`, { body: { lines, reason: form.reason.value } });
+  const note = (r.credit_notes || []).at(-1);
+  notice(note ? `Credit note ${note.id} of ${money(note.amount)} issued on ${id}; balance ${money(r.balance)}.`
+    : `${id}: credited ${money(r.credited)}; balance ${money(r.balance)}.`);
+  if ($('#dlg-detail').open) await renderDetails(id);
 });
 
 dialogSubmit('#regen-form', async (form) => {
