@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 USAGE_PUSH_PATHS = frozenset({"/api/v1/usage/records", "/api/v1/usage/starlink"})
 """The routes that take usage records: their body limit is `max_usage_body_bytes`."""
-DOCUMENT_PATH = re.compile(r"^/api/v1/invoices/[^/]+/document$")
+DOCUMENT_PATH = re.compile(r"^/api/v1/(invoices|credit-notes)/[^/]+/document$")
 
 APP_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "

@@ -246,6 +246,7 @@ async def test_the_credit_note_is_mailed_with_its_pdf_and_scoped(
         page = await gateway.get(f"/api/v1/{path}")
         assert page.status_code == 200, page.text
         assert "Credited Shipping" in page.text and "Renamed Afterwards" not in page.text
+        assert page.headers["content-security-policy"].startswith("sandbox;")
     invoice_ubl = await gateway.get(f"/api/v1/invoices/{number}/ubl")
     assert invoice_ubl.status_code == 200 and b"<cbc:ID>" + number.encode() in invoice_ubl.content
     bare, _, _ = await sent_invoice(gateway, "5.00", address=False)
