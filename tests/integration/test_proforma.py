@@ -98,3 +98,9 @@ async def test_proforma_shows_next_invoice_with_this_months_usage(
     wrong = await gateway.get("/api/v1/invoices", params={"view": "proforma", "kind": "one_time"})
     assert wrong.status_code == 422
     assert date.fromisoformat(item["issued_on"]) > today
+    # Taxed at the organization's rate as it stands (the proforma is the invoice to come):
+    # 167.50 x 20 % = 33.50; 201.00.
+    r = await gateway.patch(f"/api/v1/organizations/{org['id']}", json={"tax_rate": "20"})
+    assert r.status_code == 200, r.text
+    [taxed] = (await proforma())["items"]
+    assert (taxed["tax"], taxed["tax_rate"], taxed["amount"]) == ("33.50", "20", "201.00")
