@@ -6,8 +6,9 @@ varying the organization's name, so none comes from the cache.
 
 Like with like: the notifier writes PDF/A-3b, so the bare WeasyPrint it is compared with writes
 PDF/A-3b too (`pdf_overhead_ratio`: what the notifier adds, the Factur-X embedding included);
-the cost of PDF/A itself is printed apart (`pdf_a_vs_plain_ratio`), and so is the Factur-X
-build and embedding per document (`facturx_ms`).
+the cost of PDF/A itself is printed apart (`pdf_a_vs_plain_ratio`), and so is what the Factur-X
+adds per document (`facturx_ms`): its CII built, and the PDF rendered with it attached against
+the same PDF without.
 
 `python -m bench.pdf` runs this part alone on a stack of its own (slot BILLPORT_TEST_SLOT,
 default 2, folder .local/bench-pdf-<slot>)."""
@@ -15,6 +16,7 @@ default 2, folder .local/bench-pdf-<slot>)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import os
 import statistics
@@ -30,8 +32,8 @@ from bench.report import figure, progress
 from services.notifier import cii
 from services.notifier.document import Documents
 from services.notifier.einvoice import invoice_edocument
+from services.notifier.facturx_pdf import PDF_VARIANT, write_pdf
 from services.notifier.main import NotifierSettings
-from services.notifier.render_pool import PDF_VARIANT, embed_facturx
 from shared.documents import InvoiceDocument
 from shared.internal_auth import HEADER, Caller, sign
 
@@ -103,33 +105,63 @@ async def an_invoice(client: httpx.AsyncClient) -> dict[str, Any]:
     return detail
 
 
-def bare_weasyprint(
-    htmls: list[str], css: str, variant: str | None = PDF_VARIANT
-) -> tuple[float, list[bytes]]:
-    """WeasyPrint alone on the same HTML, stylesheet and fonts loaded once: seconds per doc,
-    and the PDFs."""
-    import weasyprint
+class BareWeasyPrint:
+    """WeasyPrint alone, its stylesheet and fonts loaded once, as the notifier's workers hold
+    them."""
+
+    def __init__(self, css: str) -> None:
+        from weasyprint import CSS, HTML
+        from weasyprint.text.fonts import FontConfiguration
+
+        self._html = HTML
+        self._fonts = FontConfiguration()
+        self._sheet = CSS(string=css, font_config=self._fonts)
+
+    def seconds(self, html: str, variant: str | None) -> float:
+        """The time to write `html` as PDF (`variant`: pdf/a-3b, or None for a plain PDF)."""
+        options: dict[str, Any] = {"stylesheets": [self._sheet], "font_config": self._fonts}
+        if variant:
+            options["pdf_variant"] = variant
+        started = time.perf_counter()
+        self._html(string=html).write_pdf(**options)
+        return time.perf_counter() - started
+
+
+def facturx_seconds(docs: list[InvoiceDocument], htmls: list[str], documents: Documents) -> float:
+    """What the Factur-X adds to a document, in seconds: its CII built, and the PDF/A-3b
+    rendered with it attached less the same render without. Each document is rendered once
+    untimed (a first render of new text is a few ms slower), then with and without back to
+    back, in turns of order, so a drift in the machine's speed falls on both. The garbage is
+    collected before each timed render (a full collection, ~100 ms here, falls on one render in
+    two otherwise) and the median taken, as a render slowed by another process would swamp a
+    difference this small."""
+    from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
 
     fonts = FontConfiguration()
-    sheet = weasyprint.CSS(string=css, font_config=fonts)
-    options: dict[str, Any] = {"stylesheets": [sheet], "font_config": fonts}
-    if variant:
-        options["pdf_variant"] = variant
-    weasyprint.HTML(string=htmls[0]).write_pdf(**options)  # warm
-    started = time.perf_counter()
-    pdfs = [weasyprint.HTML(string=html).write_pdf(**options) for html in htmls]
-    return (time.perf_counter() - started) / len(htmls), pdfs
+    sheet = CSS(string=documents.css, font_config=fonts)
 
-
-def facturx_seconds(docs: list[InvoiceDocument], pdfs: list[bytes], documents: Documents) -> float:
-    """The Factur-X of each document built (CII) and embedded in its PDF/A: seconds per doc."""
-    embed_facturx(pdfs[0], cii.to_xml(invoice_edocument(docs[0], documents.reseller, "USD")), "")
-    started = time.perf_counter()
-    for doc, pdf in zip(docs, pdfs, strict=True):
+    def with_facturx(doc: InvoiceDocument, html: str) -> float:
+        gc.collect()
+        started = time.perf_counter()
         xml = cii.to_xml(invoice_edocument(doc, documents.reseller, documents.currency))
-        embed_facturx(pdf, xml, f"Invoice {doc.invoice_id}")
-    return (time.perf_counter() - started) / len(docs)
+        write_pdf(html, xml, sheet, fonts)
+        return time.perf_counter() - started
+
+    def without(html: str) -> float:
+        gc.collect()
+        started = time.perf_counter()
+        write_pdf(html, None, sheet, fonts)
+        return time.perf_counter() - started
+
+    added = []
+    for n, (doc, html) in enumerate(zip(docs, htmls, strict=True)):
+        without(html)  # warm
+        if n % 2:
+            added.append(with_facturx(doc, html) - without(html))
+        else:
+            added.append(-without(html) + with_facturx(doc, html))
+    return statistics.median(added)
 
 
 async def run(gateway_url: str, token: str, notifier_url: str, docs: int = 60) -> PdfFigures:
@@ -159,21 +191,29 @@ async def run(gateway_url: str, token: str, notifier_url: str, docs: int = 60) -
             r.raise_for_status()
 
         progress("pdf: the notifier's time per document, one at a time, against bare WeasyPrint")
+        # Each document is rendered by the notifier, then by bare WeasyPrint as PDF/A-3b and as
+        # a plain PDF, in turn: a machine shared with other work slows all three alike.
         sequential = [variant(n) for n in range(12)]
-        started = time.perf_counter()
-        for body in sequential:
-            await render(body)
-        notifier_each = (time.perf_counter() - started) / len(sequential)
         documents = Documents(*_document_settings())
         models = [InvoiceDocument.model_validate(b) for b in sequential]
         htmls = [documents.html(m, inline_css=False) for m in models]
-        bare_each, bare_pdfs = await asyncio.to_thread(bare_weasyprint, htmls, documents.css)
-        plain_each, _ = await asyncio.to_thread(bare_weasyprint, htmls, documents.css, None)
-        facturx_each = await asyncio.to_thread(facturx_seconds, models, bare_pdfs, documents)
+        bare = await asyncio.to_thread(BareWeasyPrint, documents.css)
+        await asyncio.to_thread(bare.seconds, htmls[0], PDF_VARIANT)  # warm
+        notifier_total = bare_total = plain_total = 0.0
+        for body, html in zip(sequential, htmls, strict=True):
+            started = time.perf_counter()
+            await render(body)
+            notifier_total += time.perf_counter() - started
+            bare_total += await asyncio.to_thread(bare.seconds, html, PDF_VARIANT)
+            plain_total += await asyncio.to_thread(bare.seconds, html, None)
+        notifier_each, bare_each, plain_each = (
+            x / len(sequential) for x in (notifier_total, bare_total, plain_total)
+        )
+        facturx_each = await asyncio.to_thread(facturx_seconds, models, htmls, documents)
         progress(
             f"pdf: notifier {notifier_each * 1000:.0f} ms a document, bare WeasyPrint PDF/A-3b"
             f" {bare_each * 1000:.0f} ms (plain PDF {plain_each * 1000:.0f} ms),"
-            f" Factur-X build + embed {facturx_each * 1000:.1f} ms"
+            f" Factur-X (CII built, attached in the same pass) {facturx_each * 1000:.1f} ms"
         )
 
         progress(f"pdf: {docs} distinct documents, 4 requests at a time")

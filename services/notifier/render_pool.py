@@ -2,9 +2,8 @@
 render must never block the event loop. Each worker imports WeasyPrint and loads the
 stylesheet and fonts once; a render is capped in time and each worker in memory.
 
-Every PDF is PDF/A-3b (archivable, and the only PDF/A that may carry attachments); given the
-Factur-X XML, the worker embeds it as `factur-x.xml` with the `factur-x` package, which writes
-the attachment (AF, EmbeddedFiles) and the Factur-X XMP metadata and keeps the PDF/A intact."""
+Every PDF is PDF/A-3b; given the Factur-X XML, the same WeasyPrint pass attaches it as
+`factur-x.xml` with the Factur-X metadata (`facturx_pdf`)."""
 
 from __future__ import annotations
 
@@ -18,50 +17,29 @@ from typing import Any
 from shared.errors import TransientError
 
 _worker: dict[str, Any] = {}
-PDF_VARIANT = "pdf/a-3b"
 
 
 def _start_worker(css: str, memory_mb: int) -> None:
     if memory_mb > 0:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # WeasyPrint is loaded here, in the workers only, not in the service's process.
     import weasyprint
     from weasyprint.text.fonts import FontConfiguration
 
+    from services.notifier import facturx_pdf
+
     fonts = FontConfiguration()
-    _worker["weasyprint"] = weasyprint
+    _worker["write_pdf"] = facturx_pdf.write_pdf
     _worker["fonts"] = fonts
     _worker["css"] = weasyprint.CSS(string=css, font_config=fonts)
-    import facturx  # noqa: F401  (loaded before the first render, not during it)
-
-    weasyprint.HTML(string="<p>warm-up</p>").write_pdf(
-        stylesheets=[_worker["css"]], font_config=fonts, pdf_variant=PDF_VARIANT
-    )
+    # the first render loads what every render needs (fonts, the Factur-X XMP file)
+    facturx_pdf.write_pdf("<p>warm-up</p>", b"<warm-up/>", _worker["css"], fonts)
 
 
-def embed_facturx(pdf: bytes, xml: bytes, title: str) -> bytes:
-    """The PDF/A-3 with the Factur-X XML (EN 16931 profile) embedded. The XML was checked when
-    built (its schema in the tests), so the package's own XSD check is skipped here."""
-    import facturx  # imported once per worker (at its start), a lookup after that
-
-    embedded: bytes = facturx.generate_from_binary(
-        pdf,
-        xml,
-        flavor="factur-x",
-        level="en16931",
-        check_xsd=False,
-        pdf_metadata={"title": title, "subject": title, "author": "", "keywords": "Factur-X"},
-        lang="en",
-    )
-    return embedded
-
-
-def _render(html: str, xml: bytes | None, title: str) -> bytes:
-    weasyprint = _worker["weasyprint"]
-    pdf: bytes = weasyprint.HTML(string=html).write_pdf(
-        stylesheets=[_worker["css"]], font_config=_worker["fonts"], pdf_variant=PDF_VARIANT
-    )
-    return pdf if xml is None else embed_facturx(pdf, xml, title)
+def _render(html: str, xml: bytes | None) -> bytes:
+    pdf: bytes = _worker["write_pdf"](html, xml, _worker["css"], _worker["fonts"])
+    return pdf
 
 
 class RenderPool:
@@ -86,11 +64,11 @@ class RenderPool:
         for _ in range(self._workers):
             self._pool.submit(len, "")
 
-    async def pdf(self, html: str, xml: bytes | None = None, title: str = "") -> bytes:
+    async def pdf(self, html: str, xml: bytes | None = None) -> bytes:
         """The PDF/A-3b of `html`, carrying `xml` as its Factur-X when given."""
         loop = asyncio.get_running_loop()
         try:
-            future = loop.run_in_executor(self._pool, _render, html, xml, title)
+            future = loop.run_in_executor(self._pool, _render, html, xml)
             return await asyncio.wait_for(future, self._timeout)
         except TimeoutError:
             self._restart()

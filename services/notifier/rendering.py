@@ -70,9 +70,8 @@ class Renderer:
             cached = await repository.cached_pdf(conn, fingerprint)
         if cached is not None:
             return cached
-        title = f"{'Credit note' if isinstance(doc, CreditNoteDocument) else 'Invoice'} {number}"
         xml = await asyncio.to_thread(self.facturx, doc)  # lxml work off the event loop
-        pdf = await self._pool.pdf(html(), xml, title)
+        pdf = await self._pool.pdf(html(), xml)
         async with self._db.acquire() as conn:
             await repository.keep_pdf(conn, fingerprint, number, revision, pdf)
         return pdf
