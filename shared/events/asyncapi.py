@@ -14,8 +14,9 @@ from shared.events.topics import ALL_TOPICS, DEAD_LETTER, PARTITIONS
 FLOWS = {
     "usage.raw": ("gateway", ["usage"]),
     "usage.recorded": ("usage", ["invoicing"]),
-    "invoicing.events": ("invoicing", ["payments"]),
-    "payments.events": ("payments", ["invoicing"]),
+    "invoicing.events": ("invoicing", ["payments", "notifier"]),
+    "payments.events": ("payments", ["invoicing", "notifier"]),
+    "usage.alerts": ("invoicing", ["notifier"]),
     "notifier.commands": ("invoicing", ["notifier"]),
     "notifier.events": ("notifier", ["invoicing"]),
 }

@@ -9,6 +9,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from shared.api.field_errors import message
 from shared.errors import ValidationFailed
+from shared.events.alerts import UsageThresholdCrossed
 from shared.events.dead_letter import DeadLetter
 from shared.events.envelope import Event, has_long_number, loads_exact
 from shared.events.invoicing import (
@@ -107,6 +108,9 @@ INVOICING_EVENTS: Topic[Any] = _topic(
 PAYMENTS_EVENTS: Topic[Any] = _topic(
     "payments.events", "invoice_id", PaymentPosted, PaymentReversed
 )
+USAGE_ALERTS: Topic[UsageThresholdCrossed] = _topic(
+    "usage.alerts", "subject_id", UsageThresholdCrossed
+)
 NOTIFIER_COMMANDS: Topic[InvoiceSendRequested] = _topic(
     "notifier.commands", "invoice_id", InvoiceSendRequested
 )
@@ -119,6 +123,7 @@ ALL_TOPICS: tuple[Topic[Any], ...] = (
     USAGE_RECORDED,
     INVOICING_EVENTS,
     PAYMENTS_EVENTS,
+    USAGE_ALERTS,
     NOTIFIER_COMMANDS,
     NOTIFIER_EVENTS,
 )
