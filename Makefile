@@ -5,7 +5,7 @@ REPLICAS ?=
 
 .PHONY: setup run stop test test-unit test-integration test-faults bench lint clean
 
-$(STAMP): pyproject.toml scripts/bootstrap.sh
+$(STAMP): pyproject.toml scripts/bootstrap.sh package-lock.json
 	bash scripts/bootstrap.sh
 
 setup: $(STAMP)

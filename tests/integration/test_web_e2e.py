@@ -85,8 +85,15 @@ async def test_sign_in_filter_approve_send_and_pay(
         await expect(page.locator("#total-invoiced")).to_have_text("500.00")
         await shot(page, "1-filtered")
 
-        await row.locator("[data-action=approve]").click()
-        await expect(row.locator("[data-action=approve]")).to_have_text("✔")
+        approve = row.locator("[data-action=approve]")
+        await expect(approve).to_have_attribute("title", "Approve Invoice")
+        await expect(row.locator("[data-action=send]")).to_be_disabled()  # approved first
+        await approve.click()
+        # The seed's approved state: its own icon, labelled, no longer an action.
+        await expect(approve).to_have_attribute("data-state", "approved")
+        await expect(approve).to_have_attribute("aria-label", f"Approved {number}")
+        await expect(approve.locator("use")).to_have_attribute("href", "#i-circle-check-filled")
+        await expect(approve).to_be_disabled()
 
         await row.locator("[data-action=send]").click()
         dialog = page.locator("#dlg-send")
@@ -107,6 +114,9 @@ async def test_sign_in_filter_approve_send_and_pay(
             raise AssertionError(f"status never became {text}")
 
         await status_is("SENT_FOR_PAYMENT")
+        send = row.locator("[data-action=send]")
+        await expect(send).to_have_attribute("data-state", "sent")
+        await expect(send.locator("use")).to_have_attribute("href", "#i-mail-check")
         await row.locator("[data-action=pay]").click()
         pay = page.locator("#dlg-pay")
         await pay.locator("[name=amount]").fill("600.00")

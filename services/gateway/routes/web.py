@@ -1,8 +1,14 @@
 """The web UI: the login page at `/` and the Invoices page at `/invoices` (plain HTML and a
-little JavaScript over the public API; the token stays in the browser's session storage)."""
+little JavaScript over the public API; the token stays in the browser's session storage).
+
+The icons are Tabler Icons (MIT), the SVG files the pages use vendored in `web/icons/`: they are
+put into the page once as an inline sprite of `<symbol>`s, which the script draws with `<use>`.
+Inline SVG runs no code, so the Content-Security-Policy stays as it is, nothing is fetched at run
+time, and the icons take the text colour (`currentColor`) of the button they are in."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -10,8 +16,35 @@ from fastapi.responses import HTMLResponse, Response
 
 router = APIRouter(include_in_schema=False)
 _WEB = Path(__file__).parent.parent / "web"
-_LOGIN = (_WEB / "login.html").read_text()
-_INVOICES = (_WEB / "invoices.html").read_text()
+_SVG = "http://www.w3.org/2000/svg"
+_KEPT = ("viewBox", "fill", "stroke", "stroke-width", "stroke-linecap", "stroke-linejoin")
+ET.register_namespace("", _SVG)
+
+
+def _symbol(path: Path) -> str:
+    """One icon file as `<symbol id="i-NAME">`, its drawing attributes kept."""
+    svg = ET.fromstring(path.read_text())
+    attrs = "".join(f' {k}="{svg.get(k)}"' for k in _KEPT if svg.get(k) is not None)
+    # Children serialize with the SVG namespace declared on each: dropped, the sprite has it.
+    inner = "".join(ET.tostring(child, encoding="unicode").strip() for child in svg)
+    inner = inner.replace(f' xmlns="{_SVG}"', "")
+    return f'<symbol id="i-{path.stem}"{attrs}>{inner}</symbol>'
+
+
+def icon_sprite(folder: Path = _WEB / "icons") -> str:
+    symbols = "".join(_symbol(p) for p in sorted(folder.glob("*.svg")))
+    return (
+        f'<svg xmlns="{_SVG}" aria-hidden="true" focusable="false" width="0" height="0"'
+        f' style="position:absolute;overflow:hidden">{symbols}</svg>'
+    )
+
+
+def _page(name: str) -> str:
+    return (_WEB / name).read_text().replace("<!-- icons -->", icon_sprite(), 1)
+
+
+_LOGIN = _page("login.html")
+_INVOICES = _page("invoices.html")
 _SCRIPT = (_WEB / "invoices.js").read_text()
 _LOGIN_SCRIPT = (_WEB / "login.js").read_text()
 

@@ -10,7 +10,9 @@ const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 const state = { kind: 'subscription', view: '', org: '', filters: {}, cursors: [null], page: 0,
                 orgs: new Map(), items: new Map(), me: null };
 
-class ApiError extends Error {}
+class ApiError extends Error {
+  constructor(message, status) { super(message); this.status = status; }
+}
 
 async function api(method, path, { body, headers = {}, raw = false } = {}) {
   const init = { method, headers: { Authorization: 'Bearer ' + token, ...headers } };
@@ -26,7 +28,7 @@ async function api(method, path, { body, headers = {}, raw = false } = {}) {
       const e = (await r.json()).error;
       message = e.message + (e.fields ? '\n' + Object.entries(e.fields).map(([k, v]) => `${k}: ${v}`).join('\n') : '');
     } catch (_) { /* not JSON */ }
-    throw new ApiError(message);
+    throw new ApiError(message, r.status);
   }
   return raw ? r : r.json();
 }
@@ -72,7 +74,10 @@ function fromCents(c) {
   const a = c < 0n ? -c : c;
   return (c < 0n ? '-' : '') + (a / 100n) + '.' + String(a % 100n).padStart(2, '0');
 }
-const canCredit = () => !!state.me && ['admin', 'finance'].includes(state.me.role);
+// Staff (admin, finance) approve, send, edit, credit and post payments; an org user reads and
+// downloads within its own organization tree, and is shown no control the API would refuse it.
+const isStaff = () => !!state.me && ['admin', 'finance'].includes(state.me.role);
+const canCredit = isStaff;
 const enc = encodeURIComponent;
 
 function cell(text, cls) {
@@ -82,15 +87,31 @@ function cell(text, cls) {
   return td;
 }
 
-function iconButton(label, symbol, action, invoice, extra = {}) {
+const SVG = 'http://www.w3.org/2000/svg';
+
+// An icon of the page's sprite (Tabler Icons, put in the page by the gateway); decorative: the
+// button that holds it carries the label.
+function icon(name) {
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('class', 'ico');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  const use = document.createElementNS(SVG, 'use');
+  use.setAttribute('href', '#i-' + name);
+  svg.appendChild(use);
+  return svg;
+}
+
+// An action of a row: its label is the tooltip, and with the invoice id its accessible name.
+function iconButton(label, name, action, invoice, extra = {}) {
   const b = document.createElement('button');
   b.type = 'button';
-  b.title = label;
+  b.title = extra.why ? `${label} (${extra.why})` : label;
   b.setAttribute('aria-label', label + ' ' + invoice.invoice_id);
   b.dataset.action = action;
   b.dataset.invoice = invoice.invoice_id;
-  b.textContent = symbol;
-  if (extra.on) b.classList.add('on');
+  if (extra.state) b.dataset.state = extra.state;
+  b.appendChild(icon(name));
   if (extra.disabled) b.disabled = true;
   return b;
 }
@@ -103,6 +124,7 @@ function row(inv) {
   else {
     const a = document.createElement('a');
     a.textContent = inv.invoice_id;
+    a.href = '#invoice=' + enc(inv.invoice_id);
     a.dataset.action = 'details';
     a.dataset.invoice = inv.invoice_id;
     id.appendChild(a);
@@ -118,25 +140,38 @@ function row(inv) {
   tr.appendChild(st);
   const icons = cell('', 'icons');
   if (!inv.proforma) {
-    const staff = state.me && state.me.role !== 'org_user';
-    const paid = inv.status === 'PAYMENT_DONE';
+    const [change, ...others] = isStaff() ? staffActions(inv) : [];
     icons.append(
-      iconButton('View Invoice', '◉', 'view', inv),
-      iconButton('Download Invoice', '⬇', 'download', inv),
-      // A sent invoice is final: it is corrected by a credit note, never edited.
-      inv.sent
-        ? iconButton('Issue credit note', '⊖', 'credit', inv,
-          { disabled: !canCredit() || cents(inv.amount) - (cents(inv.credited) ?? 0n) <= 0n })
-        : iconButton('Edit Invoice', '✎', 'edit', inv, { disabled: !staff || paid }),
-      iconButton('Export IPTs', '⇩', 'ipt', inv),
-      iconButton(inv.approved ? 'Approved' : 'Approve Invoice', inv.approved ? '✔' : '☐', 'approve', inv,
-        { on: inv.approved, disabled: !staff || inv.approved }),
-      iconButton(inv.sent ? 'Sent (send again)' : 'Send Invoice', inv.sent ? '✉✔' : '✉', 'send', inv,
-        { on: inv.sent, disabled: !staff || !inv.approved }),
-      iconButton('Post Payment', '$', 'pay', inv, { disabled: !staff || paid }));
+      iconButton('View Invoice', 'eye', 'view', inv),
+      iconButton('Download Invoice', 'download', 'download', inv),
+      ...(change ? [change] : []),
+      iconButton('Export IPTs', 'file-export', 'ipt', inv),
+      ...others);
   }
   tr.appendChild(icons);
   return tr;
+}
+
+// The actions only staff may take, in the seed's order: edit (or credit), then after Export IPTs
+// approve, send and post payment.
+function staffActions(inv) {
+  const paid = inv.status === 'PAYMENT_DONE';
+  const left = cents(inv.amount) - (cents(inv.credited) ?? 0n);
+  return [
+    // A sent invoice is final: it is corrected by a credit note, never edited.
+    inv.sent
+      ? iconButton('Issue credit note', 'receipt-refund', 'credit', inv,
+        { disabled: left <= 0n, why: left <= 0n ? 'nothing left to credit' : '' })
+      : iconButton('Edit Invoice', 'pencil', 'edit', inv, { disabled: paid, why: paid ? 'paid in full' : '' }),
+    inv.approved
+      ? iconButton('Approved', 'circle-check-filled', 'approve', inv, { state: 'approved', disabled: true })
+      : iconButton('Approve Invoice', 'circle-check', 'approve', inv, { state: 'pending' }),
+    inv.sent
+      ? iconButton('Sent, send again', 'mail-check', 'send', inv, { state: 'sent' })
+      : iconButton('Send Invoice', 'send', 'send', inv,
+        { state: 'unsent', disabled: !inv.approved, why: inv.approved ? '' : 'approve it first' }),
+    iconButton('Post Payment', 'cash', 'pay', inv, { disabled: paid, why: paid ? 'paid in full' : '' }),
+  ];
 }
 
 async function load() {
@@ -181,6 +216,18 @@ async function loadOrgs() {
     }
     cursor = data.next_cursor;
   } while (cursor);
+  // An org user sees its own tree, whatever it asks for (the API confines it): the picker is
+  // preset to its organization and locked, rather than offering choices that change nothing.
+  if (!isStaff() && state.me && state.me.org_id) {
+    const own = state.orgs.get(state.me.org_id);
+    const subs = [...state.orgs.values()].some((o) => o.id !== state.me.org_id);
+    const opt = document.createElement('option');
+    opt.value = state.me.org_id;
+    opt.textContent = (own ? own.name : state.me.org_id) + (subs ? ' and its sub-organizations' : '');
+    $('#org').replaceChildren(opt);
+    $('#org').disabled = true;
+    state.org = state.me.org_id;
+  }
 }
 
 async function download(path, fallbackName) {
@@ -212,20 +259,30 @@ function taxNote(d) {
   return d.tax_rate ? d.tax_rate + ' %' : 'no tax rate';
 }
 
+const iconHtml = (name) => `<svg class="ico" aria-hidden="true" focusable="false"><use href="#i-${name}"></use></svg>`;
+
 function figure(label, id, value, note = '') {
   return `<dt>${esc(label)}</dt><dd id="${id}">${esc(value)}${note ? ' <span class="hint">' + esc(note) + '</span>' : ''}</dd>`;
 }
 
 function creditNoteRow(n) {
-  const ref = `data-credit-note="${esc(n.id)}"`;
-  return `<tr ${ref}><td><a data-action="creditView" ${ref} title="View credit note">${esc(n.id)}</a></td>` +
+  const ref = `data-credit-note="${esc(n.id)}" href="#"`;
+  return `<tr data-credit-note="${esc(n.id)}"><td><a data-action="creditView" ${ref} title="View credit note">${esc(n.id)}</a></td>` +
     `<td>${esc(n.issued_on)}</td><td>${esc(n.reason)}</td><td class="num">${money(n.net)}</td>` +
     `<td class="num">${money(n.tax)}</td><td class="num">${money(n.amount)}</td><td>${esc(n.issued_by || '')}</td>` +
-    `<td><a data-action="creditPdf" ${ref}>PDF</a> · <a data-action="creditUbl" ${ref}>UBL (XML)</a></td></tr>`;
+    `<td><a data-action="creditPdf" ${ref} aria-label="Download credit note ${esc(n.id)} PDF">PDF</a> · ` +
+    `<a data-action="creditUbl" ${ref} aria-label="Download credit note ${esc(n.id)} UBL (XML)">UBL (XML)</a></td></tr>`;
 }
 
 async function renderDetails(id) {
-  const d = await api('GET', '/invoices/' + enc(id));
+  let d;
+  try {
+    d = await api('GET', '/invoices/' + enc(id));
+  } catch (e) {
+    // Another organization's invoice is a 404 to an org user, as one that does not exist.
+    if (e instanceof ApiError && e.status === 404) throw new ApiError(`Invoice ${id} not found.`, 404);
+    throw e;
+  }
   $('#dlg-detail .err').textContent = '';
   $('#detail-title').textContent = `${d.invoice_id} · ${d.org_name} · ${d.status}`;
   const lines = d.lines.map((l) => `<tr><td>${esc(l.type)}</td><td>${esc(l.description)}</td>` +
@@ -254,11 +311,11 @@ async function renderDetails(id) {
     (notes.length ? `<h3>Credit notes</h3><table id="detail-credit-notes"><thead><tr><th>Credit note</th>` +
       `<th>Issued on</th><th>Reason</th><th class="num">Net</th><th class="num">Tax</th><th class="num">Amount</th>` +
       `<th>Issued by</th><th>Download</th></tr></thead><tbody>${notes.map(creditNoteRow).join('')}</tbody></table>` : '') +
-    `<div class="doc-links"><button class="act" data-action="view" ${ref}>View invoice</button>` +
-    `<button class="act" data-action="download" ${ref}>Download PDF</button>` +
-    `<button class="act" data-action="ubl" ${ref}>Download UBL (XML)</button>` +
+    `<div class="doc-links"><button class="act" data-action="view" ${ref}>${iconHtml('eye')}<span>View invoice</span></button>` +
+    `<button class="act" data-action="download" ${ref}>${iconHtml('download')}<span>Download PDF</span></button>` +
+    `<button class="act" data-action="ubl" ${ref}>${iconHtml('download')}<span>Download UBL (XML)</span></button>` +
     (canCredit() && d.allowed_actions.includes('credit_note')
-      ? `<button class="act primary" data-action="credit" ${ref}>Issue credit note</button>` : '') + `</div>`;
+      ? `<button class="act primary" data-action="credit" ${ref}>${iconHtml('receipt-refund')}<span>Issue credit note</span></button>` : '') + `</div>`;
 }
 
 // What each billed line of a final invoice stands at after its credit notes, matched as the API
@@ -341,6 +398,8 @@ function creditPreview() {
 const actions = {
   async details(id) {
     await renderDetails(id);
+    // The open invoice is in the address (#invoice=ID): it can be bookmarked or shared.
+    history.replaceState(null, '', '#invoice=' + enc(id));
     open($('#dlg-detail'));
   },
   view: (id) => showDocument(`/invoices/${enc(id)}/document`, 'Invoice ' + id),
@@ -407,9 +466,10 @@ const TYPES = ['REGULAR', 'OVERAGE', 'ADJUSTMENT', 'PRODUCT', 'USAGE_INFO'];
 function lineRow(line) {
   const tr = document.createElement('tr');
   tr.dataset.line = JSON.stringify(line);
-  tr.innerHTML = `<td><select name="type">${TYPES.map((t) => `<option>${t}</option>`).join('')}</select></td>` +
-    `<td><input name="description"></td><td><input name="amount" inputmode="decimal" style="width:7rem"></td>` +
-    `<td><button type="button" class="act" data-remove>✕</button></td>`;
+  tr.innerHTML = `<td><select name="type" aria-label="Type">${TYPES.map((t) => `<option>${t}</option>`).join('')}</select></td>` +
+    `<td><input name="description" aria-label="Description"></td>` +
+    `<td><input name="amount" inputmode="decimal" style="width:7rem" aria-label="Amount"></td>` +
+    `<td><button type="button" class="act" data-remove title="Remove line" aria-label="Remove line">${iconHtml('x')}</button></td>`;
   tr.querySelector('[name=type]').value = line.type;
   tr.querySelector('[name=description]').value = line.description;
   tr.querySelector('[name=amount]').value = line.amount;
@@ -420,6 +480,7 @@ function lineRow(line) {
 document.addEventListener('click', async (ev) => {
   const target = ev.target.closest('[data-action]');
   if (target && actions[target.dataset.action]) {
+    if (target.tagName === 'A') ev.preventDefault();  // links for the keyboard; the action does it
     try {
       await actions[target.dataset.action](target.dataset.invoice || target.dataset.creditNote);
     } catch (e) {
@@ -428,8 +489,8 @@ document.addEventListener('click', async (ev) => {
       if (box) box.textContent = e instanceof ApiError ? e.message : String(e); else showError(e);
     }
   }
-  if (ev.target.matches('[data-close]')) ev.target.closest('dialog').close();
-  if (ev.target.matches('[data-remove]')) ev.target.closest('tr').remove();
+  if (ev.target.closest('[data-close]')) ev.target.closest('dialog').close();
+  if (ev.target.closest('[data-remove]')) ev.target.closest('tr').remove();
 });
 
 $$('.tabs button').forEach((b) => b.addEventListener('click', guarded(async () => {
@@ -541,12 +602,29 @@ dialogSubmit('#regen-form', async (form) => {
   notice(`Regenerated ${r.regenerated.length}; skipped ${r.skipped.length}.`);
 });
 
+// #invoice=ID in the address opens that invoice, typed or followed; closing forgets it.
+function invoiceInHash() {
+  const m = /^#invoice=(.+)$/.exec(location.hash);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+const openFromHash = guarded(async () => {
+  const id = invoiceInHash();
+  if (id) await actions.details(id);
+});
+window.addEventListener('hashchange', openFromHash);
+$('#dlg-detail').addEventListener('close', () => {
+  if (invoiceInHash()) history.replaceState(null, '', location.pathname + location.search);
+});
+
 (async () => {
   try {
     state.me = await api('GET', '/whoami');
-    $('#who').textContent = `${state.me.name} · ${state.me.role}`;
-    if (state.me.role === 'org_user') $$('#regenerate').forEach((b) => { b.disabled = true; });
+    const staff = isStaff();
+    $$('[data-staff]').forEach((el) => { el.hidden = !staff; });
     await loadOrgs();
+    const org = state.orgs.get(state.me.org_id);
+    $('#who').textContent = `${state.me.name} · ${state.me.role}` + (org ? ' · ' + org.name : '');
     await load();
+    await openFromHash();
   } catch (e) { showError(e); }
 })();
