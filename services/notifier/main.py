@@ -101,7 +101,7 @@ class NotifierSettings(ServiceSettings):
     webhook_timeout_seconds: float = 10.0
     """The longest a receiver may take to answer one delivery (the whole exchange)."""
     webhook_max_attempts: int = Field(default=16, ge=1, le=100)
-    """Tries of one delivery before it has failed (about 7.5 hours with the defaults)."""
+    """Tries of one delivery before it has failed (the last about 6.4 hours after the first)."""
     webhook_retry_base_seconds: float = 5.0
     webhook_retry_max_seconds: float = 3600.0
     """The wait before the next try doubles from the base, up to this."""

@@ -30,6 +30,8 @@ from services.notifier.webhooks import (
 
 log = logging.getLogger(__name__)
 USER_AGENT = "BillPort-Webhooks/1"
+SHORT_RETRY_SECONDS = 60.0
+"""A retry this soon wakes the deliverer when due; later ones are found by its polling."""
 
 
 async def post(
@@ -119,6 +121,8 @@ class Deliverer:
             if attempt < self._policy.max_attempts:
                 delay = self._policy.backoff(attempt)
                 await repository.retry_later(conn, delivery_id, attempt, outcome, delay)
+                if delay.total_seconds() <= SHORT_RETRY_SECONDS:  # on time, not at the next poll
+                    asyncio.get_running_loop().call_later(delay.total_seconds(), self.wake.set)
                 log.warning(
                     "webhook %s: delivery %s attempt %s failed (%s); retrying in %s",
                     webhook_id,
