@@ -485,6 +485,45 @@ def run_kafka_topics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- billport webhooks verify --------------------------------------------------------------
+
+
+def webhooks_verify_arguments(parser: argparse.ArgumentParser) -> None:
+    env_option(parser, "--secret", "BILLPORT_WEBHOOK_SECRET", "the webhook's secret (whsec_…)")
+    parser.add_argument(
+        "--signature", required=True, help='the BillPort-Signature header: "t=…,v1=…"'
+    )
+    parser.add_argument(
+        "--body-file",
+        required=True,
+        help="the request body exactly as received (bytes, not re-encoded JSON); - for stdin",
+    )
+    parser.add_argument(
+        "--tolerance-seconds",
+        type=int,
+        default=300,
+        help="how far the signed time may be from now (default 300; 0: any time)",
+    )
+
+
+def run_webhooks_verify(args: argparse.Namespace) -> int:
+    """Check a delivery's signature: `valid` (exit 0) or `invalid: <why>` (exit 1)."""
+    from services.notifier.webhook_signature import problem
+
+    try:
+        if args.body_file == "-":
+            body = sys.stdin.buffer.read()
+        else:
+            with open(args.body_file, "rb") as f:
+                body = f.read()
+    except OSError as exc:
+        print(f"billport: cannot read {args.body_file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    why = problem(args.secret, args.signature, body, args.tolerance_seconds)
+    print("valid" if why is None else f"invalid: {why}")
+    return EXIT_OK if why is None else EXIT_FAILED
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 
@@ -520,6 +559,7 @@ GROUP_HELP = {
     "catalog": "catalog changes over time (operators script these)",
     "payments": "payments and the ledger",
     "kafka": "Kafka topics",
+    "webhooks": "webhook deliveries (for receivers)",
 }
 
 COMMANDS: tuple[Command, ...] = (
@@ -594,5 +634,13 @@ COMMANDS: tuple[Command, ...] = (
         help="Create every BillPort topic and its dead-letter topic if absent.",
         add_arguments=kafka_topics_arguments,
         run=run_kafka_topics,
+    ),
+    Command(
+        group="webhooks",
+        name="verify",
+        help="Check a webhook delivery's BillPort-Signature against its body and the secret;"
+        " prints valid or invalid (exit 0 or 1).",
+        add_arguments=webhooks_verify_arguments,
+        run=run_webhooks_verify,
     ),
 )

@@ -120,6 +120,15 @@ class StackConfig:
             prefix + "NOTIFIER_URLS": ",".join(self.service_urls("notifier")),
             # invoicing checks the payments service's copy of its invoices
             prefix + "PAYMENTS_URLS": ",".join(self.service_urls("payments")),
+            # a local stack's webhook receivers run on this machine, over plain HTTP
+            **(
+                {
+                    prefix + "WEBHOOK_ALLOW_HTTP": "true",
+                    prefix + "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+                }
+                if service == "notifier"
+                else {}
+            ),
             **{k: v for k, v in self.extra_env.items() if k.startswith(prefix)},
         }
 

@@ -21,6 +21,7 @@ from services.gateway.routes import (
     tokens,
     usage,
     web,
+    webhooks,
 )
 from services.gateway.settings import GatewaySettings
 from shared import http_errors
@@ -39,6 +40,7 @@ def api_router() -> APIRouter:
     api.include_router(documents.router)
     api.include_router(credit_notes.router)
     api.include_router(audit.router)
+    api.include_router(webhooks.router)
 
     @api.get("/whoami", tags=["auth"], summary="The caller's token name, role and organization")
     async def whoami(user: CurrentUser) -> dict[str, Any]:

@@ -6,27 +6,33 @@ Renders invoice documents (Jinja2 + WeasyPrint in a pool of worker processes) an
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import re
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pycountry
 from fastapi import FastAPI
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from schwifty import BIC, IBAN
 
-from services.notifier import api, handlers
+from services.notifier import api, handlers, webhook_api, webhook_consumer
 from services.notifier.document import Documents, Reseller, bank_lines
 from services.notifier.mailer import SmtpSettings
 from services.notifier.render_pool import RenderPool
 from services.notifier.rendering import Renderer
 from services.notifier.sender import Policy, Sender
+from services.notifier.webhook_delivery import Deliverer
+from services.notifier.webhooks import DeliveryPolicy, TargetRules
 from shared.documents import PostalAddress
 from shared.service import Runtime, build_app
 from shared.settings import ServiceSettings
 
+log = logging.getLogger(__name__)
 DEMO_REMIT_TO = "Bank: First Orbital Bank|Account: 000123456789|Routing (ABA): 021000021"
 
 
@@ -87,6 +93,28 @@ class NotifierSettings(ServiceSettings):
     """How long a send may take before another sender takes it over (it must outlast the
     render and the SMTP timeout)."""
 
+    webhook_allow_http: bool = False
+    """Webhook URLs may be plain `http://` (a local stack); otherwise `https://` only."""
+    webhook_allow_private_targets: bool = False
+    """Webhook URLs may resolve to loopback, private or link-local addresses (a local stack,
+    tests); otherwise public addresses only, checked at registration and at each delivery."""
+    webhook_timeout_seconds: float = 10.0
+    """The longest a receiver may take to answer one delivery (the whole exchange)."""
+    webhook_max_attempts: int = Field(default=16, ge=1, le=100)
+    """Tries of one delivery before it has failed (the last about 6.4 hours after the first)."""
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_seconds: float = 3600.0
+    """The wait before the next try doubles from the base, up to this."""
+    webhook_lease_seconds: float = 60.0
+    """How long a delivery may take before another notifier takes it over (it must outlast
+    the timeout)."""
+    webhook_disable_after_failures: int = Field(default=5, ge=1)
+    """Deliveries in a row that failed after every retry before the webhook is disabled."""
+    webhook_max_count: int = Field(default=50, ge=1)
+    """The most webhooks one deployment may register."""
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
+    """Deliveries one notifier sends at once."""
+
     @field_validator("reseller_country")
     @classmethod
     def _known_country(cls, value: str) -> str:
@@ -106,6 +134,29 @@ class NotifierSettings(ServiceSettings):
     def _bank_details_hold(self) -> NotifierSettings:
         self.reseller()  # a bad IBAN, BIC or routing number stops the notifier at start
         return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_timeout(self) -> NotifierSettings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "webhook_lease_seconds must be longer than webhook_timeout_seconds, or a slow"
+                " receiver would get each delivery twice"
+            )
+        return self
+
+    def webhook_rules(self) -> TargetRules:
+        return TargetRules(self.webhook_allow_http, self.webhook_allow_private_targets)
+
+    def webhook_policy(self) -> DeliveryPolicy:
+        return DeliveryPolicy(
+            max_attempts=self.webhook_max_attempts,
+            retry_base_seconds=self.webhook_retry_base_seconds,
+            retry_max_seconds=self.webhook_retry_max_seconds,
+            timeout_seconds=self.webhook_timeout_seconds,
+            lease_seconds=self.webhook_lease_seconds,
+            disable_after_failures=self.webhook_disable_after_failures,
+            batch=self.webhook_concurrency,
+        )
 
     def reseller(self) -> Reseller:
         bank = bank_lines(
@@ -140,6 +191,14 @@ class NotifierSettings(ServiceSettings):
             account_number=self.bank_account_number,
             endpoint=(scheme, identifier) if identifier else None,
         )
+
+
+async def _logged(name: str, work: Coroutine[Any, Any, None]) -> None:
+    try:
+        await work
+    except Exception:
+        log.exception("the %s stopped", name)
+        raise
 
 
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
@@ -198,12 +257,38 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         if isinstance(sender, Sender):
             sender.wake.set()
 
+    async def run_deliverer(runtime: Runtime) -> None:
+        deliverer = Deliverer(runtime.pool, settings.webhook_policy(), settings.webhook_rules())
+        parts["deliverer"] = deliverer
+        await deliverer.run()
+
+    def wake_deliverer() -> None:
+        deliverer = parts.get("deliverer")
+        if isinstance(deliverer, Deliverer):
+            deliverer.wake.set()
+
+    async def background(runtime: Runtime) -> None:
+        # Side by side: e-mail that cannot render does not hold webhooks back, nor the reverse.
+        await asyncio.gather(
+            _logged("sender", run_sender(runtime)),
+            _logged("webhook deliverer", run_deliverer(runtime)),
+            return_exceptions=True,
+        )
+
     return build_app(
         settings,
         Path(__file__).parent,
         lambda rt: (
-            [handlers.router(rt, settings.message_id_domain, wake_sender)],
-            [api.router(renderer)],
+            [
+                handlers.router(rt, settings.message_id_domain, wake_sender),
+                webhook_consumer.router(rt, wake_deliverer),
+            ],
+            [
+                api.router(renderer),
+                webhook_api.router(
+                    rt, settings.webhook_rules(), settings.webhook_max_count, wake_deliverer
+                ),
+            ],
         ),
-        background=run_sender,
+        background=background,
     )
