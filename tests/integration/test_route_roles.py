@@ -42,6 +42,7 @@ ALLOWED = roles_table()
 PARAMS = {
     "{invoice_id}": "INV-209901-999999",
     "{credit_note_id}": "CN-209901-999999",
+    "{webhook_id}": "wh_none",
     "{payment_id}": "pay_none",
     "{failure_id}": "999999999",
     "{job_id}": "999999999",

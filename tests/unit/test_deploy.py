@@ -141,6 +141,8 @@ def _peer_name(peer: dict[str, Any]) -> str:
     """A peer in our namespace by its app name; anything wider is named by what it is."""
     if set(peer) == {"podSelector"}:
         return str(peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
+    if "ipBlock" in peer:
+        return "namespace public " + peer["ipBlock"]["cidr"]
     return "namespace " + str(
         peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
     )
@@ -205,9 +207,21 @@ def test_only_labelled_pods_reach_kafka_and_postgres_and_calls_match_the_callers
     assert {(n, peer) for n, r in reach.items() for peer in r if peer in services} == calls
     outside = {"namespace kafka:9092", "namespace db:5432", "namespace kube-system:53"}
     for name in services:
-        mail = {"namespace mail:587"} if name == "billport-notifier" else set()
+        mail = (
+            {"namespace mail:587", "namespace public 0.0.0.0/0"}
+            if name == "billport-notifier"  # the SMTP relay; webhook receivers
+            else set()
+        )
         assert {peer for peer in reach[name] if peer.startswith("namespace")} == outside | mail
     assert reach["billport-topics"] == {"namespace kafka:9092", "namespace kube-system:53"}
+
+
+def test_webhooks_reach_public_https_only() -> None:
+    policy = rendered()["NetworkPolicy"]["billport-notifier"]
+    (rule,) = [r for r in policy["spec"]["egress"] if "ipBlock" in r["to"][0]]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 443}]
+    excluded = set(rule["to"][0]["ipBlock"]["except"])
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= excluded
 
 
 def test_the_data_namespaces_example_admits_only_labelled_pods() -> None:
