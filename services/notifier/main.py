@@ -17,7 +17,7 @@ from pydantic import field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from schwifty import BIC, IBAN
 
-from services.notifier import api, handlers
+from services.notifier import alert_mail, api, handlers
 from services.notifier.document import Documents, Reseller, bank_lines
 from services.notifier.mailer import SmtpSettings
 from services.notifier.render_pool import RenderPool
@@ -202,7 +202,10 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         settings,
         Path(__file__).parent,
         lambda rt: (
-            [handlers.router(rt, settings.message_id_domain, wake_sender)],
+            [
+                handlers.router(rt, settings.message_id_domain, wake_sender),
+                alert_mail.router(rt, settings.message_id_domain, wake_sender),
+            ],
             [api.router(renderer)],
         ),
         background=run_sender,
