@@ -53,6 +53,13 @@ CASE WHEN {s} = {month} AND {e} = {last}
            WHERE d.service_line_number = {line} AND d.day BETWEEN {s} AND {e}) END
 """
 
+
+def qualified(alias: str) -> dict[str, str]:
+    """The segment's columns, qualified: inside the subqueries `month` would otherwise be
+    line_month_usage's own column."""
+    return {c: f"{alias}.{c}" for c in ("s", "e", "month", "last", "line")}
+
+
 LINE_CANDIDATES = f"""
 WITH rose AS (SELECT * FROM unnest($1::text[], $2::date[]) AS r(line, month)),
 seg AS (
@@ -74,7 +81,7 @@ seg AS (
 use AS (
     SELECT line, month, max(last - month + 1) AS month_days,
            sum(allowance_gb * (e - s + 1)) AS allowance_days,
-           sum({SEGMENT_GB.format(s="s", e="e", month="month", last="last", line="line")}) AS used,
+           sum({SEGMENT_GB.format(**qualified("seg"))}) AS used,
            (array_agg(org_id ORDER BY active_from DESC))[1] AS org_id
     FROM seg GROUP BY line, month
 )
@@ -119,7 +126,7 @@ mem AS (
 ),
 use AS (
     SELECT pool_id, month,
-           sum({SEGMENT_GB.format(s="s", e="e", month="month", last="last", line="line")}) AS used
+           sum({SEGMENT_GB.format(**qualified("mem"))}) AS used
     FROM mem GROUP BY pool_id, month
 )
 SELECT u.pool_id AS subject_id, u.month
