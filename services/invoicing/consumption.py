@@ -28,6 +28,7 @@ from services.invoicing.watching import (
     days_of,
     forecast,
     gb,
+    needs_previous,
     percent_used,
     prorated,
     remaining,
@@ -72,19 +73,39 @@ WHERE sub_pool_id = $1 AND active_from <= $3 AND (active_to IS NULL OR active_to
 ORDER BY service_line_number, active_from
 """
 
-# Each member's GB on its member days, and the pool's GB per day, in one pass over the
-# members' day rows (primary key ranges): from $2 to $3; `member_gb` counts from $4 on.
+# Each member's GB on its member days of the period, and the pool's GB per day: one month row
+# per member (`line_month_usage` keeps the month's days as arrays), its days cut to the
+# member's days; $2 is the period's first day, $3 its last.
 POOL_USAGE = """
 WITH m AS (
-    SELECT service_line_number AS line, greatest(active_from, $2::date) AS s,
-           least(coalesce(active_to, $3::date), $3::date) AS e
+    SELECT service_line_number AS line,
+           extract(day FROM greatest(active_from, $2::date))::smallint AS s,
+           extract(day FROM least(coalesce(active_to, $3::date), $3::date))::smallint AS e
     FROM service_lines
     WHERE sub_pool_id = $1 AND active_from <= $3 AND (active_to IS NULL OR active_to >= $2)
 )
-SELECT m.line, d.day, GROUPING(m.line) AS per_day,
-       sum(d.priority_gb) FILTER (WHERE d.day >= $4) AS member_gb, sum(d.priority_gb) AS day_gb
-FROM m JOIN line_daily_usage d ON d.service_line_number = m.line AND d.day BETWEEN m.s AND m.e
-GROUP BY GROUPING SETS ((m.line), (d.day))
+SELECT m.line, u.n, GROUPING(m.line) AS per_day, sum(u.gb) AS gb
+FROM m
+JOIN line_month_usage mu ON mu.service_line_number = m.line AND mu.month = $2
+CROSS JOIN LATERAL unnest(mu.day_numbers, mu.day_priority_gb) AS u(n, gb)
+WHERE u.n BETWEEN m.s AND m.e
+GROUP BY GROUPING SETS ((m.line), (u.n))
+"""
+
+# The pool's GB in a month (for the previous month's daily mean): a member there all month
+# is its monthly sum (one row), another the sum of its member days.
+POOL_MONTH_GB = """
+SELECT coalesce(sum(CASE
+    WHEN greatest(active_from, $2::date) = $2 AND least(coalesce(active_to, $3::date), $3) = $3
+    THEN coalesce((SELECT mu.priority_gb FROM line_month_usage mu
+                   WHERE mu.service_line_number = sl.service_line_number AND mu.month = $2), 0)
+    ELSE (SELECT coalesce(sum(d.priority_gb), 0) FROM line_daily_usage d
+          WHERE d.service_line_number = sl.service_line_number
+            AND d.day BETWEEN greatest(sl.active_from, $2)
+                          AND least(coalesce(sl.active_to, $3), $3))
+    END), 0) AS gb, count(*) AS members
+FROM service_lines sl
+WHERE sl.sub_pool_id = $1 AND sl.active_from <= $3 AND (sl.active_to IS NULL OR sl.active_to >= $2)
 """
 
 
@@ -165,43 +186,32 @@ async def line(conn: asyncpg.Connection, number: str, period: Period) -> Consump
     )
 
 
-async def pool(conn: asyncpg.Connection, pool_id: str, period: Period) -> Consumption:
-    """A sub-pool's consumption with each member's share; NotFound for an unknown pool."""
+async def pool(
+    conn: asyncpg.Connection, pool_id: str, period: Period, as_of: date | None = None
+) -> Consumption:
+    """A sub-pool's consumption with each member's share; NotFound for an unknown pool. With
+    `as_of`, the previous month is read only if the forecast on that day needs it."""
     found = await conn.fetchrow(POOL, pool_id, period.first_day)
     if found is None:
         raise NotFound(f"no sub-pool {pool_id}")
-    previous = period.previous()
     members = await conn.fetch(POOL_MEMBERS, pool_id, period.first_day, period.last_day)
-    rows = await conn.fetch(
-        POOL_USAGE, pool_id, previous.first_day, period.last_day, period.first_day
-    )
+    rows = await conn.fetch(POOL_USAGE, pool_id, period.first_day, period.last_day)
     daily: dict[date, Decimal] = {}
-    earlier: dict[date, Decimal] = {}
     shares: dict[str, Decimal] = defaultdict(Decimal)
     for r in rows:
         if r["per_day"]:
-            if r["day"] >= period.first_day:
-                if r["day_gb"]:
-                    daily[r["day"]] = r["day_gb"]
-            else:
-                earlier[r["day"]] = r["day_gb"]
-        elif r["member_gb"] is not None:
-            shares[r["line"]] += r["member_gb"]
+            if r["gb"]:
+                daily[period.first_day.replace(day=r["n"])] = r["gb"]
+        else:
+            shares[r["line"]] += r["gb"]
     names = {m["service_line_number"]: m["name"] for m in members}
-    before = previous.first_day, previous.last_day
-    was_pool = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM service_lines WHERE sub_pool_id = $1 AND active_from <= $3"
-        " AND (active_to IS NULL OR active_to >= $2))",
-        pool_id,
-        *before,
-    )
-    previous_days = days_of([Span(*before)]) if was_pool else []
+    active = days_of([Span(period.first_day, period.last_day)])
     return Consumption(
         period=period,
         allowance=Fraction(found["allowance_gb"]),
         daily=daily,
-        active=days_of([Span(period.first_day, period.last_day)]),
-        previous_mean=daily_mean(earlier, previous_days),
+        active=active,
+        previous_mean=await _pool_previous_mean(conn, pool_id, period, active, as_of),
         org_id=found["org_id"],
         name=found["name"],
         members=[
@@ -210,6 +220,20 @@ async def pool(conn: asyncpg.Connection, pool_id: str, period: Period) -> Consum
         ],
         extra={"sub_pool_id": pool_id, "name": found["name"], "org_id": found["org_id"]},
     )
+
+
+async def _pool_previous_mean(
+    conn: asyncpg.Connection, pool_id: str, period: Period, active: list[date], as_of: date | None
+) -> Fraction | None:
+    """The pool's daily mean of the month before; read only when the forecast needs it (fewer
+    than 7 settled days in the period)."""
+    if as_of is not None and not needs_previous(period, active, as_of):
+        return None
+    previous = period.previous()
+    row = await conn.fetchrow(POOL_MONTH_GB, pool_id, previous.first_day, previous.last_day)
+    if row is None or not row["members"]:
+        return None
+    return Fraction(row["gb"]) / previous.days
 
 
 async def within(conn: asyncpg.Connection, caller: Caller, org_id: str | None, what: str) -> None:

@@ -67,9 +67,11 @@ WITH t AS (
 ), rebuilt AS (
 INSERT INTO line_month_usage AS m (service_line_number, month, priority_gb, opt_in_priority_gb,
                                    standard_gb, non_billable_gb, days_with_usage, first_day,
-                                   last_day)
+                                   last_day, day_numbers, day_priority_gb)
 SELECT d.service_line_number, t.month, sum(d.priority_gb), sum(d.opt_in_priority_gb),
-       sum(d.standard_gb), sum(d.non_billable_gb), count(*), min(d.day), max(d.day)
+       sum(d.standard_gb), sum(d.non_billable_gb), count(*), min(d.day), max(d.day),
+       array_agg(extract(day FROM d.day)::smallint ORDER BY d.day),
+       array_agg(d.priority_gb ORDER BY d.day)
 FROM t
 JOIN line_daily_usage d ON d.service_line_number = t.line
                        AND d.day >= t.month AND d.day < (t.month + interval '1 month')::date
@@ -81,7 +83,9 @@ ON CONFLICT (service_line_number, month) DO UPDATE SET
     non_billable_gb = excluded.non_billable_gb,
     days_with_usage = excluded.days_with_usage,
     first_day = excluded.first_day,
-    last_day = excluded.last_day
+    last_day = excluded.last_day,
+    day_numbers = excluded.day_numbers,
+    day_priority_gb = excluded.day_priority_gb
 RETURNING m.service_line_number, m.month, m.priority_gb
 )
 SELECT r.service_line_number, r.month

@@ -56,11 +56,11 @@ def router(runtime: Runtime) -> APIRouter:
     async def pool_usage(
         pool_id: str, period: Month, caller: InternalCaller, as_of: Day | None = AS_OF
     ) -> dict[str, Any]:
-        month = _period(period)
+        month, day = _period(period), as_of or alerts.today()
         async with runtime.pool.acquire() as conn:
-            used = await consumption.pool(conn, pool_id, month)
+            used = await consumption.pool(conn, pool_id, month, day)
             await consumption.within(conn, caller, used.org_id, f"sub-pool {pool_id}")
-        return used.as_api(as_of or alerts.today())
+        return used.as_api(day)
 
     @api.get("/alerts")
     async def list_alerts(

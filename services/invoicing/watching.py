@@ -87,6 +87,12 @@ def daily_mean(daily: Mapping[date, Decimal], active: Sequence[date]) -> Fractio
     return sum((Fraction(daily.get(d, Decimal(0))) for d in active), Fraction(0)) / len(active)
 
 
+def needs_previous(period: Period, active: Sequence[date], as_of: date) -> bool:
+    """Whether the forecast on `as_of` takes the previous month's mean into account."""
+    last_settled = as_of - timedelta(days=SETTLE_DAYS)
+    return as_of <= period.last_day and sum(1 for d in active if d <= last_settled) < WINDOW
+
+
 def forecast(
     period: Period,
     daily: Mapping[date, Decimal],

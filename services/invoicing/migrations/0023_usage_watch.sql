@@ -29,3 +29,16 @@ CREATE INDEX usage_alerts_org_period ON usage_alerts (org_id, period, id);
 
 CREATE INDEX service_lines_sub_pool ON service_lines (sub_pool_id, active_from)
     WHERE sub_pool_id IS NOT NULL;
+
+-- A month's daily priority GB kept beside its sums (day of month, GB; rebuilt with them from
+-- the day rows): a pool's days are then one row per member, not a range of day rows each
+-- (500 members' days are scattered over hundreds of pages; their month rows are not).
+ALTER TABLE line_month_usage
+    ADD COLUMN day_numbers smallint[] NOT NULL DEFAULT '{}',
+    ADD COLUMN day_priority_gb numeric(20,9)[] NOT NULL DEFAULT '{}';
+UPDATE line_month_usage m SET day_numbers = x.n, day_priority_gb = x.gb
+FROM (SELECT service_line_number, date_trunc('month', day)::date AS month,
+             array_agg(extract(day FROM day)::smallint ORDER BY day) AS n,
+             array_agg(priority_gb ORDER BY day) AS gb
+      FROM line_daily_usage GROUP BY 1, 2) x
+WHERE x.service_line_number = m.service_line_number AND x.month = m.month;
