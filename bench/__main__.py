@@ -17,6 +17,7 @@ from bench import payments as payments_bench
 from bench import pdf as pdf_bench
 from bench import slice as slice_bench
 from bench import usage as usage_bench
+from bench import usage_watch as watch_bench
 from bench.report import figure, progress
 from devstack.__main__ import parse_replicas
 from devstack.procs import cpu_seconds, rss_mb
@@ -79,6 +80,11 @@ def main() -> None:
         figure("usage_ingest_vs_copy", usage.ingest_rps / usage.copy_rps, "ratio")
         figure("usage_event_to_db_p99_ms", usage.latency_p99_ms, "ms")
         figure("usage_event_to_db_p50_ms", usage.latency_p50_ms, "ms")
+
+        progress("watching usage: a 500-line pool's usage; usage -> alert under ingest load")
+        watch_bench.report(
+            asyncio.run(watch_bench.run(config.gateway_url, TOKEN, config.bootstrap))
+        )
 
         lines = int(os.environ.get("BENCH_BILLING_LINES", "100000"))
         seconds, _, barrier_ms = asyncio.run(

@@ -8,10 +8,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.invoicing import payments_check, repository
-from services.invoicing.domain import period_bounds
 from services.invoicing.usage_check import check
-from shared.api.types import Month
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import NotFound
 from shared.money import format_gb
 from shared.service import InternalCaller, Runtime
 
@@ -21,26 +19,8 @@ class DismissIn(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
 
 
-FIGURES = ("priority_gb", "opt_in_priority_gb", "standard_gb", "non_billable_gb")
-
-
 def router(runtime: Runtime) -> APIRouter:
     api = APIRouter(prefix="/internal")
-
-    @api.get("/service-lines/{service_line_number}/usage-summary")
-    async def usage_summary(service_line_number: str, period: Month) -> dict[str, Any]:
-        try:
-            start, _ = period_bounds(period)
-        except ValueError as exc:
-            raise ValidationFailed("bad period", fields={"period": str(exc)}) from None
-        async with runtime.pool.acquire() as conn:
-            row = await repository.month_usage(conn, service_line_number, start)
-        return {
-            "service_line_number": service_line_number,
-            "period": period,
-            "days_with_usage": row["days"] if row else 0,
-            **{f: format_gb(row[f]) if row else "0" for f in FIGURES},
-        }
 
     @api.get("/usage/unassigned")
     async def unassigned(limit: int = Query(default=500, ge=1, le=5000)) -> dict[str, Any]:

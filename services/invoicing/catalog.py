@@ -21,7 +21,8 @@ from shared.money import format_gb
 
 COLUMNS = {
     "organizations": "id, name, parent_id, customer_emails, finance_emails, payment_terms_days,"
-    " legal_name, billing_address, tax_id, tax_rate, tax_exempt_reason, peppol_id",
+    " legal_name, billing_address, tax_id, tax_rate, tax_exempt_reason, peppol_id,"
+    " usage_alert_thresholds",
     "plans": "id, name, monthly_price, allowance_gb, overage_price_per_gb, overage_block_gb,"
     " overage_block_price",
     "sub_pools": "id, org_id, name, monthly_price, allowance_gb, overage_price_per_gb",

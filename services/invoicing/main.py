@@ -18,6 +18,7 @@ from services.invoicing import (
     invoice_api,
     scheduler,
     usage_copy,
+    watch_api,
 )
 from shared.service import Runtime, build_app
 from shared.settings import ServiceSettings
@@ -79,6 +80,7 @@ def create_app(settings: InvoicingSettings | None = None) -> FastAPI:
                 catalog_api.router(rt),
                 invoice_api.router(rt),
                 credit_note_api.router(rt),
+                watch_api.router(rt),
             ],
         ),
         background=lambda rt: background(rt, settings),

@@ -54,15 +54,25 @@ ON CONFLICT (org_id, period) DO UPDATE SET marked_at = now()
 """
 
 # Every month the message touched is summed again from its days (a copy of state: whatever a
-# month held before, it now equals its days).
+# month held before, it now equals its days). Answers the (line, month) pairs whose priority GB
+# rose: only those can have crossed an alert threshold. `before` reads the sums as they were
+# when the statement began (every part of a statement sees the same snapshot).
 REBUILD_MONTHS = """
+WITH t AS (
+    SELECT DISTINCT line, date_trunc('month', day)::date AS month
+    FROM unnest($1::text[], $2::date[]) AS u(line, day)
+), before AS (
+    SELECT b.service_line_number, b.month, b.priority_gb
+    FROM line_month_usage b JOIN t ON b.service_line_number = t.line AND b.month = t.month
+), rebuilt AS (
 INSERT INTO line_month_usage AS m (service_line_number, month, priority_gb, opt_in_priority_gb,
                                    standard_gb, non_billable_gb, days_with_usage, first_day,
-                                   last_day)
+                                   last_day, day_numbers, day_priority_gb)
 SELECT d.service_line_number, t.month, sum(d.priority_gb), sum(d.opt_in_priority_gb),
-       sum(d.standard_gb), sum(d.non_billable_gb), count(*), min(d.day), max(d.day)
-FROM (SELECT DISTINCT line, date_trunc('month', day)::date AS month
-      FROM unnest($1::text[], $2::date[]) AS u(line, day)) t
+       sum(d.standard_gb), sum(d.non_billable_gb), count(*), min(d.day), max(d.day),
+       array_agg(extract(day FROM d.day)::smallint ORDER BY d.day),
+       array_agg(d.priority_gb ORDER BY d.day)
+FROM t
 JOIN line_daily_usage d ON d.service_line_number = t.line
                        AND d.day >= t.month AND d.day < (t.month + interval '1 month')::date
 GROUP BY 1, 2
@@ -73,7 +83,14 @@ ON CONFLICT (service_line_number, month) DO UPDATE SET
     non_billable_gb = excluded.non_billable_gb,
     days_with_usage = excluded.days_with_usage,
     first_day = excluded.first_day,
-    last_day = excluded.last_day
+    last_day = excluded.last_day,
+    day_numbers = excluded.day_numbers,
+    day_priority_gb = excluded.day_priority_gb
+RETURNING m.service_line_number, m.month, m.priority_gb
+)
+SELECT r.service_line_number, r.month
+FROM rebuilt r LEFT JOIN before b USING (service_line_number, month)
+WHERE r.priority_gb > coalesce(b.priority_gb, 0)
 """
 
 # A failure is resolved once every day it held is stored with a snapshot at least as new.
@@ -98,17 +115,20 @@ DAY_FIELDS = (
 )
 
 
-async def apply_days(conn: asyncpg.Connection, days: Sequence[LineDailyUsage]) -> None:
+async def apply_days(
+    conn: asyncpg.Connection, days: Sequence[LineDailyUsage]
+) -> list[tuple[str, date]]:
     """Copy these days (latest wins) and rebuild the months they fall in; in the caller's
-    transaction."""
+    transaction. Answers the (line, month) pairs whose priority GB rose."""
     if not days:
-        return
+        return []
     columns = [[getattr(d, c) for d in days] for c in DAY_FIELDS]
     lines = columns[0]
     await conn.execute(LOCK_LINES, lines)
     await conn.execute(UPSERT_DAYS, *columns)
-    await conn.execute(REBUILD_MONTHS, lines, columns[1])
+    rose = await conn.fetch(REBUILD_MONTHS, lines, columns[1])
     await conn.execute(RESOLVE_FAILURES, sorted(set(lines)))
+    return [(r["service_line_number"], r["month"]) for r in rose]
 
 
 async def record_failure(

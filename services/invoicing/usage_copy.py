@@ -17,7 +17,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from services.invoicing import repository
+from services.invoicing import alerts, repository
 from shared.errors import is_transient
 from shared.events.topics import USAGE_RECORDED
 from shared.events.usage import LineDailyUsage, UsageRecorded
@@ -51,7 +51,7 @@ async def _apply(runtime: Runtime, events: list[tuple[Any, UsageRecorded]]) -> N
     days = [d for _, e in events for d in e.days]
     try:
         async with runtime.pool.acquire() as conn, conn.transaction():
-            await repository.apply_days(conn, days)
+            await copy_and_watch(conn, days)
         return
     except Exception as exc:
         if is_transient(exc):
@@ -60,6 +60,13 @@ async def _apply(runtime: Runtime, events: list[tuple[Any, UsageRecorded]]) -> N
     for record, event in events:
         for line, line_days in _by_line(event.days).items():
             await _apply_line(runtime, record, event, line, line_days)
+
+
+async def copy_and_watch(conn: Any, days: list[LineDailyUsage]) -> None:
+    """Copy the days, then check the alerts their rise may have crossed, in one transaction:
+    an alert is made exactly when the usage that crossed is stored."""
+    rose = await repository.apply_days(conn, days)
+    await alerts.check(conn, rose)
 
 
 def _by_line(days: list[LineDailyUsage]) -> dict[str, list[LineDailyUsage]]:
@@ -77,7 +84,7 @@ async def _apply_line(
     for attempt in range(1, attempts + 1):
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
-                await repository.apply_days(conn, days)
+                await copy_and_watch(conn, days)
             return
         except Exception as exc:
             if is_transient(exc):

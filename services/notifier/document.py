@@ -15,6 +15,7 @@ from schwifty.exceptions import SchwiftyException
 from stdnum.us import rtn
 
 from shared.documents import CreditNoteDocument, InvoiceDocument, PostalAddress, money_text
+from shared.events.alerts import UsageThresholdCrossed
 
 EINVOICE_VERSION = "2"
 """Bumped when the e-invoice XML the PDFs embed is written differently: the rendered-document
@@ -156,4 +157,13 @@ class Documents:
         context = {"doc": doc, "note": note, "reseller": self.reseller, "currency": self.currency}
         subject = self._env.get_template(f"{purpose}_subject.txt.j2").render(context)
         body = self._env.get_template(f"{purpose}_body.txt.j2").render(context)
+        return " ".join(subject.split()), body
+
+    def alert_text(self, alert: UsageThresholdCrossed) -> tuple[str, str]:
+        """(subject, body) of a usage alert's e-mail (`usage_alert_subject.txt.j2`,
+        `usage_alert_body.txt.j2`, overridable like the others); the template gets `alert`
+        (the event: figures as decimal text), `reseller` and `currency`."""
+        context = {"alert": alert, "reseller": self.reseller, "currency": self.currency}
+        subject = self._env.get_template("usage_alert_subject.txt.j2").render(context)
+        body = self._env.get_template("usage_alert_body.txt.j2").render(context)
         return " ".join(subject.split()), body

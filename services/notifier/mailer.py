@@ -35,8 +35,8 @@ def build_message(
     subject: str,
     body: str,
     message_id: str,
-    pdf: bytes,
-    filename: str,
+    pdf: bytes | None = None,
+    filename: str = "",
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
@@ -46,7 +46,8 @@ def build_message(
     # The same Message-ID on every attempt: a receiver can drop a copy of a retried send.
     message["Message-ID"] = message_id
     message.set_content(body)
-    message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
+    if pdf is not None:  # a usage alert carries no document
+        message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
     return message
 
 

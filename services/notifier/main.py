@@ -20,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from schwifty import BIC, IBAN
 
-from services.notifier import api, handlers, webhook_api, webhook_consumer
+from services.notifier import alert_mail, api, handlers, webhook_api, webhook_consumer
 from services.notifier.document import Documents, Reseller, bank_lines
 from services.notifier.mailer import SmtpSettings
 from services.notifier.render_pool import RenderPool
@@ -281,6 +281,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         lambda rt: (
             [
                 handlers.router(rt, settings.message_id_domain, wake_sender),
+                alert_mail.router(rt, settings.message_id_domain, wake_sender),
                 webhook_consumer.router(rt, wake_deliverer),
             ],
             [

@@ -7,7 +7,10 @@ from typing import Any
 
 import asyncpg
 
+from shared.events.alerts import UsageThresholdCrossed
 from shared.events.notifier import InvoiceSendRequested
+
+ALERT_PURPOSE = "usage_alert"
 
 
 async def cached_pdf(conn: asyncpg.Connection, fingerprint: str) -> bytes | None:
@@ -48,6 +51,23 @@ async def enqueue(conn: asyncpg.Connection, request: InvoiceSendRequested, domai
     return bool(created)
 
 
+async def enqueue_alert(
+    conn: asyncpg.Connection, alert: UsageThresholdCrossed, domain: str
+) -> bool:
+    """Queue a usage alert's e-mail once per alert (an alert read twice is queued once)."""
+    request_id = f"usage-alert-{alert.alert_id}"
+    created = await conn.fetchval(
+        "INSERT INTO sends (request_id, purpose, recipients, alert, message_id)"
+        " VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (request_id) DO NOTHING RETURNING true",
+        request_id,
+        ALERT_PURPOSE,
+        alert.recipients,
+        alert.model_dump_json(),
+        f"<{request_id}@{domain}>",
+    )
+    return bool(created)
+
+
 async def lease_due(conn: asyncpg.Connection, lease_seconds: float, limit: int) -> list[Any]:
     """Take due sends for `lease_seconds`: pending ones whose time came, and sending ones whose
     lease ran out (their sender died). Replicas take different rows (SKIP LOCKED)."""
@@ -60,7 +80,7 @@ async def lease_due(conn: asyncpg.Connection, lease_seconds: float, limit: int) 
         "      OR (state = 'SENDING' AND lease_until < now())"
         "   ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
         " RETURNING request_id, invoice_id, purpose, recipients, document, credit_note,"
-        "  message_id, attempts",
+        "  alert, message_id, attempts",
         lease_seconds,
         limit,
     )

@@ -21,6 +21,7 @@ from services.notifier.rendering import Renderer
 from shared.db import outbox
 from shared.documents import CreditNoteDocument, InvoiceDocument
 from shared.errors import is_transient
+from shared.events.alerts import UsageThresholdCrossed
 from shared.events.notifier import InvoiceSendFailed, InvoiceSent
 from shared.events.topics import NOTIFIER_EVENTS
 
@@ -72,6 +73,9 @@ class Sender:
         return len(due)
 
     async def _send(self, row: Any) -> None:
+        if row["purpose"] == repository.ALERT_PURPOSE:
+            await self._send_alert(row)
+            return
         try:
             # A send queued before documents were typed holds the invoice detail: it reads as
             # the same document (fields it does not show are ignored).
@@ -117,6 +121,25 @@ class Sender:
         )
         return await deliver(message, recipients, self._smtp)
 
+    async def _send_alert(self, row: Any) -> None:
+        """A usage alert's e-mail: text from the templates, no attachment, no invoice event
+        (the alert itself was published by the invoicing service)."""
+        try:
+            alert = UsageThresholdCrossed.model_validate_json(row["alert"])
+            subject, body = self._renderer.documents.alert_text(alert)
+            recipients = list(row["recipients"])
+            message = build_message(self._smtp.sender, recipients, subject, body, row["message_id"])
+            accepted = await deliver(message, recipients, self._smtp)
+        except SendError as exc:
+            await self._failed(row, exc.reason, exc.permanent)
+            return
+        except Exception as exc:  # a template that does not render: a transient one retries
+            await self._failed(row, f"the alert e-mail failed: {exc}", not is_transient(exc))
+            return
+        async with self._db.acquire() as conn:
+            await repository.finish(conn, row["request_id"], "SENT")
+        log.info("usage alert %s sent to %s", alert.alert_id, ", ".join(accepted))
+
     async def _failed(self, row: Any, reason: str, permanent: bool) -> None:
         final = permanent or row["attempts"] >= self._policy.max_attempts
         async with self._db.acquire() as conn, conn.transaction():
@@ -132,6 +155,9 @@ class Sender:
                 )
                 return
             await repository.finish(conn, row["request_id"], "FAILED", reason)
+            if row["purpose"] == repository.ALERT_PURPOSE:  # no invoice to tell
+                log.error("%s: alert e-mail failed for good: %s", row["request_id"], reason)
+                return
             event = InvoiceSendFailed(
                 request_id=row["request_id"],
                 invoice_id=row["invoice_id"],

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 import pycountry
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -146,6 +147,36 @@ class BillingDetails(_In):
 
 BILLING_FIELDS = tuple(BillingDetails.model_fields)
 
+# --- usage alerts ---------------------------------------------------------------------------
+
+DEFAULT_ALERT_THRESHOLDS = (80, 100)
+MAX_ALERT_THRESHOLDS = 10
+
+Threshold = Annotated[int, Field(strict=True, ge=1, le=1000)]
+"""A usage alert threshold: a whole percent of the allowance, 1 to 1000."""
+
+
+def _thresholds(value: list[int] | None) -> list[int] | None:
+    """Unique, kept in ascending order (the order they are crossed in)."""
+    if value is None:
+        return None
+    repeated = sorted({t for t in value if value.count(t) > 1})
+    if repeated:
+        raise ValueError(f"each threshold once: {', '.join(map(str, repeated))} repeated")
+    return sorted(value)
+
+
+AlertThresholds = Annotated[
+    list[Threshold],
+    Field(
+        max_length=MAX_ALERT_THRESHOLDS,
+        description="Percents of the allowance (1 to 1000, unique, at most 10) at which a line"
+        " on a plan or a sub-pool of this organization alerts once per period; [] turns the"
+        " alerts off.",
+    ),
+    AfterValidator(_thresholds),
+]
+
 
 class OrganizationIn(BillingDetails):
     name: Name
@@ -153,6 +184,9 @@ class OrganizationIn(BillingDetails):
     customer_emails: list[EmailStr] = Field(default_factory=list, max_length=50)
     finance_emails: list[EmailStr] = Field(default_factory=list, max_length=50)
     payment_terms_days: int = Field(default=30, ge=0, le=365)
+    usage_alert_thresholds: AlertThresholds = Field(
+        default_factory=lambda: list(DEFAULT_ALERT_THRESHOLDS)
+    )
 
 
 class Organization(OrganizationIn):
@@ -235,6 +269,7 @@ class OrganizationPatch(BillingDetails):
     customer_emails: list[EmailStr] | None = Field(default=None, max_length=50)
     finance_emails: list[EmailStr] | None = Field(default=None, max_length=50)
     payment_terms_days: int | None = Field(default=None, ge=0, le=365)
+    usage_alert_thresholds: AlertThresholds | None = None
 
     @model_validator(mode="after")
     def _no_nulls_but_parent(self) -> OrganizationPatch:

@@ -1,11 +1,10 @@
-"""Usage routes: feeds push records or Starlink pages; admins and finance read daily usage.
-
-Reads are for admin and finance until service lines belong to organizations in the catalog;
-then org_user gets its own organization's lines (organization scoping)."""
+"""Usage routes: feeds push records or Starlink pages; admins and finance read daily usage;
+everyone but feeds reads consumption (a line's or a sub-pool's period against its allowance,
+with the forecast) and the usage alerts, an org_user within its own organization tree."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Query, Request
@@ -14,7 +13,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway import resources
 from services.gateway.audit import record
-from services.gateway.deps import Admin, Db, Feed, PathId, Producer, Services, Settings, Staff
+from services.gateway.deps import (
+    IDENT,
+    Admin,
+    Db,
+    Feed,
+    OrgScope,
+    PathId,
+    Producer,
+    Reader,
+    Services,
+    Settings,
+    Staff,
+)
 from services.gateway.errors import Busy
 from services.gateway.ingest import (
     IngestResult,
@@ -31,6 +42,10 @@ from shared.kafka import KafkaProducer
 from shared.metrics import REJECTED
 
 router = APIRouter(tags=["usage"])
+
+PathIdQuery = Annotated[
+    str | None, Query(pattern=IDENT, description="an organization id (its tree)")
+]
 
 RECORDS_BODY = {
     "requestBody": {
@@ -146,18 +161,86 @@ async def line_usage(
     )
 
 
+AS_OF = Query(
+    default=None,
+    description="The day the forecast is made on (YYYY-MM-DD, default today, UTC). Starlink"
+    " revises a day for up to 24 hours after it ends: days up to two days before `as_of` are"
+    " settled and set the daily rate (the mean of the last 7 settled days, topped up with the"
+    " previous month's daily mean when fewer have passed); forecast_gb = settled GB + rate x"
+    " the days left, never below used_gb; a period already over forecasts what it used.",
+)
+WATCHING = (
+    " `allowance_gb`, `used_gb` (priority GB, opt-in included), `remaining_gb`,"
+    " `percent_used` (2 decimals, null without an allowance), `forecast_gb` (month end),"
+    " `days` [{date, priority_gb}]."
+)
+
+
+def _as_of(as_of: date | None) -> dict[str, str]:
+    return {"as_of": as_of.isoformat()} if as_of else {}
+
+
 @router.get(
     "/service-lines/{service_line_number}/usage-summary",
-    summary="A period's usage of a service line as the invoicing service sees it for billing",
+    summary="A period's consumption of a service line: allowance, used, forecast, daily figures",
+    description="The line's allowance is its plans' allowances prorated by the days on each"
+    " (the price version in force for the period); `used_gb` counts its priority GB on those"
+    " days (days in a sub-pool count in the pool). Also the month's totals of every figure"
+    " (`priority_gb`, `opt_in_priority_gb`, `standard_gb`, `non_billable_gb`,"
+    " `days_with_usage`), as billing sees them." + WATCHING,
 )
 async def line_usage_summary(
-    service_line_number: PathId, period: Month, user: Staff, services: Services
+    service_line_number: PathId,
+    period: Month,
+    user: Reader,
+    services: Services,
+    as_of: Day | None = AS_OF,
 ) -> Any:
     return await services.get(
         "invoicing",
         f"/internal/service-lines/{service_line_number}/usage-summary",
-        {"period": period},
+        {"period": period, **_as_of(as_of)},
     )
+
+
+@router.get(
+    "/sub-pools/{pool_id}/usage",
+    summary="A period's consumption of a sub-pool: allowance, used, forecast, days, members",
+    description="The pool's allowance (the version in force for the period); `used_gb` counts"
+    " its members' priority GB on the days each was a member; `members`"
+    " [{service_line_number, name, used_gb}]." + WATCHING,
+)
+async def pool_usage(
+    pool_id: PathId, period: Month, user: Reader, services: Services, as_of: Day | None = AS_OF
+) -> Any:
+    return await services.get(
+        "invoicing", f"/internal/sub-pools/{pool_id}/usage", {"period": period, **_as_of(as_of)}
+    )
+
+
+@router.get(
+    "/alerts",
+    summary="Usage alerts made: a line on a plan or a sub-pool reached a threshold in a period",
+    description="Newest first; `org_id` includes its sub-organizations; `cursor` is the"
+    " `next_cursor` of the page before.",
+)
+async def list_alerts(
+    user: Reader,
+    scope: OrgScope,
+    services: Services,
+    org_id: PathIdQuery = None,
+    period: Month | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+    cursor: int | None = Query(default=None, ge=1, le=2**62),
+) -> Any:
+    params: dict[str, Any] = {"limit": limit}
+    if org_id or scope:
+        params["org_id"] = org_id or scope
+    if period:
+        params["period"] = period
+    if cursor:
+        params["cursor"] = cursor
+    return await services.get("invoicing", "/internal/alerts", params)
 
 
 @router.get(
