@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass
 
@@ -26,6 +27,9 @@ from shared.service import Runtime
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05
+INVOICE_NUMBER = re.compile(r"^INV-[0-9]{6}-[0-9]{6,}$")
+"""How the invoicing service numbers invoices (`invoices.next_number`): only such an id is
+worth waiting for."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ async def known_or_404(runtime: Runtime, invoice_id: str, patience: Patience) ->
     published within the grace, it still does not; TransientError when it cannot catch up."""
     if await known(runtime, invoice_id):
         return
+    if not INVOICE_NUMBER.match(invoice_id):  # never an invoice: nothing to wait for
+        raise NotFound(f"no invoice {invoice_id}", fields={"invoice_id": "unknown invoice"})
     topic = INVOICING_EVENTS.name
     group = runtime.group_of(topic)
     started = time.monotonic()
