@@ -417,8 +417,15 @@ async def test_an_org_user_sees_its_own_tree_only(stack: Stack, gateway: httpx.A
         await expect(page.locator("#d-allowance")).to_have_text("21 GB")
         await expect(page.locator("#d-forecast")).to_have_text("4 GB")
         await page.locator("#days-box summary").click()
-        table = await rows_of(page, "#days tbody tr")
-        assert table[-1] == [f"{PERIOD}-12", "0", "4", "21"] and len(table) == 12
+        # Its days from the first on its plan (the 11th) to the as-of day; none before drawn.
+        assert await rows_of(page, "#days tbody tr") == [
+            [f"{PERIOD}-11", "4", "4", "21"],
+            [f"{PERIOD}-12", "0", "4", "21"],
+        ]
+        drawn = await chart_drawn(page)
+        assert drawn["datasets"][0]["data"] == [None] * 10 + [4, 0] + [None] * 19
+        assert drawn["datasets"][1]["data"] == [None] * 10 + [4, 4] + [None] * 19
+        assert drawn["datasets"][3]["data"] == [None] * 11 + [4] + [None] * 18 + [4]
         found = await axe_findings(page, "usage-org-user")
         await usage_shot(page, "org-user-line")
 

@@ -107,17 +107,22 @@ async function mapFew(items, fn, width = 6) {
 const overlaps = (row, first, last) => row.active_from <= last && (!row.active_to || row.active_to >= first);
 
 // The lines on a plan some day of the period. The list has one row per assignment of a line:
-// one subject per number, named and placed by its latest such assignment.
+// one subject per number, named and placed by its latest such assignment, its days shown from
+// the first one on a plan (the days before count nowhere for it: they are not drawn as zeros).
 function planLines(rows, period) {
   const first = dayOf(period, 1);
   const last = dayOf(period, daysIn(period));
   const latest = new Map();
+  const start = new Map();
   for (const r of rows) {
     if (!r.plan_id || !overlaps(r, first, last)) continue;
-    const seen = latest.get(r.service_line_number);
-    if (!seen || seen.active_from < r.active_from) latest.set(r.service_line_number, r);
+    const n = r.active_from > first ? Number(r.active_from.slice(8, 10)) : 1;
+    const number = r.service_line_number;
+    start.set(number, Math.min(start.get(number) ?? n, n));
+    const seen = latest.get(number);
+    if (!seen || seen.active_from < r.active_from) latest.set(number, r);
   }
-  return [...latest.values()];
+  return [...latest.values()].map((r) => ({ ...r, start: start.get(r.service_line_number) }));
 }
 
 function figuresQuery() {
@@ -133,12 +138,12 @@ async function loadSubjects() {
   const q = figuresQuery();
   const byName = (a, b) => a.name.localeCompare(b.name);
   const poolSubjects = await mapFew(pools.sort(byName), async (p) => ({
-    key: 'pool:' + p.id, kind: 'pool', id: p.id, name: p.name, org_id: p.org_id,
+    key: 'pool:' + p.id, kind: 'pool', id: p.id, name: p.name, org_id: p.org_id, start: 1,
     usage: await api(`/sub-pools/${enc(p.id)}/usage?${q}`),
   }));
   const lineSubjects = await mapFew(planLines(lines, state.period).sort(byName), async (l) => ({
     key: 'line:' + l.service_line_number, kind: 'line', id: l.service_line_number, name: l.name,
-    org_id: l.org_id, usage: await api(`/service-lines/${enc(l.service_line_number)}/usage-summary?${q}`),
+    org_id: l.org_id, start: l.start, usage: await api(`/service-lines/${enc(l.service_line_number)}/usage-summary?${q}`),
   }));
   return [...poolSubjects, ...lineSubjects];
 }
@@ -229,18 +234,18 @@ function shownDays(u, period) {
   return end;
 }
 
-function series(u, period) {
+function series(u, period, start) {
   const total = daysIn(period);
   const end = shownDays(u, period);
   const byDate = new Map(u.days.map((d) => [d.date, nano(d.priority_gb)]));
   const rows = [];
   let cumulative = 0n;
-  for (let n = 1; n <= end; n += 1) {
+  for (let n = start; n <= end; n += 1) {
     const daily = byDate.get(dayOf(period, n)) ?? 0n;
     cumulative += daily;
-    rows.push({ date: dayOf(period, n), daily, cumulative });
+    rows.push({ n, date: dayOf(period, n), daily, cumulative });
   }
-  return { total, end, rows };
+  return { total, start, end, rows };
 }
 
 function describe(s, u, period) {
@@ -269,12 +274,14 @@ function legendItems(chart) {
 function drawChart(s, data) {
   const u = s.usage;
   const labels = Array.from({ length: data.total }, (_, i) => String(i + 1));
-  const pad = (values) => [...values, ...Array(data.total - values.length).fill(null)];
+  const byDay = (f) => { const a = Array(data.total).fill(null); for (const r of data.rows) a[r.n - 1] = f(r); return a; };
   const allowance = Number(gbText(nano(u.allowance_gb)));
   const dailyValues = data.rows.map((r) => Number(gbText(r.daily)));
   const forecast = Array(data.total).fill(null);
   if (data.end < data.total) {  // the month is not over: project from the last day shown
-    forecast[Math.max(data.end - 1, 0)] = data.end ? Number(gbText(data.rows[data.end - 1].cumulative)) : 0;
+    const lastRow = data.rows[data.rows.length - 1];
+    if (lastRow) forecast[lastRow.n - 1] = Number(gbText(lastRow.cumulative));
+    else forecast[Math.max(data.start, data.end) - 1] = 0;
     forecast[data.total - 1] = Number(gbText(nano(u.forecast_gb)));
   }
   const canvas = $('#chart');
@@ -288,10 +295,10 @@ function drawChart(s, data) {
       labels,
       datasets: [
         { type: 'bar', label: 'Daily GB', yAxisID: 'daily', order: 4,
-          data: pad(dailyValues),
+          data: byDay((r) => Number(gbText(r.daily))),
           backgroundColor: 'rgba(0, 114, 178, 0.45)', borderColor: COLORS.daily, borderWidth: 1 },
         { type: 'line', label: 'Cumulative GB', yAxisID: 'total', order: 1,
-          data: pad(data.rows.map((r) => Number(gbText(r.cumulative)))),
+          data: byDay((r) => Number(gbText(r.cumulative))),
           borderColor: COLORS.cumulative, backgroundColor: COLORS.cumulative, borderWidth: 2.5,
           pointStyle: 'rectRot', pointRadius: 3.5 },
         { type: 'line', label: `Allowance ${u.allowance_gb} GB`, yAxisID: 'total', order: 3,
@@ -326,7 +333,8 @@ function drawChart(s, data) {
 function daysTable(s, data) {
   const u = s.usage;
   $('#days-caption').textContent = `Priority GB of ${s.name} per day of ${monthName(state.period)}` +
-    ` to ${data.end ? dayOf(state.period, data.end) : 'the first day'}; allowance ${u.allowance_gb} GB.`;
+    (data.rows.length ? ` from ${data.rows[0].date} to ${data.rows[data.rows.length - 1].date}` : '') +
+    `; allowance ${u.allowance_gb} GB.`;
   $('#days tbody').replaceChildren(...data.rows.map((r) => el('tr', { 'data-date': r.date },
     el('th', { scope: 'row', text: r.date }), num(gbText(r.daily)), num(gbText(r.cumulative)), num(u.allowance_gb))));
   if (!data.rows.length) $('#days tbody').append(el('tr', {}, el('td', { colspan: '4', class: 'empty', text: 'No day of this period yet.' })));
@@ -369,7 +377,7 @@ function select(key) {
   $('#d-remaining').textContent = grouped(u.remaining_gb) + ' GB';
   $('#d-percent').textContent = u.percent_used === null ? '–' : u.percent_used + ' %';
   $('#d-forecast').textContent = grouped(u.forecast_gb) + ' GB';
-  const data = series(u, state.period);
+  const data = series(u, state.period, s.start);
   drawChart(s, data);
   daysTable(s, data);
   membersTable(s);
