@@ -1,5 +1,10 @@
-"""The web UI: the login page at `/` and the Invoices page at `/invoices` (plain HTML and a
-little JavaScript over the public API; the token stays in the browser's session storage).
+"""The web UI: the login page at `/`, the Invoices page at `/invoices` and the Usage page at
+`/usage` (plain HTML and a little JavaScript over the public API; the token stays in the
+browser's session storage).
+
+The Usage page draws its charts with Chart.js (MIT), vendored unchanged in `web/vendor/chartjs/`
+and served from here: the Content-Security-Policy's `script-src 'self'` holds (Chart.js needs no
+eval), and nothing is fetched at run time.
 
 The icons are Tabler Icons (MIT), the SVG files the pages use vendored in `web/icons/`: they are
 put into the page once as an inline sprite of `<symbol>`s, which the script draws with `<use>`.
@@ -45,8 +50,11 @@ def _page(name: str) -> str:
 
 _LOGIN = _page("login.html")
 _INVOICES = _page("invoices.html")
+_USAGE = _page("usage.html")
 _SCRIPT = (_WEB / "invoices.js").read_text()
+_USAGE_SCRIPT = (_WEB / "usage.js").read_text()
 _LOGIN_SCRIPT = (_WEB / "login.js").read_text()
+_CHART_JS = (_WEB / "vendor" / "chartjs" / "chart.umd.min.js").read_text()
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -59,6 +67,11 @@ async def invoices_page() -> str:
     return _INVOICES
 
 
+@router.get("/usage", response_class=HTMLResponse)
+async def usage_page() -> str:
+    return _USAGE
+
+
 @router.get("/web/login.js")
 async def login_script() -> Response:
     return Response(_LOGIN_SCRIPT, media_type="text/javascript")
@@ -67,3 +80,13 @@ async def login_script() -> Response:
 @router.get("/web/invoices.js")
 async def invoices_script() -> Response:
     return Response(_SCRIPT, media_type="text/javascript")
+
+
+@router.get("/web/usage.js")
+async def usage_script() -> Response:
+    return Response(_USAGE_SCRIPT, media_type="text/javascript")
+
+
+@router.get("/web/vendor/chart.umd.min.js")
+async def chart_script() -> Response:
+    return Response(_CHART_JS, media_type="text/javascript")
