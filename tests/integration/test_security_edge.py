@@ -292,6 +292,9 @@ async def test_every_response_carries_the_security_headers(
             await anonymous.get("/"),
             await anonymous.get("/invoices"),
             await anonymous.get("/web/invoices.js"),
+            await anonymous.get("/usage"),
+            await anonymous.get("/web/usage.js"),
+            await anonymous.get("/web/vendor/chart.umd.min.js"),
             await anonymous.get("/web/login.js"),
             await anonymous.get("/healthz"),
             await anonymous.get("/openapi.json"),
@@ -305,7 +308,7 @@ async def test_every_response_carries_the_security_headers(
         docs = await anonymous.get("/docs")
         redoc = await anonymous.get("/redoc")
     assert [r.status_code for r in responses] == [
-        *[200] * 6,
+        *[200] * 9,
         401,
         404,
         413,
@@ -315,7 +318,7 @@ async def test_every_response_carries_the_security_headers(
     ]
     for response in responses:
         assert "script-src 'self'" in assert_secured(response)
-    for page in responses[:2]:  # the web UI: no inline script, no inline event handler
+    for page in [*responses[:2], responses[3]]:  # the web UI: no inline script or handler
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page.text), page.url
         assert not re.search(r"\son[a-z]+\s*=", page.text), page.url
 
