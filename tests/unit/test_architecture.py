@@ -70,3 +70,11 @@ def test_no_float_in_money_paths() -> None:
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "float":
                     pytest.fail(f"float() call in {path}:{node.lineno}")
+
+
+def test_test_modules_have_unique_basenames() -> None:
+    """tests/ has no packages: two modules of one name in different folders fail collection
+    of the whole suite (`import file mismatch`)."""
+    root = Path(__file__).resolve().parents[1]
+    names = [p.name for p in root.rglob("test_*.py") if "__pycache__" not in p.parts]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
