@@ -1,11 +1,8 @@
-"""A stack of its own for the fault tests: three invoicing and two usage replicas in one
-consumer group each, quick retries and leases in the notifier. Slot 3 beside the integration
-tests' slot 1; when the tests run on another slot (`BILLPORT_TEST_SLOT`), on that slot too:
-the integration stack is stopped by then (its fixtures are the package's)."""
+"""A stack of its own for the fault tests (slot 3): three invoicing and two usage replicas in
+one consumer group each, quick retries and leases in the notifier."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -13,9 +10,7 @@ import pytest
 
 from devstack.stack import ROOT, Stack, StackConfig, wipe
 
-TEST_SLOT = int(os.environ.get("BILLPORT_TEST_SLOT", "1"))
-SLOT = 3 if TEST_SLOT == 1 else TEST_SLOT
-HOME = ROOT / ".local" / ("faults" if SLOT == 3 else f"faults-{SLOT}")
+HOME = ROOT / ".local" / "faults"
 TOKEN = "bp_faults_admin_8Nd3Kq6Wz2Pv9Ly4Hs7Gc5"
 
 
@@ -23,7 +18,7 @@ TOKEN = "bp_faults_admin_8Nd3Kq6Wz2Pv9Ly4Hs7Gc5"
 def fault_stack() -> Iterator[Stack]:
     wipe(HOME)
     config = StackConfig.isolated(
-        HOME, slot=SLOT, admin_token=TOKEN, replicas={"invoicing": 3, "usage": 2}
+        HOME, slot=3, admin_token=TOKEN, replicas={"invoicing": 3, "usage": 2}
     )
     config.extra_env.update(
         {

@@ -1,9 +1,6 @@
 """The real local stack for integration tests: fresh Kafka, PostgreSQL, SMTP inbox, every
 service and the gateway, on ports of their own, so a running `make run` is not disturbed.
-If anything cannot start, every test here fails with the reason: nothing is skipped.
-
-The stack lives as long as this package's tests (scope "package"): it is stopped before the
-fault tests start their own, so the two never share the machine."""
+If anything cannot start, every test here fails with the reason: nothing is skipped."""
 
 from __future__ import annotations
 
@@ -22,7 +19,7 @@ TEST_HOME = ROOT / ".local" / ("test" if SLOT == 1 else f"test-{SLOT}")
 ADMIN_TOKEN = "bp_test_admin_5Jq8Vw2Lz7Hn4Rk9Xc3Tf6Bm"
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     wipe(TEST_HOME)
     config = StackConfig.isolated(TEST_HOME, slot=SLOT, admin_token=ADMIN_TOKEN)
@@ -58,7 +55,7 @@ def stack() -> Iterator[Stack]:
         running.stop()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 async def gateway(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
         base_url=stack.config.gateway_url,
@@ -68,7 +65,7 @@ async def gateway(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 async def db(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
     """Direct database access, for assertions on what the services stored."""
     pool = await asyncpg.create_pool(stack.config.dsn, min_size=1, max_size=4)
