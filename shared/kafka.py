@@ -110,6 +110,11 @@ class DeadLetterer:
         self._producer = producer
         self._group = consumer_group
 
+    def for_group(self, consumer_group: str) -> DeadLetterer:
+        """The same producer, naming another consumer group on its letters (a service that
+        reads one topic in two groups of its own: each letter says which one refused)."""
+        return DeadLetterer(self._producer, consumer_group)
+
     async def send(
         self,
         record: Any,

@@ -40,7 +40,9 @@ def router(runtime: Runtime, domain: str, woken: Callable[[], None]) -> KafkaRou
         USAGE_ALERTS,
         f"{runtime.settings.group_id}.mail",
         enqueue,
-        runtime.dead_letters,
+        lambda: runtime.dead_letters().for_group(
+            f"{runtime.settings.group_id}.mail.{USAGE_ALERTS.name}"
+        ),
         runtime.settings.consumer_max_attempts,
         max_records=100,
     )

@@ -70,7 +70,7 @@ def router(runtime: Runtime, woken: Callable[[], None]) -> KafkaRouter:
             topic,
             group_id(runtime),
             process,
-            runtime.dead_letters,
+            lambda: runtime.dead_letters().for_group(f"{group_id(runtime)}.{topic.name}"),
             runtime.settings.consumer_max_attempts,
             max_records=200,
         )
