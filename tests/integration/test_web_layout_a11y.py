@@ -372,6 +372,7 @@ async def test_an_org_user_sees_its_own_tree_only(stack: Stack, gateway: httpx.A
         await page.goto(f"{stack.config.gateway_url}/invoices#invoice={sub_invoice}")
         await expect(page.locator("#detail-title")).to_contain_text(sub_invoice)
         await page.locator("#dlg-detail [data-close]").click()
+        await expect(page.locator("#dlg-detail")).to_be_hidden()
         await page.evaluate(f"() => {{ location.hash = 'invoice={foreign}'; }}")
         await expect(page.locator("#error")).to_have_text(f"Invoice {foreign} not found.")
         await expect(page.locator("#dlg-detail")).to_be_hidden()

@@ -400,6 +400,7 @@ const actions = {
     await renderDetails(id);
     // The open invoice is in the address (#invoice=ID): it can be bookmarked or shared.
     history.replaceState(null, '', '#invoice=' + enc(id));
+    $('#dlg-detail').dataset.invoice = id;
     open($('#dlg-detail'));
   },
   view: (id) => showDocument(`/invoices/${enc(id)}/document`, 'Invoice ' + id),
@@ -613,7 +614,11 @@ const openFromHash = guarded(async () => {
 });
 window.addEventListener('hashchange', openFromHash);
 $('#dlg-detail').addEventListener('close', () => {
-  if (invoiceInHash()) history.replaceState(null, '', location.pathname + location.search);
+  // The close event comes a task later: by then the address may already name another invoice,
+  // which must stay for its hashchange to open it.
+  if (invoiceInHash() === $('#dlg-detail').dataset.invoice) {
+    history.replaceState(null, '', location.pathname + location.search);
+  }
 });
 
 (async () => {
