@@ -17,7 +17,7 @@ stop:
 	@if [ -x $(PY) ]; then $(PY) -m devstack stop; fi
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit

@@ -110,7 +110,11 @@ def format_storage(libs: Path, data_dir: Path, props: Path) -> None:
 
 
 def start(
-    data_dir: Path, port: int, controller_port: int, timeout: float = 90
+    data_dir: Path,
+    port: int,
+    controller_port: int,
+    timeout: float = 90,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     libs = ensure_jars()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -118,6 +122,6 @@ def start(
     props.write_text(server_properties(data_dir, port, controller_port))
     format_storage(libs, data_dir, props)
     log = data_dir / "kafka.log"
-    proc = spawn(java_cmd(libs, "kafka.Kafka", str(props)), log)
+    proc = spawn(java_cmd(libs, "kafka.Kafka", str(props)), log, env=env, cwd=data_dir)
     wait_port(port, timeout, proc, "the Kafka broker", log)
     return proc

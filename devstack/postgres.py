@@ -10,15 +10,18 @@ data folder that user owns."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
-from devstack.procs import StackError, wait_port, wait_port_free
+from devstack.procs import StackError, alive, spawn, tail, wait_port, wait_port_free
 
 BIN_DIRS = [Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin")]
 SUPERUSER = "billport"
@@ -74,10 +77,17 @@ def dsn(port: int, password: str, role: str = SUPERUSER) -> str:
     return f"postgresql://{quote(role)}:{quote(password, safe='')}@127.0.0.1:{port}/{DATABASE}"
 
 
-def start(data_dir: Path, port: int, passwords: Mapping[str, str], timeout: float = 60) -> None:
+def start(
+    data_dir: Path,
+    port: int,
+    passwords: Mapping[str, str],
+    timeout: float = 60,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes] | None:
     """Init (once) and start the cluster, then make sure it asks every client for a password
     and every service role exists with the password given. `passwords` maps each role (the
-    superuser and every `role_of(schema)`) to its password."""
+    superuser and every `role_of(schema)`) to its password. Returns the postmaster we started,
+    or None when the cluster was running already (then only the roles are seen to)."""
     superuser_password = passwords[SUPERUSER]
     bins = bin_dir()
     pgdata = data_dir / "pgdata"
@@ -90,38 +100,65 @@ def start(data_dir: Path, port: int, passwords: Mapping[str, str], timeout: floa
     if not (pgdata / "PG_VERSION").exists():
         _init(bins, data_dir, superuser_password)
     log = data_dir / "postgres.log"
-    if not log.exists():
-        log.touch()
-    _chown(log)
+    proc = None
     if not status(data_dir):
         # A cluster stopped a moment ago (the previous test run) may still hold the port.
         wait_port_free(port, timeout=30, what="PostgreSQL")
-        options = (
-            f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=on "
-            "-c max_connections=300 -c shared_buffers=256MB -c synchronous_commit=on"
-            # bulk usage writes much WAL: fewer forced checkpoints (and full-page writes)
-            " -c max_wal_size=4GB -c checkpoint_timeout=15min"
-        )
-        _run(
-            [
-                str(bins / "pg_ctl"),
-                "-D",
-                str(pgdata),
-                "-o",
-                options,
-                "-l",
-                str(log),
-                "-w",
-                "-t",
-                str(int(timeout)),
-                "start",
-            ],
-            "starting PostgreSQL",
-        )
-    wait_port(port, timeout, None, "PostgreSQL", log)
+        proc = _spawn_postmaster(bins, pgdata, port, sockets, log, env)
+    _wait_ready(bins, port, timeout, proc, log)
     _require_passwords(bins, pgdata, port, superuser_password)
     _ensure_database(bins, port, superuser_password)
     _provision_roles(bins, port, passwords)
+    return proc
+
+
+def _spawn_postmaster(
+    bins: Path, pgdata: Path, port: int, sockets: Path, log: Path, env: Mapping[str, str] | None
+) -> subprocess.Popen[bytes]:
+    """`postgres` itself in the foreground, a child of ours like every other process of the
+    stack (not `pg_ctl start`, which daemonizes it away from us): it dies with its parent, and
+    its backends end when it does."""
+    settings = {
+        "port": str(port),
+        "unix_socket_directories": str(sockets),
+        "listen_addresses": "127.0.0.1",
+        "fsync": "on",
+        "max_connections": "300",
+        "shared_buffers": "256MB",
+        "synchronous_commit": "on",
+        # bulk usage writes much WAL: fewer forced checkpoints (and full-page writes)
+        "max_wal_size": "4GB",
+        "checkpoint_timeout": "15min",
+    }
+    cmd = [str(bins / "postgres"), "-D", str(pgdata)]
+    for name, value in settings.items():
+        cmd += ["-c", f"{name}={value}"]
+    user = "postgres" if os.geteuid() == 0 else None
+    return spawn(cmd, log, env=dict(env or {}), cwd=pgdata, user=user)
+
+
+def _wait_ready(
+    bins: Path, port: int, timeout: float, proc: subprocess.Popen[bytes] | None, log: Path
+) -> None:
+    """The port opens before the cluster takes connections (recovery after a crash): wait for
+    `pg_isready` to say it accepts them."""
+    wait_port(port, timeout, proc, "PostgreSQL", log)
+    deadline = time.monotonic() + timeout
+    while True:
+        ready = subprocess.run(
+            [str(bins / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-t", "2"],
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        if ready.returncode == 0:
+            return
+        if proc is not None and proc.poll() is not None:
+            raise StackError(
+                f"PostgreSQL exited with code {proc.returncode}; see {log}:\n{tail(log)}"
+            )
+        if time.monotonic() > deadline:
+            raise StackError(f"PostgreSQL did not accept connections within {timeout:.0f}s")
+        time.sleep(0.1)
 
 
 def _init(bins: Path, data_dir: Path, superuser_password: str) -> None:
@@ -266,12 +303,18 @@ def _psql(
 
 
 def status(data_dir: Path) -> bool:
-    result = subprocess.run(
-        _as_owner([str(bin_dir() / "pg_ctl"), "-D", str(data_dir / "pgdata"), "status"]),
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-    )
-    return result.returncode == 0
+    """Whether the cluster's postmaster runs. Not `pg_ctl status`: that takes a killed
+    postmaster nobody has reaped yet (a zombie) for a running one, and then waits for it."""
+    try:
+        pid = int((data_dir / "pgdata" / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return False
+    if not alive(pid):
+        return False
+    try:  # the pid of a postmaster long gone may be another process's now
+        return os.readlink(f"/proc/{pid}/cwd") == str(data_dir / "pgdata")
+    except OSError:
+        return True
 
 
 def stop(data_dir: Path) -> None:
@@ -280,3 +323,25 @@ def stop(data_dir: Path) -> None:
             [str(bin_dir() / "pg_ctl"), "-D", str(data_dir / "pgdata"), "-m", "fast", "-w", "stop"],
             "stopping PostgreSQL",
         )
+
+
+def stop_postmaster(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Fast shutdown of a postmaster we started (SIGINT: open transactions rolled back, a
+    checkpoint written), SIGKILL of its group if it takes longer than `timeout`."""
+    if proc.poll() is None:
+        with _suppress_gone():
+            os.kill(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with _suppress_gone():
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    # its backends end with it; wait until none is left on the data folder
+    deadline = time.monotonic() + 10
+    while alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _suppress_gone() -> contextlib.AbstractContextManager[None]:
+    return contextlib.suppress(ProcessLookupError)

@@ -1,35 +1,83 @@
-"""Starting, watching and stopping child processes; each in its own process group."""
+"""Starting, watching and stopping child processes; each in its own process group, and each
+dying with the process that started it.
+
+Every child asks the kernel for SIGKILL when its parent goes (`PR_SET_PDEATHSIG`), so a test
+run or supervisor killed outright (CI's time limit, SIGKILL) takes its children with it. The
+kernel sends that signal when the *thread* that forked the child ends, not the process: every
+child is therefore forked by one long-lived thread of ours (`_SPAWNER`), never by a worker
+thread of `asyncio.to_thread` that may come and go."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import pwd
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devstack-spawner")
+"""Lives until the interpreter exits; its children get SIGKILL then, if still running."""
 
 
 class StackError(RuntimeError):
     """The stack could not be brought up; the message says what to look at."""
 
 
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """Runs in the child between fork and exec (after any change of user, which would clear
+    the setting): SIGKILL when the forking thread ends. If the parent is already gone by
+    then, the kernel will not tell us: leave at once."""
+
+    def preexec() -> None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return preexec
+
+
 def spawn(
-    cmd: Sequence[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    cmd: Sequence[str],
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
 ) -> subprocess.Popen[bytes]:
+    """Start `cmd` in a new session (its own process group, so it and its children are
+    stopped together), output to `log_path`, as `user` when given (we are root then)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115 - the child keeps it
-    return subprocess.Popen(
-        list(cmd),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        start_new_session=True,
-    )
+    uid: int | None = None
+    gid: int | None = None
+    groups: list[int] | None = None
+    if user is not None:
+        pw = pwd.getpwnam(user)
+        uid, gid, groups = pw.pw_uid, pw.pw_gid, []
+    with open(log_path, "ab") as log:  # the child has its own copy of the descriptor
+
+        def start() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                list(cmd),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+                cwd=cwd,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(os.getpid()),
+                user=uid,
+                group=gid,
+                extra_groups=groups,
+            )
+
+        return _SPAWNER.submit(start).result()
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -69,6 +117,28 @@ def wait_port_free(port: int, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
+def listener_of(port: int) -> str:
+    """Which process listens on a TCP `port` of this machine: `pid 123 (java -cp …)`, from
+    /proc (the socket's inode in /proc/net/tcp*, then the process holding that socket)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in os.scandir(f"/proc/{entry.name}/fd"):
+                if os.readlink(fd.path) in inodes:
+                    raw = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+                    command = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+                    return f"pid {entry.name} ({command[:120]})"
+    return "a process we cannot see (another user's, or in another namespace)"
+
+
 def tail(path: Path | None, lines: int = 25) -> str:
     if path is None or not path.exists():
         return ""
@@ -88,6 +158,21 @@ def stop_group(pid: int, timeout: float = 15.0) -> None:
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def stop_groups(pids: Sequence[int], timeout: float = 15.0) -> None:
+    """`stop_group` for several groups at once: every SIGTERM first, then one shared wait."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    left = [p for p in pids if alive(p)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = [p for p in left if alive(p)]
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def alive(pid: int) -> bool:

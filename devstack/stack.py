@@ -12,15 +12,26 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import kafka, postgres
-from devstack.kept import kept_secret
-from devstack.procs import StackError, alive, spawn, stop_group, wait_port
+from devstack import guard, kafka, postgres
+from devstack.kept import kept_secret, secret_path
+from devstack.procs import (
+    StackError,
+    listener_of,
+    port_open,
+    spawn,
+    stop_group,
+    stop_groups,
+    wait_port,
+    wait_port_free,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("usage", "invoicing", "payments", "notifier")
@@ -161,18 +172,32 @@ class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.procs: dict[str, Proc] = {}
+        """Kafka, the SMTP inbox, every service and the gateway (PostgreSQL is `postmaster`)."""
+        self.postmaster: subprocess.Popen[bytes] | None = None
+        self.guard: subprocess.Popen[bytes] | None = None
         self.run_dir = config.home / "run"
         self.log_dir = config.home / "logs"
+        self.run_id = secrets.token_hex(8)
+        # In the environment of every process of ours (and so of their children): a later
+        # run on this folder knows them by the first, the guard of this run by the second.
+        self.markers = {guard.STACK_HOME: str(config.home), guard.STACK_RUN: self.run_id}
 
     # -- infrastructure --------------------------------------------------------------------
     def start_infra(self) -> None:
         c = self.config
+        stopped = stop_stale(c.home)
+        if stopped:
+            self._say("stopped what a previous run left in", str(c.home) + ":", ", ".join(stopped))
+        check_ports_free(c)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.guard = guard.start(
+            os.getpid(), guard.STACK_RUN, self.run_id, self.log_dir / "guard.log"
+        )
+        (self.run_dir / "guard.pid").write_text(str(self.guard.pid))
         self._say("Kafka broker (KRaft) on", c.bootstrap)
-        broker = kafka.start(c.home / "kafka", c.kafka_port, c.controller_port)
-        self._track(Proc("kafka", broker, c.home / "kafka" / "kafka.log", [], {}, c.kafka_port))
+        self._start_kafka()
         self._say("PostgreSQL on port", str(c.pg_port))
-        postgres.start(c.home / "postgres", c.pg_port, c.db_passwords())
+        self._start_postgres()
         created = asyncio.run(_ensure_topics(c.bootstrap))
         if created:
             self._say("topics created:", ", ".join(created))
@@ -226,18 +251,36 @@ class Stack:
 
     def restart_kafka(self, down_seconds: float = 2.0) -> None:
         """Kill the broker (SIGKILL, as a crash), wait, start it again on the same data."""
-        c = self.config
         self.kill("kafka")
         time.sleep(down_seconds)
-        broker = kafka.start(c.home / "kafka", c.kafka_port, c.controller_port)
-        self._track(Proc("kafka", broker, c.home / "kafka" / "kafka.log", [], {}, c.kafka_port))
+        self._start_kafka()
 
     def restart_postgres(self, down_seconds: float = 2.0) -> None:
         """Stop PostgreSQL (fast: open transactions are rolled back), wait, start it again."""
-        c = self.config
-        postgres.stop(c.home / "postgres")
+        self._stop_postgres()
         time.sleep(down_seconds)
-        postgres.start(c.home / "postgres", c.pg_port, c.db_passwords())
+        self._start_postgres()
+
+    def _start_kafka(self) -> None:
+        c = self.config
+        broker = kafka.start(c.home / "kafka", c.kafka_port, c.controller_port, env=self.markers)
+        self._track(Proc("kafka", broker, c.home / "kafka" / "kafka.log", [], {}, c.kafka_port))
+
+    def _start_postgres(self) -> None:
+        c = self.config
+        self.postmaster = postgres.start(
+            c.home / "postgres", c.pg_port, c.db_passwords(), env=self.markers
+        )
+        if self.postmaster is not None:
+            (self.run_dir / "postgres.pid").write_text(str(self.postmaster.pid))
+
+    def _stop_postgres(self) -> None:
+        if self.postmaster is not None:
+            postgres.stop_postmaster(self.postmaster)
+            self.postmaster = None
+            (self.run_dir / "postgres.pid").unlink(missing_ok=True)
+        else:  # a cluster this stack found running
+            postgres.stop(self.config.home / "postgres")
 
     def kill(self, name: str) -> None:
         """SIGKILL, as a crash would: no shutdown hooks run."""
@@ -261,19 +304,31 @@ class Stack:
 
     # -- shutdown --------------------------------------------------------------------------
     def stop(self) -> None:
-        order = [n for n in self.procs if n not in ("kafka", "smtp-inbox")]
-        for name in ["gateway", *reversed(order), "smtp-inbox", "kafka"]:
-            proc = self.procs.pop(name, None)
-            if proc is not None:
-                stop_group(proc.popen.pid, timeout=30 if name == "kafka" else 15)
-                proc.popen.wait()
-                (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
-        postgres.stop(self.config.home / "postgres")
+        """The services and the gateway together (they depend on nothing but the
+        infrastructure), then Kafka, the SMTP inbox and PostgreSQL together, then the guard."""
+        infra = ("kafka", "smtp-inbox")
+        self._stop_procs([n for n in self.procs if n not in infra], timeout=15)
+        stopping_pg = threading.Thread(target=self._stop_postgres)
+        stopping_pg.start()
+        self._stop_procs([n for n in infra if n in self.procs], timeout=30)
+        stopping_pg.join()
+        if self.guard is not None:
+            stop_group(self.guard.pid, timeout=5)
+            self.guard.wait()
+            self.guard = None
+            (self.run_dir / "guard.pid").unlink(missing_ok=True)
+
+    def _stop_procs(self, names: list[str], timeout: float) -> None:
+        procs = [self.procs.pop(name) for name in names]
+        stop_groups([p.popen.pid for p in procs], timeout=timeout)
+        for proc in procs:
+            proc.popen.wait()
+            (self.run_dir / f"{proc.name}.pid").unlink(missing_ok=True)
 
     # -- helpers ---------------------------------------------------------------------------
     def _spawn_python(self, name: str, args: list[str], env: dict[str, str]) -> Proc:
         log = self.log_dir / f"{name}.log"
-        popen = spawn([sys.executable, *args], log, env=env, cwd=ROOT)
+        popen = spawn([sys.executable, *args], log, env={**env, **self.markers}, cwd=ROOT)
         return self._track(Proc(name, popen, log, args, env))
 
     def _track(self, proc: Proc) -> Proc:
@@ -301,24 +356,92 @@ async def _ensure_topics(bootstrap: str) -> list[str]:
 
 def wipe(home: Path) -> None:
     """Remove a stack's folder, first stopping whatever a previous run there left running."""
-    if home.exists():
-        kill_leftovers(home / "run")
-        postgres.stop(home / "postgres")
+    stop_stale(home)
     shutil.rmtree(home, ignore_errors=True)
 
 
 def kill_leftovers(run_dir: Path) -> list[str]:
-    """Stop processes a crashed supervisor left behind (by their pid files)."""
-    stopped = []
+    """Stop processes a crashed supervisor left behind in its home."""
+    return stop_stale(run_dir.parent)
+
+
+def stop_stale(home: Path) -> list[str]:
+    """Stop every process a previous run on `home` left running (a test run killed midway, a
+    supervisor that crashed), and only those: each is checked to be of this folder (see
+    `belongs_to`) before it is stopped. PostgreSQL first, by a fast shutdown (a developer's
+    data in `.local` stays consistent); then the groups in the pid files get SIGTERM; then
+    whatever of the folder is left gets SIGKILL. Returns what was stopped."""
+    if not home.exists():
+        return []
+    stopped: list[str] = []
+    if postgres.status(home / "postgres"):
+        postgres.stop(home / "postgres")
+        stopped.append("postgres")
+    owned = belongs_to(home)
+    run_dir = home / "run"
+    groups = {}
     for pidfile in sorted(run_dir.glob("*.pid")):
-        if pidfile.name == "supervisor.pid":
-            continue
-        pid = int(pidfile.read_text() or 0)
-        if pid and alive(pid):
-            stop_group(pid)
-            stopped.append(pidfile.stem)
-        pidfile.unlink(missing_ok=True)
+        text = pidfile.read_text().strip()
+        if pidfile.stem != "supervisor" and text.isdigit() and owned(int(text)):
+            groups[pidfile.stem] = int(text)
+        if pidfile.stem != "supervisor":
+            pidfile.unlink(missing_ok=True)
+    stop_groups(list(groups.values()), timeout=15)
+    stopped += groups
+    left = guard.sweep(owned)
+    if left:
+        stopped.append(f"{len(left)} more processes")
     return stopped
+
+
+def belongs_to(home: Path) -> Callable[[int], bool]:
+    """Whether a process is part of a stack on `home`: it carries the folder's marker (every
+    process of ours, and its children), or, for stacks started before the markers, it works
+    in the folder's PostgreSQL data, reads its Kafka settings, or holds its internal secret.
+    A folder's path alone would not do: `.local/test` lies inside `make run`'s `.local`."""
+    marker = f"{guard.STACK_HOME}={home}".encode()
+    pgdata = str(home / "postgres" / "pgdata")
+    kafka_props = str(home / "kafka" / "server.properties")
+    mail = str(home / "mail")
+    secret_file = secret_path(home, "internal-secret")
+    secret = secret_file.read_text().strip() if secret_file.exists() else None
+    secret_entry = f"BILLPORT_INTERNAL_SECRET={secret}".encode() if secret else None
+
+    def owned(pid: int) -> bool:
+        env = guard.environ(pid)
+        if marker in env or (secret_entry is not None and secret_entry in env):
+            return True
+        args = guard.cmdline(pid)
+        return kafka_props in args or mail in args or guard.cwd(pid) == pgdata
+
+    return owned
+
+
+def check_ports_free(config: StackConfig) -> None:
+    """Before starting: every port of the stack free, or a clear error naming what holds it
+    (ours from a run before are stopped by then; a process that just died may hold one a
+    moment longer)."""
+    ports = {
+        "Kafka": config.kafka_port,
+        "the Kafka controller": config.controller_port,
+        "PostgreSQL": config.pg_port,
+        "the SMTP inbox": config.smtp_port,
+        "the gateway": config.gateway_port,
+    }
+    for service in SERVICES:
+        for i in range(config.replicas.get(service, 1)):
+            ports[f"{service}-{i}"] = config.service_port(service, i)
+    for what, port in ports.items():
+        if not port_open(port):
+            continue
+        try:
+            wait_port_free(port, timeout=5, what=what)
+        except StackError:
+            raise StackError(
+                f"port {port} for {what} of the stack in {config.home} is held by "
+                f"{listener_of(port)}, which is not part of this stack; stop it, or run on "
+                "other ports (another BILLPORT_TEST_SLOT for the tests)"
+            ) from None
 
 
 def admin_token(home: Path) -> str:

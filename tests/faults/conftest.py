@@ -1,5 +1,7 @@
-"""A stack of its own for the fault tests (slot 3): three invoicing and two usage replicas in
-one consumer group each, quick retries and leases in the notifier."""
+"""A stack of its own for the fault tests: three invoicing and two usage replicas in one
+consumer group each, quick retries and leases in the notifier. Slot 3 beside the integration
+tests' slot 1; when the tests run on another slot (`BILLPORT_TEST_SLOT`), on that slot too:
+the integration stack is stopped by then (its fixtures are the package's)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ import pytest
 
 from devstack.stack import ROOT, Stack, StackConfig, wipe
 
-SLOT = int(os.environ.get("BILLPORT_FAULTS_SLOT", "3"))
-"""Slot 3 unless set: another run (or an engineer's) may hold it."""
+TEST_SLOT = int(os.environ.get("BILLPORT_TEST_SLOT", "1"))
+SLOT = int(os.environ.get("BILLPORT_FAULTS_SLOT", "3" if TEST_SLOT == 1 else str(TEST_SLOT)))
+"""Slot 3 beside the default test slot 1, else the test slot, unless BILLPORT_FAULTS_SLOT says."""
 HOME = ROOT / ".local" / ("faults" if SLOT == 3 else f"faults-{SLOT}")
 TOKEN = "bp_faults_admin_8Nd3Kq6Wz2Pv9Ly4Hs7Gc5"
 

@@ -1,6 +1,9 @@
 """The real local stack for integration tests: fresh Kafka, PostgreSQL, SMTP inbox, every
 service and the gateway, on ports of their own, so a running `make run` is not disturbed.
-If anything cannot start, every test here fails with the reason: nothing is skipped."""
+If anything cannot start, every test here fails with the reason: nothing is skipped.
+
+The stack lives as long as this package's tests (scope "package"): it is stopped before the
+fault tests start their own, so the two never share the machine."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ TEST_HOME = ROOT / ".local" / ("test" if SLOT == 1 else f"test-{SLOT}")
 ADMIN_TOKEN = "bp_test_admin_5Jq8Vw2Lz7Hn4Rk9Xc3Tf6Bm"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
     wipe(TEST_HOME)
     config = StackConfig.isolated(TEST_HOME, slot=SLOT, admin_token=ADMIN_TOKEN)
@@ -55,7 +58,7 @@ def stack() -> Iterator[Stack]:
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def gateway(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
         base_url=stack.config.gateway_url,
@@ -65,7 +68,7 @@ async def gateway(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def db(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
     """Direct database access, for assertions on what the services stored."""
     pool = await asyncpg.create_pool(stack.config.dsn, min_size=1, max_size=4)
