@@ -102,6 +102,7 @@ def main() -> None:
     slot = int(os.environ.get("BENCH_SLOT", "2"))
     runs: dict[str, list[dict[str, object]]] = {"old": [], "new": []}
     with tempfile.TemporaryDirectory(prefix="billport-ab-") as tmp:
+        Path(tmp).chmod(0o755)  # initdb runs as the `postgres` user when we are root
         trees = {"old": unpack(ref, Path(tmp)), "new": ROOT}
         extra = os.environ.get("BENCH_NEW_PYTHONPATH")
         envs = {"old": {}, "new": {"PYTHONPATH": extra} if extra else {}}
