@@ -31,7 +31,12 @@ class ServiceClients:
         self._urls = urls
         self._secret = secret
         self._turn = {name: itertools.cycle(range(len(u))) for name, u in urls.items()}
-        self._http = httpx.AsyncClient(timeout=timeout_seconds)
+        # As many idle connections kept as may be open (httpx keeps 20 by default): beyond 20
+        # calls at once, each call's connection was closed after it and a new one opened.
+        self._http = httpx.AsyncClient(
+            timeout=timeout_seconds,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+        )
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -23,6 +23,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker, KafkaRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import correlation, http_errors
 from shared.db.migrate import migrate
@@ -167,7 +169,7 @@ def build_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.middleware("http")(_correlate)
+    app.add_middleware(_Correlate)
     http_errors.install(app)
     guard = [Depends(internal_caller)] if door.internal else []
     for api_router in api_routers:  # an internal route needs a signed credential
@@ -182,17 +184,30 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
-async def _correlate(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
+class _Correlate:
     """The request's correlation id (the caller's, or a new one): logged on every line, passed
-    on to the services and written into the events the request causes; echoed back."""
-    cid = (request.headers.get(correlation.HEADER) or uuid.uuid4().hex)[:100]
-    request.state.correlation_id = cid
-    correlation.bind(cid)
-    response = await call_next(request)
-    response.headers[correlation.HEADER] = cid
-    return response
+    on to the services and written into the events the request causes; echoed back.
+
+    Pure ASGI: Starlette's BaseHTTPMiddleware (`app.middleware("http")`) runs the rest of the
+    app in a task of its own behind memory streams, a cost on every request of every service."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cid = (Headers(scope=scope).get(correlation.HEADER) or uuid.uuid4().hex)[:100]
+        scope.setdefault("state", {})["correlation_id"] = cid  # request.state.correlation_id
+        correlation.bind(cid)
+
+        async def echo(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[correlation.HEADER] = cid
+            await send(message)
+
+        await self.app(scope, receive, echo)
 
 
 _READ_ONLY_ROLES = ("org_user",)

@@ -71,11 +71,20 @@ def weak_bootstrap_token(token: str) -> str | None:
     return None
 
 
+def bootstrap(token: str, admin_token: str) -> Principal | None:
+    """The bootstrap admin when `token` is `BILLPORT_ADMIN_TOKEN` (constant time), else None:
+    known without the database."""
+    if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
+        return Principal(token_id=BOOTSTRAP_ID, name="bootstrap admin", role="admin")
+    return None
+
+
 async def authenticate(
     conn: asyncpg.Connection, token: str, admin_token: str
 ) -> Principal | Refusal:
-    if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
-        return Principal(token_id=BOOTSTRAP_ID, name="bootstrap admin", role="admin")
+    admin = bootstrap(token, admin_token)
+    if admin is not None:
+        return admin
     row = await conn.fetchrow(
         "SELECT id, name, role, org_id, revoked_at, expires_at, last_used_at"
         " FROM tokens WHERE token_hash = $1",

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from services.payments import arrival, ledger, postings, repository
 from services.payments.arrival import Patience
 from shared.api.payments import PaymentIn, ReversalIn
-from shared.errors import BadRequest
+from shared.errors import BadRequest, NotFound
 from shared.internal_auth import CallerRole
 from shared.service import InternalCaller, Runtime
 
@@ -44,11 +44,20 @@ def router(runtime: Runtime, patience: Patience) -> APIRouter:
     ) -> JSONResponse:
         caller.require(*STAFF)
         key = idempotency_key(idempotency)
-        await arrival.known_or_404(runtime, invoice_id, patience)
-        async with runtime.pool.acquire() as conn:
-            payment, created = await postings.post(
-                conn, invoice_id, body, key, caller.actor, caller.client
-            )
+
+        async def attempt() -> tuple[dict[str, Any], bool] | None:
+            async with runtime.pool.acquire() as conn:
+                return await postings.post(conn, invoice_id, body, key, caller.actor, caller.client)
+
+        # The known invoice, the common case, costs no look of its own: the posting's lock
+        # finds it. Only an invoice not known yet is waited for (`arrival`), then tried again.
+        done = await attempt()
+        if done is None:
+            await arrival.known_or_404(runtime, invoice_id, patience)
+            done = await attempt()
+        if done is None:  # known a moment ago: an invoice is never deleted
+            raise NotFound(f"no invoice {invoice_id}", fields={"invoice_id": "unknown invoice"})
+        payment, created = done
         headers = {} if created else {"Idempotent-Replayed": "true"}
         return JSONResponse(payment, status_code=201, headers=headers)
 

@@ -57,14 +57,16 @@ async def post(
     key: str,
     actor: str,
     client_addr: str | None,
-) -> tuple[dict[str, Any], bool]:
-    """Post once per Idempotency-Key; answers (the posting, whether it was created now)."""
+) -> tuple[dict[str, Any], bool] | None:
+    """Post once per Idempotency-Key; answers (the posting, whether it was created now), or
+    None when this service does not know the invoice (yet: the caller may wait for it)."""
     digest = domain.request_hash(invoice_id, body)
     try:
         async with conn.transaction():
             return await _post_locked(conn, invoice_id, body, key, digest, actor, client_addr)
     except asyncpg.UniqueViolationError:
-        # The same key raced on another invoice's lock and committed first: answer with it.
+        # The same key committed first, on another invoice's lock or while this one waited for
+        # the lock (the key was read before it was granted): answer with it.
         return _replay(await repository.by_key(conn, key), digest), False
 
 
@@ -76,45 +78,23 @@ async def _post_locked(
     digest: str,
     actor: str,
     client_addr: str | None,
-) -> tuple[dict[str, Any], bool]:
-    invoice = await repository.lock_invoice(conn, invoice_id)
-    first = await repository.by_key(conn, key)
-    if first is not None:
-        return _replay(first, digest), False
+) -> tuple[dict[str, Any], bool] | None:
+    # Two round trips inside the transaction: the invoice locked with its key checked, then
+    # everything the posting writes in one statement.
+    invoice = await repository.lock_for_posting(conn, invoice_id, key)
+    if invoice is None or invoice["key_used"]:
+        first = await repository.by_key(conn, key)
+        if first is not None:
+            return _replay(first, digest), False
     if invoice is None:
-        raise NotFound(f"no invoice {invoice_id}", fields={"invoice_id": "unknown invoice"})
+        return None
     domain.check_posting(
         invoice_id, body.amount, invoice["amount"], invoice["paid"], invoice["credited"]
     )
     paid = invoice["paid"] + body.amount
-    row = await repository.insert_payment(
-        conn,
-        {
-            "payment_id": f"pay_{uuid.uuid4().hex}",
-            "invoice_id": invoice_id,
-            "org_id": invoice["org_id"],
-            "amount": body.amount,
-            "received_on": body.received_on,
-            "method": body.method,
-            "reference": body.reference,
-            "note": body.note,
-            "posted_by": actor,
-            "client_addr": client_addr,
-            "balance_after": invoice["amount"] - invoice["credited"] - paid,
-            "idempotency_key": key,
-            "request_hash": digest,
-        },
-    )
-    await repository.set_paid(conn, invoice_id, paid)
-    await repository.add_entries(
-        conn,
-        f"pay:{row['payment_id']}",
-        invoice["org_id"],
-        invoice_id,
-        domain.posting_entries(body.amount),
-    )
+    payment_id = f"pay_{uuid.uuid4().hex}"
     event = PaymentPosted(
-        payment_id=row["payment_id"],
+        payment_id=payment_id,
         invoice_id=invoice_id,
         org_id=invoice["org_id"],
         amount=body.amount,
@@ -124,8 +104,33 @@ async def _post_locked(
         note=body.note,
         posted_by=actor,
     )
-    await outbox.stage(conn, PAYMENTS_EVENTS, [event])
-    log.info("posted %s on %s as %s", body.amount, invoice_id, row["payment_id"])
+    row = await repository.write_posting(
+        conn,
+        repository.NewPosting(
+            payment={
+                "payment_id": payment_id,
+                "invoice_id": invoice_id,
+                "org_id": invoice["org_id"],
+                "amount": body.amount,
+                "received_on": body.received_on,
+                "method": body.method,
+                "reference": body.reference,
+                "note": body.note,
+                "posted_by": actor,
+                "client_addr": client_addr,
+                "balance_after": invoice["amount"] - invoice["credited"] - paid,
+                "idempotency_key": key,
+                "request_hash": digest,
+            },
+            paid=paid,
+            txn_id=f"pay:{payment_id}",
+            entries=domain.posting_entries(body.amount),
+            topic=PAYMENTS_EVENTS.name,
+            key=PAYMENTS_EVENTS.key_of(event).decode(),
+            payload=event.to_json(),
+        ),
+    )
+    log.info("posted %s on %s as %s", body.amount, invoice_id, payment_id)
     return as_json(row), True
 
 

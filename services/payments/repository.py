@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +27,91 @@ async def lock_invoice(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Rec
         " FOR UPDATE",
         invoice_id,
     )
+
+
+async def lock_for_posting(
+    conn: asyncpg.Connection, invoice_id: str, key: str
+) -> asyncpg.Record | None:
+    """The invoice row, locked, and whether `key` was used already, in one round trip. The key
+    is read in the statement's snapshot, before the lock was granted: a posting with the same
+    key that committed meanwhile shows up as the key's unique violation (`postings.post`)."""
+    return await conn.fetchrow(
+        "SELECT invoice_id, org_id, amount, tax, credited, credited_tax, paid,"
+        " EXISTS (SELECT FROM payments WHERE idempotency_key = $2) AS key_used"
+        " FROM invoices WHERE invoice_id = $1 FOR UPDATE",
+        invoice_id,
+        key,
+    )
+
+
+_WRITE_POSTING = f"""
+WITH posted AS (
+    INSERT INTO payments (payment_id, invoice_id, org_id, amount, received_on, method, reference,
+        note, posted_by, client_addr, balance_after, idempotency_key, request_hash)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    RETURNING {PAYMENT_COLUMNS}
+), paid AS (
+    UPDATE invoices SET paid = $14, updated_at = now() WHERE invoice_id = $2
+), entries AS (
+    INSERT INTO ledger_entries (txn_id, org_id, invoice_id, account, amount)
+    SELECT $15, $3, $2, e.account, e.amount
+    FROM unnest($16::text[], $17::numeric[]) AS e (account, amount)
+), event AS (
+    INSERT INTO outbox (topic, key, payload) VALUES ($18, $19, $20)
+)
+SELECT * FROM posted
+"""
+
+
+@dataclass(frozen=True)
+class NewPosting:
+    """Everything one posting writes: its row, the invoice's new paid, its ledger transaction
+    and its event (outbox), in one statement (`write_posting`)."""
+
+    payment: dict[str, Any]
+    paid: Decimal
+    txn_id: str
+    entries: Sequence[Entry]
+    topic: str
+    key: str
+    payload: bytes
+
+
+async def write_posting(conn: asyncpg.Connection, new: NewPosting) -> asyncpg.Record:
+    """Write a posting in one round trip (a statement of data-modifying CTEs, all or nothing):
+    the payment, the invoice's paid, the balanced ledger entries and the outbox row."""
+    _check_balanced(new.txn_id, new.entries)
+    p = new.payment
+    row = await conn.fetchrow(
+        _WRITE_POSTING,
+        *(p[c] for c in POSTING_INSERT),
+        new.paid,
+        new.txn_id,
+        [e.account for e in new.entries],
+        [e.amount for e in new.entries],
+        new.topic,
+        new.key,
+        new.payload,
+    )
+    assert row is not None
+    return row
+
+
+POSTING_INSERT = (
+    "payment_id",
+    "invoice_id",
+    "org_id",
+    "amount",
+    "received_on",
+    "method",
+    "reference",
+    "note",
+    "posted_by",
+    "client_addr",
+    "balance_after",
+    "idempotency_key",
+    "request_hash",
+)
 
 
 async def known_invoice(conn: asyncpg.Connection, invoice_id: str) -> bool:
@@ -146,10 +232,14 @@ async def mark_reversed(
 async def add_entries(
     conn: asyncpg.Connection, txn_id: str, org_id: str, invoice_id: str, entries: Sequence[Entry]
 ) -> None:
-    if sum(e.amount for e in entries) != 0:
-        raise AssertionError(f"unbalanced ledger transaction {txn_id}: {entries}")
+    _check_balanced(txn_id, entries)
     await conn.executemany(
         "INSERT INTO ledger_entries (txn_id, org_id, invoice_id, account, amount)"
         " VALUES ($1, $2, $3, $4, $5)",
         [(txn_id, org_id, invoice_id, e.account, e.amount) for e in entries],
     )
+
+
+def _check_balanced(txn_id: str, entries: Sequence[Entry]) -> None:
+    if sum(e.amount for e in entries) != 0:
+        raise AssertionError(f"unbalanced ledger transaction {txn_id}: {entries}")

@@ -41,7 +41,11 @@ def no_audit(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     async def record(_db: Any, _user: Any, _request: Any, action: str, *_: Any) -> None:
         actions.append(action)
 
+    async def record_batched(_user: Any, _request: Any, action: str, *_: Any) -> None:
+        actions.append(action)
+
     monkeypatch.setattr(payments, "record", record)
+    monkeypatch.setattr(payments, "record_batched", record_batched)
     return actions
 
 
@@ -50,8 +54,8 @@ async def test_a_payment_is_one_call_and_a_replay_keeps_its_header(no_audit: lis
     body = PaymentIn(amount=Decimal(5), received_on=date(2026, 11, 20), method="WIRE")
     for replayed, header in ((False, {}), (True, {"Idempotent-Replayed": "true"})):
         services: Any = Recording(httpx.Response(201, json=posted, headers=header))
-        unused: Any = None  # the database and the request only reach the (replaced) audit
-        answer = await payments.post_payment(INVOICE, body, STAFF, services, unused, unused, "k")
+        unused: Any = None  # the request only reaches the (replaced) audit
+        answer = await payments.post_payment(INVOICE, body, STAFF, services, unused, "k")
         assert services.calls == [("payments", "POST", f"/internal/invoices/{INVOICE}/payments")]
         assert answer.status_code == 201
         assert answer.headers.get("Idempotent-Replayed") == ("true" if replayed else None)

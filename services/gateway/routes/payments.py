@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
-from services.gateway.audit import record
+from services.gateway.audit import record, record_batched
 from services.gateway.deps import Admin, Db, PathId, Services, Staff
 from shared.api.payments import PaymentIn, ReversalIn
 from shared.api.responses import LedgerCheck, Payment, PaymentList
@@ -28,7 +28,6 @@ async def post_payment(
     body: PaymentIn,
     user: Staff,
     services: Services,
-    db: Db,
     request: Request,
     idempotency_key: Annotated[
         str | None,
@@ -47,8 +46,7 @@ async def post_payment(
     )
     payment = response.json()
     replayed = response.headers.get("Idempotent-Replayed") == "true"
-    await record(
-        db,
+    await record_batched(
         user,
         request,
         "payment.replayed" if replayed else "payment.post",
