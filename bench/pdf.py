@@ -10,6 +10,10 @@ the cost of PDF/A itself is printed apart (`pdf_a_vs_plain_ratio`), and so is wh
 adds per document (`facturx_ms`): its CII built, and the PDF rendered with it attached against
 the same PDF without.
 
+What our template costs (`pdf_template_vs_plain`): the invoice's bare PDF/A-3b render over that
+of a plain document with the same text and rows (`pdf_plain.html.j2`, a minimal stylesheet, the
+same number of pages), each pair back to back in alternating order, the median taken.
+
 `python -m bench.pdf` runs this part alone on a stack of its own (slot BILLPORT_TEST_SLOT,
 default 2, folder .local/bench-pdf-<slot>)."""
 
