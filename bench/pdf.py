@@ -10,6 +10,10 @@ the cost of PDF/A itself is printed apart (`pdf_a_vs_plain_ratio`), and so is wh
 adds per document (`facturx_ms`): its CII built, and the PDF rendered with it attached against
 the same PDF without.
 
+What our template costs (`pdf_template_vs_plain`): the invoice's bare PDF/A-3b render over that
+of a plain document with the same text and rows (`pdf_plain.html.j2`, a minimal stylesheet, the
+same number of pages), each pair back to back in alternating order, the median taken.
+
 `python -m bench.pdf` runs this part alone on a stack of its own (slot BILLPORT_TEST_SLOT,
 default 2, folder .local/bench-pdf-<slot>)."""
 
@@ -23,9 +27,11 @@ import statistics
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+import jinja2
 from pypdf import PdfReader
 
 from bench.report import figure, progress
@@ -34,7 +40,7 @@ from services.notifier.document import Documents
 from services.notifier.einvoice import invoice_edocument
 from services.notifier.facturx_pdf import PDF_VARIANT, write_pdf
 from services.notifier.main import NotifierSettings
-from shared.documents import InvoiceDocument
+from shared.documents import InvoiceDocument, money_text
 from shared.internal_auth import HEADER, Caller, sign
 
 SELLER_TAX_ID = "91-1234567"
@@ -48,6 +54,28 @@ BUYER: dict[str, Any] = {
 }  # fmt: skip
 
 
+PLAIN_CSS = """@page { size: __PAGE_SIZE__; margin: 16mm 15mm 18mm 15mm; }
+html { font-family: "DejaVu Sans", sans-serif; font-size: 9pt; }
+p { margin: 0; }
+table { width: 100%; }"""
+"""The stylesheet of the plain document (`pdf_plain.html.j2`): our paper, margins and font, and
+nothing else."""
+
+
+def plain_html(doc: InvoiceDocument, documents: Documents) -> str:
+    """The plain HTML of `doc` (`pdf_plain.html.j2`): the invoice's text and rows, none of our
+    layout: what any PDF of this content costs WeasyPrint."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["money"] = money_text
+    return env.get_template("pdf_plain.html.j2").render(
+        doc=doc, reseller=documents.reseller, currency=documents.currency
+    )
+
+
 @dataclass(frozen=True)
 class PdfFigures:
     renders_per_s: float
@@ -57,6 +85,9 @@ class PdfFigures:
     pages: int
     facturx_ms: float
     pdf_a_ratio: float
+    template_ratio: float
+    """`pdf_template_vs_plain`: the median, over the documents, of our template's bare render
+    over the plain document's (`plain_html`), rendered back to back."""
 
 
 def thirty_lines() -> list[dict[str, Any]]:
@@ -116,6 +147,11 @@ class BareWeasyPrint:
         self._html = HTML
         self._fonts = FontConfiguration()
         self._sheet = CSS(string=css, font_config=self._fonts)
+
+    def pages(self, html: str) -> int:
+        return len(
+            self._html(string=html).render(stylesheets=[self._sheet], font_config=self._fonts).pages
+        )
 
     def seconds(self, html: str, variant: str | None) -> float:
         """The time to write `html` as PDF (`variant`: pdf/a-3b, or None for a plain PDF)."""
@@ -193,27 +229,44 @@ async def run(gateway_url: str, token: str, notifier_url: str, docs: int = 60) -
         progress("pdf: the notifier's time per document, one at a time, against bare WeasyPrint")
         # Each document is rendered by the notifier, then by bare WeasyPrint as PDF/A-3b and as
         # a plain PDF, in turn: a machine shared with other work slows all three alike.
+        # Our template is also rendered against the plain document of the same text and rows
+        # (`pdf_template_vs_plain`), both bare PDF/A-3b, back to back in alternating order.
         sequential = [variant(n) for n in range(12)]
-        documents = Documents(*_document_settings())
+        settings = _document_settings()
+        documents = Documents(*settings)
         models = [InvoiceDocument.model_validate(b) for b in sequential]
         htmls = [documents.html(m, inline_css=False) for m in models]
+        plains = [plain_html(m, documents) for m in models]
         bare = await asyncio.to_thread(BareWeasyPrint, documents.css)
+        reference = await asyncio.to_thread(
+            BareWeasyPrint, PLAIN_CSS.replace("__PAGE_SIZE__", settings[1])
+        )
+        ours_pages, plain_pages = await asyncio.gather(
+            asyncio.to_thread(bare.pages, htmls[0]), asyncio.to_thread(reference.pages, plains[0])
+        )
+        progress(f"pdf: our invoice has {ours_pages} pages, the plain document {plain_pages}")
+        await asyncio.to_thread(reference.seconds, plains[0], PDF_VARIANT)  # warm
         await asyncio.to_thread(bare.seconds, htmls[0], PDF_VARIANT)  # warm
-        notifier_total = bare_total = plain_total = 0.0
-        for body, html in zip(sequential, htmls, strict=True):
+        notifier_total = bare_total = plain_total = reference_total = 0.0
+        template_ratios = []
+        for n, (body, html, plain) in enumerate(zip(sequential, htmls, plains, strict=True)):
             started = time.perf_counter()
             await render(body)
             notifier_total += time.perf_counter() - started
-            bare_total += await asyncio.to_thread(bare.seconds, html, PDF_VARIANT)
+            ours, theirs = await asyncio.to_thread(_pair, bare, html, reference, plain, n % 2 == 1)
+            bare_total += ours
+            reference_total += theirs
+            template_ratios.append(ours / theirs)
             plain_total += await asyncio.to_thread(bare.seconds, html, None)
-        notifier_each, bare_each, plain_each = (
-            x / len(sequential) for x in (notifier_total, bare_total, plain_total)
+        notifier_each, bare_each, plain_each, reference_each = (
+            x / len(sequential) for x in (notifier_total, bare_total, plain_total, reference_total)
         )
         facturx_each = await asyncio.to_thread(facturx_seconds, models, htmls, documents)
         progress(
             f"pdf: notifier {notifier_each * 1000:.0f} ms a document, bare WeasyPrint PDF/A-3b"
             f" {bare_each * 1000:.0f} ms (plain PDF {plain_each * 1000:.0f} ms),"
-            f" Factur-X (CII built, attached in the same pass) {facturx_each * 1000:.1f} ms"
+            f" Factur-X (CII built, attached in the same pass) {facturx_each * 1000:.1f} ms;"
+            f" the plain document of the same text and rows {reference_each * 1000:.0f} ms"
         )
 
         progress(f"pdf: {docs} distinct documents, 4 requests at a time")
@@ -243,7 +296,25 @@ async def run(gateway_url: str, token: str, notifier_url: str, docs: int = 60) -
         pages=pages,
         facturx_ms=facturx_each * 1000,
         pdf_a_ratio=bare_each / plain_each,
+        template_ratio=statistics.median(template_ratios),
     )
+
+
+def _pair(
+    ours: BareWeasyPrint, html: str, reference: BareWeasyPrint, plain: str, plain_first: bool
+) -> tuple[float, float]:
+    """Our template's bare PDF/A-3b render time and the plain document's, back to back (the
+    garbage collected before each: a full collection falls on one render in two otherwise)."""
+
+    def timed(renderer: BareWeasyPrint, text: str) -> float:
+        gc.collect()
+        return renderer.seconds(text, PDF_VARIANT)
+
+    if plain_first:
+        theirs = timed(reference, plain)
+        return timed(ours, html), theirs
+    ours_seconds = timed(ours, html)
+    return ours_seconds, timed(reference, plain)
 
 
 def _document_settings() -> tuple[Any, ...]:
@@ -258,6 +329,7 @@ def report(pdfs: PdfFigures) -> None:
     figure("pdf_overhead_ratio", pdfs.overhead_ratio, "ratio")
     figure("facturx_ms", pdfs.facturx_ms, "ms")
     figure("pdf_a_vs_plain_ratio", pdfs.pdf_a_ratio, "ratio")
+    figure("pdf_template_vs_plain", pdfs.template_ratio, "ratio")
     figure("pdf_cached_ms", pdfs.cached_ms, "ms")
     figure("pdf_cached_p99_ms", pdfs.cached_p99_ms, "ms")
 
