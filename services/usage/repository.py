@@ -64,19 +64,18 @@ WITH incoming AS (
 )
 INSERT INTO outbox (topic, key, payload)
 SELECT $11, min(service_line_number COLLATE "C"),
-       convert_to(json_build_object(
-           'event_id', gen_random_uuid(),
-           'type', 'usage.recorded',
-           'occurred_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-           'schema_version', 1,
-           'correlation_id', $12::text,
-           'source', 'ingest',
-           'days', json_agg(json_build_object(
-               'service_line_number', service_line_number, 'date', date,
-               'priority_gb', priority_gb, 'opt_in_priority_gb', opt_in_priority_gb,
-               'standard_gb', standard_gb, 'non_billable_gb', non_billable_gb,
-               'observed_at', observed_at)
-               ORDER BY service_line_number COLLATE "C", date))::text, 'UTF8')
+       convert_to(concat(
+           '{{"event_id":"', gen_random_uuid(), '","type":"usage.recorded","occurred_at":"',
+           to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           '","schema_version":1,"correlation_id":', coalesce(to_json($12::text)::text, 'null'),
+           ',"source":"ingest","days":[',
+           string_agg(concat(
+               '{{"service_line_number":"', service_line_number, '","date":"', date,
+               '","priority_gb":"', priority_gb, '","opt_in_priority_gb":"', opt_in_priority_gb,
+               '","standard_gb":"', standard_gb, '","non_billable_gb":"', non_billable_gb,
+               '","observed_at":"', observed_at, '"}}'),
+               ',' ORDER BY service_line_number COLLATE "C", date),
+           ']}}'), 'UTF8')
 FROM placed GROUP BY part, chunk ORDER BY part, chunk
 """
 
