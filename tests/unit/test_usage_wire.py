@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.errors import ValidationFailed
 from shared.events import usage_wire
@@ -155,3 +157,35 @@ def test_a_clean_push_becomes_a_raw_event_the_model_reads() -> None:
     assert [_fields(usage_wire.LineSnapshot(**r)) for r in event.line_snapshots()] == [
         _fields(records[0])
     ]
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    st.sampled_from(["usage.records_received", "usage.snapshots_received", "usage.recorded"]),
+    st.dictionaries(st.sampled_from([*RECORD, "x"]), _values, max_size=3),
+    st.booleans(),
+)
+def test_garbage_is_refused_with_the_models_reason(
+    kind: str, change: dict[str, Any], whole: bool
+) -> None:
+    """Fuzzed messages (as the fault tests send): the fast path refuses what the model refuses,
+    with the model's reason, and never fails otherwise."""
+    raw = recorded_event(**change) if kind == "usage.recorded" else raw_event(**change)
+    if not whole:
+        raw = raw.replace(b'"type": "usage.records_received"', f'"type": "{kind}"'.encode())
+    for model_parse, fast_parse in (
+        (USAGE_RAW.parse, usage_wire.parse_raw),
+        (USAGE_RECORDED.parse, usage_wire.parse_recorded),
+    ):
+        model = _model_or_error(model_parse, raw)
+        fast = _model_or_error(fast_parse, raw)
+        assert isinstance(fast, tuple) == isinstance(model, tuple)
+        if isinstance(model, tuple):
+            assert fast == model
