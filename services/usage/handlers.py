@@ -10,7 +10,6 @@ from faststream.kafka import KafkaRouter
 from services.usage import repository
 from shared.consumer import consume
 from shared.correlation import current
-from shared.db import processed
 from shared.events.topics import USAGE_RAW, USAGE_RECORDED
 from shared.events.usage import MAX_DAYS_PER_ANNOUNCEMENT, UsageRecorded
 from shared.events.usage_wire import parse_raw
@@ -44,13 +43,9 @@ def router(runtime: Runtime) -> KafkaRouter:
     async def process(records: list[Any]) -> None:
         # msgspec structs, not models (a million records); a refusal keeps the model's reason.
         events = [parse_raw(r.value) for r in records]
-        async with runtime.pool.acquire() as conn, conn.transaction():
-            fresh = await processed.claim(conn, CONSUMER, [e.event_id for e in events])
-            new_events = [e for e in events if e.event_id in fresh]
-            snapshots = [s for e in new_events for s in e.snapshots]
-            correlation = new_events[0].correlation_id if new_events else None
+        async with runtime.pool.acquire() as conn:  # one statement: its own transaction
             await repository.store_and_announce(
-                conn, snapshots, USAGE_RECORDED.name, correlation or current()
+                conn, CONSUMER, events, USAGE_RECORDED.name, current()
             )
 
     consume(
