@@ -20,7 +20,7 @@ from bench import usage as usage_bench
 from bench import usage_watch as watch_bench
 from bench.report import figure, progress
 from devstack.__main__ import parse_replicas
-from devstack.procs import cpu_seconds, rss_mb
+from devstack.procs import rss_mb
 from devstack.stack import ROOT, Stack, StackConfig, wipe
 
 HOME = ROOT / ".local" / "bench"
@@ -61,29 +61,15 @@ def main() -> None:
 
         lines = int(os.environ.get("BENCH_USAGE_LINES", "10000"))
         days = int(os.environ.get("BENCH_USAGE_DAYS", "100"))
-        progress(f"usage ingest: {lines * days} records through the gateway, batches of 1,000")
         pids = {name: proc.popen.pid for name, proc in stack.procs.items()}
         pids["postgres"] = postgres_pid(HOME)
-        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        usage = asyncio.run(usage_bench.ingest(config.gateway_url, TOKEN, config.dsn, lines, days))
-        spent = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
-        progress(
-            "CPU per record during the ingest: "
-            + ", ".join(
-                f"{name} {seconds / (lines * days) * 1e6:.1f} us"
-                for name, seconds in spent.items()
-                if seconds > 0.5
-            )
-        )
-        figure("usage_ingest_rps", usage.ingest_rps, "records/s")
-        figure("pg_copy_rps", usage.copy_rps, "rows/s")
-        figure("usage_ingest_vs_copy", usage.ingest_rps / usage.copy_rps, "ratio")
-        figure("usage_event_to_db_p99_ms", usage.latency_p99_ms, "ms")
-        figure("usage_event_to_db_p50_ms", usage.latency_p50_ms, "ms")
+        usage = usage_bench.measure(config.gateway_url, TOKEN, config.dsn, lines, days, pids)
 
         progress("watching usage: a 500-line pool's usage; usage -> alert under ingest load")
         watch_bench.report(
-            asyncio.run(watch_bench.run(config.gateway_url, TOKEN, config.bootstrap))
+            asyncio.run(
+                watch_bench.run(config.gateway_url, TOKEN, config.bootstrap, usage.ingest_rps)
+            )
         )
 
         lines = int(os.environ.get("BENCH_BILLING_LINES", "100000"))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 
@@ -20,3 +21,18 @@ async def push(client: httpx.AsyncClient, body: bytes, headers: dict[str, str]) 
     if r.status_code != 202 or r.json()["rejected"]:
         raise RuntimeError(f"push failed: {r.status_code} {r.text[:300]}")
     return refused
+
+
+async def paced(
+    client: httpx.AsyncClient, bodies: list[bytes], headers: dict[str, str], per_second: float
+) -> None:
+    """Offer `bodies` at `per_second` requests a second on a fixed schedule (an open load: a
+    slow answer does not delay the next push), each pushed until taken."""
+    started = time.perf_counter()
+    sending: list[asyncio.Task[int]] = []
+    for i, body in enumerate(bodies):
+        delay = started + i / per_second - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sending.append(asyncio.create_task(push(client, body, headers)))
+    await asyncio.gather(*sending)

@@ -9,6 +9,7 @@ import asyncio
 import json
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -16,8 +17,8 @@ from decimal import Decimal
 import asyncpg
 import httpx
 
-from bench.push import push
-from bench.report import progress
+from bench.push import paced, push
+from bench.report import CpuMeter, figure, progress
 
 START = date(2024, 1, 1)
 OBSERVED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -32,16 +33,27 @@ class UsageFigures:
     probes: int
 
 
+@dataclass
+class HalfLoadFigures:
+    """Single-record latency while a paced load offers half the measured throughput."""
+
+    offered_rps: float
+    taken_rps: float
+    latency_p99_ms: float
+    latency_p50_ms: float
+    probes: int
+
+
 def figures(n: int, d: int) -> tuple[str, str, str, str]:
     priority = Decimal((n * 37 + d * 11) % 5000) / 100
     return (str(priority), str(priority / 4), str(Decimal(d % 9) / 2), "0")
 
 
-def bodies(lines: int, days: int, batch: int) -> list[bytes]:
+def bodies(lines: int, days: int, batch: int, pattern: str = "AST-{n:06d}-10000-01") -> list[bytes]:
     """Records in feed order (a line's days together), `batch` per request."""
     out, chunk = [], []
     for n in range(lines):
-        sln = f"AST-{n:06d}-10000-01"
+        sln = pattern.format(n=n)
         for d in range(days):
             p, o, s, nb = figures(n, d)
             chunk.append(
@@ -87,28 +99,7 @@ async def ingest(
         n = 0
         while loading:
             n += 1
-            sln = f"AST-PROBE-{n:06d}"
-            body = {
-                "records": [
-                    {
-                        "service_line_number": sln,
-                        "date": "2026-01-01",
-                        "priority_gb": "1",
-                        "observed_at": OBSERVED.isoformat(),
-                    }
-                ]
-            }
-            sent = time.perf_counter()
-            r = await client.post("/api/v1/usage/records", json=body, headers=headers)
-            while r.status_code == 429:  # timed from the push that is taken
-                await asyncio.sleep(0.05)
-                sent = time.perf_counter()
-                r = await client.post("/api/v1/usage/records", json=body, headers=headers)
-            while not await db.fetchval(
-                "SELECT 1 FROM usage.daily_usage WHERE service_line_number = $1", sln
-            ):
-                await asyncio.sleep(0.005)
-            latencies.append((time.perf_counter() - sent) * 1000)
+            latencies.append(await probe_once(client, db, headers, f"AST-PROBE-{n:06d}"))
             await asyncio.sleep(0.1)
 
     async def reporter(started: float) -> None:
@@ -153,6 +144,74 @@ async def ingest(
     )
 
 
+async def probe_once(
+    client: httpx.AsyncClient, db: asyncpg.Pool, headers: dict[str, str], sln: str
+) -> float:
+    """One record pushed on a line of its own; ms from the push that is taken to its row."""
+    body = {
+        "records": [
+            {
+                "service_line_number": sln,
+                "date": "2026-01-01",
+                "priority_gb": "1",
+                "observed_at": OBSERVED.isoformat(),
+            }
+        ]
+    }
+    sent = time.perf_counter()
+    r = await client.post("/api/v1/usage/records", json=body, headers=headers)
+    while r.status_code == 429:  # timed from the push that is taken
+        await asyncio.sleep(0.05)
+        sent = time.perf_counter()
+        r = await client.post("/api/v1/usage/records", json=body, headers=headers)
+    while not await db.fetchval(
+        "SELECT 1 FROM usage.daily_usage WHERE service_line_number = $1", sln
+    ):
+        await asyncio.sleep(0.005)
+    return (time.perf_counter() - sent) * 1000
+
+
+async def at_half(
+    gateway_url: str, token: str, dsn: str, measured_rps: float, seconds: float = 30.0
+) -> HalfLoadFigures:
+    """A paced load offering half of `measured_rps` (batches of 1,000 on a fixed schedule, on
+    lines of their own) for about `seconds`, and single-record probes every 100 ms under it:
+    the latency a feed sees when the pipeline is not already pushing back."""
+    rate = measured_rps / 2
+    lines = max(1, int(rate * seconds / 100))
+    payloads = bodies(lines, 100, 1000, pattern="AST-{n:06d}-10000-03")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    db = await asyncpg.create_pool(dsn, min_size=2, max_size=2)
+    assert db is not None
+    latencies: list[float] = []
+    loading = True
+
+    async def prober(client: httpx.AsyncClient) -> None:
+        n = 0
+        await asyncio.sleep(2)  # the paced load is under way
+        while loading:
+            n += 1
+            latencies.append(await probe_once(client, db, headers, f"AST-HALF-{n:06d}"))
+            await asyncio.sleep(0.1)
+
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=120) as client:
+        probing = asyncio.create_task(prober(client))
+        started = time.perf_counter()
+        await paced(client, payloads, headers, rate / 1000)
+        elapsed = time.perf_counter() - started
+        loading = False
+        await probing
+    await db.close()
+    ordered = sorted(latencies)
+    return HalfLoadFigures(
+        rate,
+        lines * 100 / elapsed,
+        ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan"),
+        statistics.median(ordered) if ordered else float("nan"),
+        len(ordered),
+    )
+
+
 async def bare_copy(db: asyncpg.Connection, lines: int, days: int) -> float:
     """The same rows, COPYed by asyncpg into a scratch table shaped like `daily_usage`."""
     await db.execute("DROP TABLE IF EXISTS bench_copy_scratch")
@@ -190,3 +249,26 @@ async def bare_copy(db: asyncpg.Connection, lines: int, days: int) -> float:
     elapsed = time.perf_counter() - started
     await db.execute("DROP TABLE bench_copy_scratch")
     return len(rows) / elapsed
+
+
+def measure(
+    gateway_url: str, token: str, dsn: str, lines: int, days: int, pids: Mapping[str, int]
+) -> UsageFigures:
+    """The ingest at saturation (with each process's CPU per record), then the single-record
+    latency at half its throughput; prints every figure."""
+    progress(f"usage ingest: {lines * days} records through the gateway, batches of 1,000")
+    meter = CpuMeter(pids)
+    meter.start()
+    usage = asyncio.run(ingest(gateway_url, token, dsn, lines, days))
+    meter.report("the ingest", lines * days)
+    figure("usage_ingest_rps", usage.ingest_rps, "records/s")
+    figure("pg_copy_rps", usage.copy_rps, "rows/s")
+    figure("usage_ingest_vs_copy", usage.ingest_rps / usage.copy_rps, "ratio")
+    figure("usage_event_to_db_p99_ms", usage.latency_p99_ms, "ms")
+    figure("usage_event_to_db_p50_ms", usage.latency_p50_ms, "ms")
+    progress(f"usage at half load: a paced load offering {usage.ingest_rps / 2:.0f} records/s")
+    half = asyncio.run(at_half(gateway_url, token, dsn, usage.ingest_rps))
+    progress(f"{half.probes} probes; the paced load was taken at {half.taken_rps:.0f} records/s")
+    figure("usage_event_to_db_p99_at_half_ms", half.latency_p99_ms, "ms")
+    figure("usage_event_to_db_p50_at_half_ms", half.latency_p50_ms, "ms")
+    return usage

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.push import push
+from bench.push import paced, push
 from bench.report import figure, progress
 from shared.events.topics import PARTITIONS, USAGE_ALERTS
 
@@ -41,6 +41,10 @@ class WatchFigures:
     to_alert_p50_ms: float
     alerts: int
     load_rps: float
+    half_p99_ms: float | None
+    half_p50_ms: float | None
+    half_alerts: int
+    half_offered_rps: float | None
     pool_p99_ms: float
     pool_p50_ms: float
 
@@ -57,14 +61,14 @@ async def created(client: httpx.AsyncClient, path: str, body: dict[str, Any]) ->
     return dict(r.json())
 
 
-def load_bodies(lines: int, days: int) -> list[bytes]:
+def load_bodies(lines: int, days: int, tag: str = "02") -> list[bytes]:
     """Records of lines the catalog does not know (the ingest's usual case), 1,000 a batch."""
     out, chunk = [], []
     for n in range(lines):
         for d in range(days):
             chunk.append(
                 {
-                    "service_line_number": f"AST-W{n:06d}-10000-02",
+                    "service_line_number": f"AST-W{n:06d}-10000-{tag}",
                     "date": (LOAD_START + timedelta(d)).isoformat(),
                     "priority_gb": str((n * 7 + d) % 50),
                     "observed_at": "2031-06-01T00:00:00Z",
@@ -111,10 +115,18 @@ class AlertWatch:
 
 
 async def to_alert(
-    gateway_url: str, token: str, bootstrap: str, load_lines: int, load_days: int, probes: int
+    gateway_url: str,
+    token: str,
+    bootstrap: str,
+    load_lines: int,
+    load_days: int,
+    probes: int,
+    rate: float | None = None,
+    tag: str = "02",
 ) -> tuple[list[float], float]:
-    """Probes of push -> alert event while the load runs; answers the latencies (ms) and the
-    load's records per second."""
+    """Probes of push -> alert event while the load runs (4 feeds as fast as they are taken,
+    or, with `rate`, a paced load offering `rate` records a second); answers the latencies
+    (ms) and the load's records per second."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     async with httpx.AsyncClient(base_url=gateway_url, timeout=120, headers=headers) as client:
         org = await created(
@@ -145,8 +157,9 @@ async def to_alert(
         watch = AlertWatch(bootstrap)
         await watch.start()
         queue: asyncio.Queue[bytes] = asyncio.Queue()
-        for body in load_bodies(load_lines, load_days):
-            queue.put_nowait(body)
+        load = load_bodies(load_lines, load_days, tag)
+        for batch in load:
+            queue.put_nowait(batch)
         loading = True
         latencies: list[float] = []
 
@@ -190,7 +203,10 @@ async def to_alert(
 
         started = time.perf_counter()
         probing = asyncio.create_task(prober())
-        await asyncio.gather(*(pusher() for _ in range(4)))
+        if rate:
+            await paced(client, load, headers, rate / 1000)
+        else:
+            await asyncio.gather(*(pusher() for _ in range(4)))
         elapsed = time.perf_counter() - started
         loading = False
         await probing
@@ -266,7 +282,11 @@ async def pool_usage(gateway_url: str, token: str, rounds: int) -> list[float]:
     return timings
 
 
-async def run(gateway_url: str, token: str, bootstrap: str) -> WatchFigures:
+async def run(
+    gateway_url: str, token: str, bootstrap: str, ingest_rps: float | None = None
+) -> WatchFigures:
+    """`ingest_rps`: the ingest's measured throughput; the alert latency is then measured
+    again under a paced load offering half of it (default: half of this part's own load)."""
     load_lines = int(os.environ.get("BENCH_WATCH_LOAD_LINES", "5000"))
     load_days = int(os.environ.get("BENCH_WATCH_LOAD_DAYS", "100"))
     probes = int(os.environ.get("BENCH_WATCH_PROBES", "400"))
@@ -274,11 +294,20 @@ async def run(gateway_url: str, token: str, bootstrap: str) -> WatchFigures:
     pool = await pool_usage(gateway_url, token, int(os.environ.get("BENCH_WATCH_ROUNDS", "300")))
     progress(f"usage -> alert: probes under a load of {load_lines * load_days} records")
     latencies, rps = await to_alert(gateway_url, token, bootstrap, load_lines, load_days, probes)
+    half_rate = (ingest_rps or rps) / 2
+    progress(f"usage -> alert at half load: a paced load offering {half_rate:.0f} records/s")
+    half, _ = await to_alert(
+        gateway_url, token, bootstrap, load_lines, load_days, probes, rate=half_rate, tag="04"
+    )
     return WatchFigures(
         p99(latencies),
         statistics.median(latencies) if latencies else float("nan"),
         len(latencies),
         rps,
+        p99(half),
+        statistics.median(half) if half else float("nan"),
+        len(half),
+        half_rate,
         p99(pool),
         statistics.median(pool),
     )
@@ -288,6 +317,13 @@ def report(found: WatchFigures) -> None:
     figure("usage_to_alert_p99_ms", found.to_alert_p99_ms, "ms")
     figure("usage_to_alert_p50_ms", found.to_alert_p50_ms, "ms")
     progress(f"{found.alerts} alerts timed under a load of {found.load_rps:.0f} records/s")
+    if found.half_p99_ms is not None and found.half_p50_ms is not None:
+        figure("usage_to_alert_p99_at_half_ms", found.half_p99_ms, "ms")
+        figure("usage_to_alert_p50_at_half_ms", found.half_p50_ms, "ms")
+        progress(
+            f"{found.half_alerts} alerts timed under a paced load offering"
+            f" {found.half_offered_rps or 0:.0f} records/s"
+        )
     figure("pool_usage_p99_ms", found.pool_p99_ms, "ms")
     figure("pool_usage_p50_ms", found.pool_p50_ms, "ms")
 
@@ -310,13 +346,10 @@ def main() -> None:
         if sys.argv[1:] == ["ingest"]:
             lines = int(os.environ.get("BENCH_USAGE_LINES", "3000"))
             days = int(os.environ.get("BENCH_USAGE_DAYS", "100"))
-            found = asyncio.run(
-                usage_bench.ingest(config.gateway_url, token, config.dsn, lines, days)
-            )
-            figure("usage_ingest_rps", found.ingest_rps, "records/s")
-            figure("pg_copy_rps", found.copy_rps, "rows/s")
-            figure("usage_ingest_vs_copy", found.ingest_rps / found.copy_rps, "ratio")
-            figure("usage_event_to_db_p99_ms", found.latency_p99_ms, "ms")
+            pids = {name: proc.popen.pid for name, proc in stack.procs.items()}
+            pgdata = home / "postgres" / "pgdata" / "postmaster.pid"
+            pids["postgres"] = int(pgdata.read_text().split()[0])
+            usage_bench.measure(config.gateway_url, token, config.dsn, lines, days, pids)
         else:
             report(asyncio.run(run(config.gateway_url, token, config.bootstrap)))
     finally:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from services.gateway.edge import TOO_DEEP, json_depth_exceeds, too_deep_reason
 from shared.errors import BadRequest, ValidationFailed
+from shared.events import usage_wire
 from shared.events.envelope import error_message, has_long_number, loads_exact
 from shared.events.topics import USAGE_RAW
 from shared.events.usage import (
@@ -62,10 +63,17 @@ def reason_of(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_records_body(
-    raw: bytes, max_records: int
-) -> tuple[list[LineSnapshotDict], list[Rejection]]:
+Records = Sequence[LineSnapshotDict] | Sequence[usage_wire.LineSnapshot]
+"""Valid records: msgspec structs from the fast path, dicts from the models."""
+
+
+def parse_records_body(raw: bytes, max_records: int) -> tuple[Records, list[Rejection]]:
     """Valid records and the rejected ones, or a 4xx for a body that is not a batch at all."""
+    if len(raw) and max_records >= MAX_RECORDS_PER_MESSAGE:
+        # msgspec, the common case: figures as text only, so no number passes through a float
+        fast = usage_wire.parse_records(raw)
+        if fast is not None:
+            return fast, []
     if len(raw) and max_records >= MAX_RECORDS_PER_MESSAGE and not has_long_number(raw):
         try:
             clean = _body.validate_json(raw)["records"]
@@ -130,12 +138,24 @@ def validate_records(raw: list[Any]) -> tuple[list[LineSnapshotDict], list[Rejec
 
 
 def group_by_partition(
-    records: Sequence[LineSnapshotDict], source: str, correlation_id: str | None
+    records: Records, source: str, correlation_id: str | None
 ) -> list[tuple[str, bytes]]:
     """One `usage.raw` event per partition (key, JSON), each record where its service line's
     key puts it, in the order received."""
+    if records and isinstance(records[0], usage_wire.LineSnapshot):
+        structs = cast(Sequence[usage_wire.LineSnapshot], records)
+        by_part: dict[int, list[usage_wire.LineSnapshot]] = defaultdict(list)
+        for s in structs:
+            by_part[partition_for(s.service_line_number)].append(s)
+        return [
+            (
+                group[0].service_line_number,
+                usage_wire.records_message(group, source, correlation_id),
+            )
+            for _, group in sorted(by_part.items())
+        ]
     groups: dict[int, list[LineSnapshotDict]] = defaultdict(list)
-    for r in records:
+    for r in cast(Sequence[LineSnapshotDict], records):
         groups[partition_for(r["service_line_number"])].append(r)
     return [
         (

@@ -7,9 +7,8 @@ from datetime import date
 from uuid import UUID
 
 import asyncpg
-import orjson
 
-from shared.events.usage import LineDailyUsage
+from shared.events.usage_wire import DAY_FIELDS, Day, as_json
 
 # Two services touching the same line at once is rare (a line's events share a partition), but
 # a rebalance or a resync can do it: each transaction locks its lines first, in one order, so
@@ -104,20 +103,8 @@ WHERE f.resolved_at IS NULL AND f.service_line_number = ANY($1::text[])
       WHERE d.observed_at IS NULL OR d.observed_at < x.observed_at)
 """
 
-DAY_FIELDS = (
-    "service_line_number",
-    "date",
-    "priority_gb",
-    "opt_in_priority_gb",
-    "standard_gb",
-    "non_billable_gb",
-    "observed_at",
-)
 
-
-async def apply_days(
-    conn: asyncpg.Connection, days: Sequence[LineDailyUsage]
-) -> list[tuple[str, date]]:
+async def apply_days(conn: asyncpg.Connection, days: Sequence[Day]) -> list[tuple[str, date]]:
     """Copy these days (latest wins) and rebuild the months they fall in; in the caller's
     transaction. Answers the (line, month) pairs whose priority GB rose."""
     if not days:
@@ -135,7 +122,7 @@ async def record_failure(
     conn: asyncpg.Connection,
     source: tuple[int, int],
     service_line_number: str,
-    days: Sequence[LineDailyUsage],
+    days: Sequence[Day],
     reason: str,
     event_id: UUID | None,
 ) -> bool:
@@ -148,7 +135,7 @@ async def record_failure(
         source[0],
         source[1],
         service_line_number,
-        orjson.dumps([d.model_dump(mode="json") for d in days]).decode(),
+        as_json(days).decode(),
         reason[:2000],
         event_id,
     )

@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import Counter
 
 from services.invoicing import alerts, repository
 from shared.errors import is_transient
-from shared.events.topics import USAGE_RECORDED
-from shared.events.usage import LineDailyUsage, UsageRecorded
+from shared.events.usage import UsageRecorded
+from shared.events.usage_wire import Day, RecordedEvent, as_models, parse_recorded
 from shared.kafka import describe
 from shared.service import Runtime
 
@@ -35,11 +36,11 @@ USAGE_APPLY_FAILED = Counter(
 async def store_usage(runtime: Runtime, records: list[Any]) -> None:
     """Apply a batch of `usage.recorded` records; raises only transient errors (the batch is
     then delivered again)."""
-    events: list[tuple[Any, UsageRecorded]] = []
+    events: list[tuple[Any, RecordedEvent]] = []
     garbage: list[tuple[Any, str]] = []
     for record in records:
-        try:
-            events.append((record, USAGE_RECORDED.parse(record.value)))
+        try:  # msgspec structs, not models (a million days); a refusal keeps the model's reason
+            events.append((record, parse_recorded(record.value)))
         except Exception as exc:  # not an event at all: its lines are unknown, keep the key
             garbage.append((record, describe(exc)))
     await _apply(runtime, events)
@@ -47,7 +48,7 @@ async def store_usage(runtime: Runtime, records: list[Any]) -> None:
         await _fail(runtime, record, _key(record), [], reason, None)
 
 
-async def _apply(runtime: Runtime, events: list[tuple[Any, UsageRecorded]]) -> None:
+async def _apply(runtime: Runtime, events: list[tuple[Any, RecordedEvent]]) -> None:
     days = [d for _, e in events for d in e.days]
     try:
         async with runtime.pool.acquire() as conn, conn.transaction():
@@ -62,22 +63,22 @@ async def _apply(runtime: Runtime, events: list[tuple[Any, UsageRecorded]]) -> N
             await _apply_line(runtime, record, event, line, line_days)
 
 
-async def copy_and_watch(conn: Any, days: list[LineDailyUsage]) -> None:
+async def copy_and_watch(conn: Any, days: Sequence[Day]) -> None:
     """Copy the days, then check the alerts their rise may have crossed, in one transaction:
     an alert is made exactly when the usage that crossed is stored."""
     rose = await repository.apply_days(conn, days)
     await alerts.check(conn, rose)
 
 
-def _by_line(days: list[LineDailyUsage]) -> dict[str, list[LineDailyUsage]]:
-    grouped: dict[str, list[LineDailyUsage]] = defaultdict(list)
+def _by_line(days: Sequence[Day]) -> dict[str, list[Day]]:
+    grouped: dict[str, list[Day]] = defaultdict(list)
     for d in days:
         grouped[d.service_line_number].append(d)
     return grouped
 
 
 async def _apply_line(
-    runtime: Runtime, record: Any, event: UsageRecorded, line: str, days: list[LineDailyUsage]
+    runtime: Runtime, record: Any, event: RecordedEvent, line: str, days: list[Day]
 ) -> None:
     attempts = max(1, runtime.settings.consumer_max_attempts)
     reason = ""
@@ -99,9 +100,9 @@ async def _fail(
     runtime: Runtime,
     record: Any,
     line: str,
-    days: list[LineDailyUsage],
+    days: list[Day],
     reason: str,
-    event: UsageRecorded | None,
+    event: RecordedEvent | None,
 ) -> None:
     async with runtime.pool.acquire() as conn:
         kept = await repository.record_failure(
@@ -116,7 +117,7 @@ async def _fail(
         return  # this message's failure of the line was kept and dead-lettered already
     USAGE_APPLY_FAILED.inc()
     payload = (
-        UsageRecorded(days=days, correlation_id=event.correlation_id).to_json()
+        UsageRecorded(days=as_models(days), correlation_id=event.correlation_id).to_json()
         if event and days
         else record.value or b""
     )

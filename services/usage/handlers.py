@@ -8,27 +8,15 @@ from typing import Any
 from faststream.kafka import KafkaRouter
 
 from services.usage import repository
-from services.usage.domain import Snapshot, newest_per_day
 from shared.consumer import consume
-from shared.db import outbox, processed
+from shared.correlation import current
 from shared.events.topics import USAGE_RAW, USAGE_RECORDED
-from shared.events.usage import MAX_DAYS_PER_ANNOUNCEMENT, LineSnapshotDict, UsageRecorded
+from shared.events.usage import MAX_DAYS_PER_ANNOUNCEMENT, UsageRecorded
+from shared.events.usage_wire import parse_raw
 from shared.kafka import partition_for
 from shared.service import Runtime
 
 CONSUMER = "usage.raw->daily_usage"
-
-
-def snapshot_of(r: LineSnapshotDict) -> Snapshot:
-    return Snapshot(
-        r["service_line_number"],
-        r["date"],
-        r["priority_gb"],
-        r.get("opt_in_priority_gb", "0"),
-        r.get("standard_gb", "0"),
-        r.get("non_billable_gb", "0"),
-        r["observed_at"],
-    )
 
 
 def announcements(
@@ -53,16 +41,12 @@ def router(runtime: Runtime) -> KafkaRouter:
     kafka = KafkaRouter()
 
     async def process(records: list[Any]) -> None:
-        events = [USAGE_RAW.parse(r.value) for r in records]
-        async with runtime.pool.acquire() as conn, conn.transaction():
-            fresh = await processed.claim(conn, CONSUMER, [e.event_id for e in events])
-            new_events = [e for e in events if e.event_id in fresh]
-            snapshots = newest_per_day(
-                snapshot_of(s) for e in new_events for s in e.line_snapshots()
+        # msgspec structs, not models (a million records); a refusal keeps the model's reason.
+        events = [parse_raw(r.value) for r in records]
+        async with runtime.pool.acquire() as conn:  # one statement: its own transaction
+            await repository.store_and_announce(
+                conn, CONSUMER, events, USAGE_RECORDED.name, current()
             )
-            changed = await repository.upsert_days(conn, snapshots)
-            correlation = new_events[0].correlation_id if new_events else None
-            await outbox.stage_serialized(conn, USAGE_RECORDED, announcements(changed, correlation))
 
     consume(
         kafka,

@@ -4,41 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Protocol
+from uuid import UUID
 
 import asyncpg
 
 from services.usage.domain import DaySnapshot
-
-# One round trip: upsert where the incoming snapshot takes precedence (same order as
-# `shared.events.usage.day_precedence`), and return every row written, in the form
-# `usage.recorded` carries. Written rows are announced whether or not their figures moved:
-# comparing with the row before would read a snapshot that a concurrent consumer of another
-# partition may have changed meanwhile (a feed may spread a line over partitions), and a
-# state-copying consumer takes a repeat as a no-op. Rows are inserted in key order, so two
-# consumers writing the same days lock them in the same order and never deadlock.
-UPSERT_DAYS = (
-    """
-INSERT INTO daily_usage AS d (service_line_number, day, priority_gb, opt_in_priority_gb,
-                              standard_gb, non_billable_gb, observed_at)
-SELECT line, day, p::numeric, o::numeric, s::numeric, n::numeric, observed_at
-FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::timestamptz[]) AS t(line, day, p, o, s, n, observed_at)
-ORDER BY line, day
-ON CONFLICT (service_line_number, day) DO UPDATE SET
-    priority_gb = excluded.priority_gb,
-    opt_in_priority_gb = excluded.opt_in_priority_gb,
-    standard_gb = excluded.standard_gb,
-    non_billable_gb = excluded.non_billable_gb,
-    observed_at = excluded.observed_at,
-    updated_at = now()
-WHERE (excluded.observed_at, excluded.priority_gb, excluded.opt_in_priority_gb,
-       excluded.standard_gb, excluded.non_billable_gb)
-    > (d.observed_at, d.priority_gb, d.opt_in_priority_gb, d.standard_gb, d.non_billable_gb)
-RETURNING """
-    + "{columns}"
-    + """
-"""
-)
+from shared.events.usage import MAX_DAYS_PER_ANNOUNCEMENT
+from shared.kafka import partition_for
 
 DAY_COLUMNS = """service_line_number, day::text AS date,
        trim_scale(priority_gb)::text AS priority_gb,
@@ -48,18 +21,105 @@ DAY_COLUMNS = """service_line_number, day::text AS date,
        to_char(observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS observed_at"""
 """A stored day as `usage.recorded` carries it: decimal text without padding, UTC instants."""
 
-UPSERT_DAYS = UPSERT_DAYS.replace("{columns}", DAY_COLUMNS)
+
+# The hot path in one statement: the batch's snapshots deduplicated (the highest precedence
+# of each day wins, `shared.events.usage.day_precedence`), upserted where the incoming one
+# takes precedence over the stored one (same order), and every day written staged as
+# `usage.recorded` in the outbox, one message per partition (and per MAX_DAYS_PER_ANNOUNCEMENT
+# days), built by PostgreSQL: no day goes back to Python. Days are written in key order (locks
+# taken in one order) and announced in (line, day) order; the message key is the first day's
+# line. $8/$9: each line of the batch and its Kafka partition (murmur2, by the caller).
+# Written days are announced whether or not their figures moved: comparing with the row before
+# would read a snapshot that a concurrent consumer of another partition may have changed
+# meanwhile (a feed may spread a line over partitions), and a state-copying consumer takes a
+# repeat as a no-op.
+# One statement is one transaction: the claim of the batch's events (`processed_events`: a
+# redelivered event's snapshots are left out), the days and the outbox commit together, in one
+# round trip instead of five (BEGIN, claim, upsert, outbox, COMMIT). $13 the consumer, $14 the
+# events, $15 each snapshot's event, $16 the events' correlation ids ($12 when none).
+STORE_AND_ANNOUNCE = f"""
+WITH claimed AS (
+    INSERT INTO processed_events (consumer, event_id)
+    SELECT DISTINCT $13::text, e FROM unnest($14::uuid[]) AS e
+    ON CONFLICT DO NOTHING RETURNING event_id
+), incoming AS (
+    SELECT DISTINCT ON (line, day) line, day, p::numeric AS p, o::numeric AS o,
+           s::numeric AS s, n::numeric AS n, observed_at
+    FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::text[],
+                $7::timestamptz[], $15::uuid[]) AS t(line, day, p, o, s, n, observed_at, ev)
+    WHERE ev IN (SELECT event_id FROM claimed)
+    ORDER BY line, day, observed_at DESC, p::numeric DESC, o::numeric DESC, s::numeric DESC,
+             n::numeric DESC
+), written AS (
+    INSERT INTO daily_usage AS d (service_line_number, day, priority_gb, opt_in_priority_gb,
+                                  standard_gb, non_billable_gb, observed_at)
+    SELECT line, day, p, o, s, n, observed_at FROM incoming ORDER BY line, day
+    ON CONFLICT (service_line_number, day) DO UPDATE SET
+        priority_gb = excluded.priority_gb,
+        opt_in_priority_gb = excluded.opt_in_priority_gb,
+        standard_gb = excluded.standard_gb,
+        non_billable_gb = excluded.non_billable_gb,
+        observed_at = excluded.observed_at,
+        updated_at = now()
+    WHERE (excluded.observed_at, excluded.priority_gb, excluded.opt_in_priority_gb,
+           excluded.standard_gb, excluded.non_billable_gb)
+        > (d.observed_at, d.priority_gb, d.opt_in_priority_gb, d.standard_gb, d.non_billable_gb)
+    RETURNING {DAY_COLUMNS}
+), placed AS (
+    SELECT w.*, k.part,
+           (row_number() OVER (PARTITION BY k.part
+                               ORDER BY w.service_line_number COLLATE "C", w.date) - 1)
+               / $10 AS chunk
+    FROM written w JOIN unnest($8::text[], $9::int[]) AS k(line, part)
+                     ON k.line = w.service_line_number
+)
+INSERT INTO outbox (topic, key, payload)
+SELECT $11, min(service_line_number COLLATE "C"),
+       convert_to(concat(
+           '{{"event_id":"', gen_random_uuid(), '","type":"usage.recorded","occurred_at":"',
+           to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           '","schema_version":1,"correlation_id":',
+           coalesce(to_json(coalesce((
+               SELECT c FROM unnest($14::uuid[], $16::text[]) WITH ORDINALITY AS y(e, c, i)
+               WHERE e IN (SELECT event_id FROM claimed) ORDER BY i LIMIT 1), $12::text))::text,
+               'null'),
+           ',"source":"ingest","days":[',
+           string_agg(concat(
+               '{{"service_line_number":"', service_line_number, '","date":"', date,
+               '","priority_gb":"', priority_gb, '","opt_in_priority_gb":"', opt_in_priority_gb,
+               '","standard_gb":"', standard_gb, '","non_billable_gb":"', non_billable_gb,
+               '","observed_at":"', observed_at, '"}}'),
+               ',' ORDER BY service_line_number COLLATE "C", date),
+           ']}}'), 'UTF8')
+FROM placed GROUP BY part, chunk ORDER BY part, chunk
+"""
 
 
-async def upsert_days(
-    conn: asyncpg.Connection, snapshots: Sequence[DaySnapshot]
-) -> list[asyncpg.Record]:
-    """Store the snapshots (at most one per key); returns the days written (those whose
-    snapshot won), as `LineDailyUsage` fields in JSON form."""
-    if not snapshots:
-        return []
-    rows: list[asyncpg.Record] = await conn.fetch(
-        UPSERT_DAYS,
+class Event(Protocol):
+    """A `usage.raw` event as the usage service applies it."""
+
+    @property
+    def event_id(self) -> UUID: ...
+    @property
+    def correlation_id(self) -> str | None: ...
+    @property
+    def snapshots(self) -> Sequence[DaySnapshot]: ...
+
+
+async def store_and_announce(
+    conn: asyncpg.Connection,
+    consumer: str,
+    events: Sequence[Event],
+    topic: str,
+    correlation_id: str | None,
+) -> int:
+    """Claim the events for `consumer`, store the snapshots of those not applied before (latest
+    wins) and stage the days written as `usage.recorded` in the outbox: one statement, one
+    transaction. Returns how many messages were staged."""
+    snapshots = [s for e in events for s in e.snapshots]
+    lines = list({s.service_line_number: None for s in snapshots})
+    status: str = await conn.execute(
+        STORE_AND_ANNOUNCE,
         [s.service_line_number for s in snapshots],
         [s.date for s in snapshots],
         [s.priority_gb for s in snapshots],
@@ -67,8 +127,17 @@ async def upsert_days(
         [s.standard_gb for s in snapshots],
         [s.non_billable_gb for s in snapshots],
         [s.observed_at for s in snapshots],
+        lines,
+        [partition_for(line) for line in lines],
+        MAX_DAYS_PER_ANNOUNCEMENT,
+        topic,
+        correlation_id,
+        consumer,
+        [e.event_id for e in events],
+        [e.event_id for e in events for _ in e.snapshots],
+        [e.correlation_id for e in events],
     )
-    return rows
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def daily_rows(

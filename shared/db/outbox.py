@@ -79,6 +79,10 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while True:
+            # Cleared before the round, not after it: a NOTIFY that arrives while a round runs
+            # (rows committed after its SELECT) must start the next round at once; cleared
+            # after, it was lost and those rows waited for the 1 s poll.
+            self._wake.clear()
             try:
                 published = await self.publish_once()
             except asyncio.CancelledError:
@@ -89,7 +93,6 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
                 continue
             if published < self._batch:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
 

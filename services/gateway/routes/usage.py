@@ -29,6 +29,7 @@ from services.gateway.deps import (
 from services.gateway.errors import Busy
 from services.gateway.ingest import (
     IngestResult,
+    Records,
     Rejection,
     group_by_partition,
     json_value,
@@ -117,7 +118,7 @@ async def push_starlink_page(request: Request, user: Feed, producer: Producer) -
 async def accept(
     request: Request,
     producer: KafkaProducer,
-    good: list[LineSnapshotDict],
+    good: Records,
     bad: list[Rejection],
     source: str,
 ) -> JSONResponse:

@@ -1,0 +1,290 @@
+"""Reading usage by the million: `usage.raw` and `usage.recorded` decoded by msgspec into plain
+structs, with the pydantic models of `shared.events.usage` as the reference.
+
+The fast decoders accept a subset of what the models accept (the shapes our own producers
+write: every envelope field present, figures as decimal text, RFC 3339 instants with a zone),
+with the same checks. Anything they refuse goes through the model (`Topic.parse`), which either
+accepts it (a feed's JSON number, a missing `event_id` taken as a default...) or raises the
+PermanentError whose reason the dead-letter record carries. So a message decodes to the same
+values either way, and a refusal reads the same as before; a unit test compares the two on
+awkward inputs.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Protocol
+
+import msgspec
+from msgspec import Meta, Struct
+
+from shared.api.types import FIRST_DAY, LAST_DAY
+from shared.correlation import current
+from shared.events.topics import USAGE_RAW, USAGE_RECORDED
+from shared.events.usage import (
+    MAX_RECORDS_PER_MESSAGE,
+    SERVICE_LINE_PATTERN,
+    LineDailyUsage,
+    UsageRecorded,
+    UsageRecordsReceived,
+    UsageSnapshotsReceived,
+)
+from shared.money import GB_TEXT_PATTERN
+
+Instant = Annotated[datetime, Meta(tz=True)]
+
+# Checked in Python on the decoded text rather than as msgspec patterns (msgspec calls `re` per
+# field; five patterns cost more than the whole decode): a service line once per batch, a
+# figure or an instant once per distinct text (they repeat), through the caches below.
+_GB = re.compile(GB_TEXT_PATTERN)
+_LINE = re.compile(SERVICE_LINE_PATTERN)
+# RFC 3339 with a zone and at most microseconds (msgspec would round more digits, pydantic
+# truncates): the common form; anything else is left to the model.
+_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_CACHE_LIMIT = 100_000
+_good_gb: set[str] = set()
+_instants: dict[str, datetime] = {}
+
+
+class Day(Protocol):
+    """One day of one service line as the consumers use it (fast struct or model)."""
+
+    @property
+    def service_line_number(self) -> str: ...
+    @property
+    def date(self) -> date: ...
+    @property
+    def priority_gb(self) -> str: ...
+    @property
+    def opt_in_priority_gb(self) -> str: ...
+    @property
+    def standard_gb(self) -> str: ...
+    @property
+    def non_billable_gb(self) -> str: ...
+    @property
+    def observed_at(self) -> datetime: ...
+
+
+class _Snapshot(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    date: date
+    priority_gb: str
+    opt_in_priority_gb: str = "0"
+    standard_gb: str = "0"
+    non_billable_gb: str = "0"
+    observed_at: Any
+    """Text as decoded; a datetime once `_checked` (or built from a model)."""
+    record_id: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class LineSnapshot(_Snapshot, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    service_line_number: str
+
+
+class _Envelope(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type"):
+    event_id: uuid.UUID
+    occurred_at: Instant
+    schema_version: int
+    correlation_id: str | None
+
+
+class RecordsReceived(_Envelope, kw_only=True, tag="usage.records_received"):
+    source: Annotated[str, Meta(max_length=200)]
+    records: Annotated[list[LineSnapshot], Meta(min_length=1, max_length=MAX_RECORDS_PER_MESSAGE)]
+
+
+class RecordsBody(Struct, forbid_unknown_fields=True):
+    """`POST /usage/records`."""
+
+    records: Annotated[list[LineSnapshot], Meta(max_length=MAX_RECORDS_PER_MESSAGE)]
+
+
+class RawEvent(Struct):
+    """A `usage.raw` event reduced to what the usage service applies."""
+
+    event_id: uuid.UUID
+    correlation_id: str | None
+    snapshots: Sequence[Day]
+
+
+class LineDay(Struct, kw_only=True, forbid_unknown_fields=True):
+    service_line_number: str
+    date: date
+    priority_gb: str
+    opt_in_priority_gb: str
+    standard_gb: str
+    non_billable_gb: str
+    observed_at: Any
+    """Text as decoded; a datetime once `_checked` (or built from a model)."""
+    # Deprecated fields of events written before 2026-12: accepted, ignored (as the model).
+    previous_priority_gb: str | None = None
+    previous_opt_in_priority_gb: str | None = None
+    previous_standard_gb: str | None = None
+    previous_non_billable_gb: str | None = None
+
+
+class Recorded(_Envelope, kw_only=True, tag="usage.recorded"):
+    source: Literal["ingest", "resync"]
+    days: Annotated[list[LineDay], Meta(min_length=1)]
+
+
+class RecordedEvent(Struct):
+    """A `usage.recorded` event reduced to what the invoicing copy applies."""
+
+    event_id: uuid.UUID
+    correlation_id: str | None
+    days: Sequence[Day]
+
+
+_raw = msgspec.json.Decoder(RecordsReceived)
+_body = msgspec.json.Decoder(RecordsBody)
+_encoder = msgspec.json.Encoder()
+_recorded = msgspec.json.Decoder(Recorded)
+
+
+def _gb_ok(text: Any) -> bool:
+    if text in _good_gb:
+        return True
+    if not isinstance(text, str) or _GB.fullmatch(text) is None:
+        return False
+    if len(_good_gb) > _CACHE_LIMIT:
+        _good_gb.clear()
+    _good_gb.add(text)
+    return True
+
+
+def _instant(text: Any) -> datetime | None:
+    """An RFC 3339 instant with its zone, in UTC; None for anything else."""
+    found = _instants.get(text) if isinstance(text, str) else None
+    if found is not None or not isinstance(text, str) or _INSTANT.fullmatch(text) is None:
+        return found
+    try:
+        found = datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:
+        return None
+    if len(_instants) > _CACHE_LIMIT:
+        _instants.clear()
+    _instants[text] = found
+    return found
+
+
+def _checked(days: Sequence[LineSnapshot] | Sequence[LineDay], previous: bool = False) -> bool:
+    """The checks the model makes that the struct does not (patterns, date bounds, opt-in
+    within priority, an aware instant); each day's `observed_at` becomes its datetime."""
+    for line in {d.service_line_number for d in days}:
+        if _LINE.fullmatch(line) is None:
+            return False
+    good, instants = _good_gb, _instants
+    for d in days:
+        at = instants.get(d.observed_at) if isinstance(d.observed_at, str) else None
+        if at is None and (at := _instant(d.observed_at)) is None:
+            return False
+        if not FIRST_DAY <= d.date <= LAST_DAY:
+            return False
+        d.observed_at = at
+        opt_in, priority = d.opt_in_priority_gb, d.priority_gb
+        if not (
+            (priority in good or _gb_ok(priority))
+            and (opt_in in good or _gb_ok(opt_in))
+            and (d.standard_gb in good or _gb_ok(d.standard_gb))
+            and (d.non_billable_gb in good or _gb_ok(d.non_billable_gb))
+        ):
+            return False
+        if opt_in != "0" and opt_in != priority and Decimal(opt_in) > Decimal(priority):
+            return False
+    if previous:
+        for d in days:
+            for f in (
+                d.previous_priority_gb,  # type: ignore[union-attr]
+                d.previous_opt_in_priority_gb,  # type: ignore[union-attr]
+                d.previous_standard_gb,  # type: ignore[union-attr]
+                d.previous_non_billable_gb,  # type: ignore[union-attr]
+            ):
+                if f is not None and not _gb_ok(f):
+                    return False
+    return True
+
+
+def _fast(decoder: msgspec.json.Decoder[Any], raw: bytes) -> Any:
+    try:
+        return decoder.decode(raw)
+    except msgspec.DecodeError:  # includes ValidationError: the model decides and explains
+        return None
+
+
+def parse_records(raw: bytes) -> list[LineSnapshot] | None:
+    """The records of a clean `POST /usage/records` body; None when any check fails (the
+    gateway then validates with the models, record by record, with reasons)."""
+    body = _fast(_body, raw)
+    return body.records if body is not None and _checked(body.records) else None
+
+
+def records_message(
+    records: Sequence[LineSnapshot], source: str, correlation_id: str | None
+) -> bytes:
+    """`UsageRecordsReceived` JSON from checked records (defaults left out: fewer bytes)."""
+    return _encoder.encode(
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": "usage.records_received",
+            "occurred_at": datetime.now(UTC),
+            "schema_version": 1,
+            "correlation_id": correlation_id or current(),
+            "source": source,
+            "records": records,
+        }
+    )
+
+
+def parse_raw(raw: bytes) -> RawEvent:
+    """A `usage.raw` message, or the PermanentError of `USAGE_RAW.parse`."""
+    event = _fast(_raw, raw)
+    if event is not None and _checked(event.records):
+        return RawEvent(event.event_id, event.correlation_id, event.records)
+    model = USAGE_RAW.parse(raw)
+    return RawEvent(model.event_id, model.correlation_id, _model_snapshots(model))
+
+
+def _model_snapshots(model: UsageRecordsReceived | UsageSnapshotsReceived) -> list[Day]:
+    line = getattr(model, "service_line_number", "")
+    if isinstance(model, UsageRecordsReceived):
+        return [LineSnapshot(**r) for r in model.records]
+    return [
+        LineSnapshot(service_line_number=line, **s.model_dump(exclude_unset=True))
+        for s in model.snapshots
+    ]
+
+
+def parse_recorded(raw: bytes) -> RecordedEvent:
+    """A `usage.recorded` message, or the PermanentError of `USAGE_RECORDED.parse`."""
+    event = _fast(_recorded, raw)
+    if event is not None and _checked(event.days, previous=True):
+        return RecordedEvent(event.event_id, event.correlation_id, event.days)
+    model: UsageRecorded = USAGE_RECORDED.parse(raw)
+    return RecordedEvent(model.event_id, model.correlation_id, model.days)
+
+
+DAY_FIELDS = (
+    "service_line_number",
+    "date",
+    "priority_gb",
+    "opt_in_priority_gb",
+    "standard_gb",
+    "non_billable_gb",
+    "observed_at",
+)
+
+
+def as_models(days: Sequence[Day]) -> list[LineDailyUsage]:
+    """Days as `LineDailyUsage` models: for the rare paths (a failure kept, dead-lettered)."""
+    return [LineDailyUsage(**{f: getattr(d, f) for f in DAY_FIELDS}) for d in days]
+
+
+def as_json(days: Sequence[Day]) -> bytes:
+    """Days as a JSON list of `LineDailyUsage` objects."""
+    return msgspec.json.encode([{f: getattr(d, f) for f in DAY_FIELDS} for d in days])

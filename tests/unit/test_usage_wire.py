@@ -1,0 +1,191 @@
+"""The fast usage decoders (msgspec) against the models they stand in for: whatever the fast
+path accepts, the model accepts with the same values; whatever it refuses, the model decides,
+so a refusal carries the model's reason."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.errors import ValidationFailed
+from shared.events import usage_wire
+from shared.events.topics import USAGE_RAW, USAGE_RECORDED
+
+RECORD = {
+    "service_line_number": "AST-1-2-3",
+    "date": "2026-11-01",
+    "priority_gb": "12.5",
+    "opt_in_priority_gb": "2",
+    "standard_gb": "0.000000001",
+    "non_billable_gb": "0",
+    "observed_at": "2026-11-02T00:00:00Z",
+}
+ENVELOPE = {
+    "event_id": "0b4f8a61-4a61-4b57-9a39-1f1f0b0c2d3e",
+    "occurred_at": "2026-11-02T00:00:01.5+00:00",
+    "schema_version": 1,
+    "correlation_id": "c-1",
+}
+
+
+def raw_event(**record: Any) -> bytes:
+    body = {**ENVELOPE, "type": "usage.records_received", "source": "api"}
+    return json.dumps({**body, "records": [{**RECORD, **record}]}).encode()
+
+
+def recorded_event(**day: Any) -> bytes:
+    body = {**ENVELOPE, "type": "usage.recorded", "source": "ingest"}
+    return json.dumps({**body, "days": [{**RECORD, **day}]}).encode()
+
+
+AWKWARD: list[dict[str, Any]] = [
+    {},
+    {"priority_gb": "12.5\n"},
+    {"priority_gb": 12.5},
+    {"priority_gb": "-1"},
+    {"priority_gb": "1.1234567891"},
+    {"priority_gb": "123456789012"},
+    {"opt_in_priority_gb": "13"},
+    {"date": "1899-12-31"},
+    {"date": "3000-01-01"},
+    {"date": "2026-02-30"},
+    {"date": "2026-11-01T00:00:00Z"},
+    {"observed_at": "2026-11-02T00:00:00"},
+    {"observed_at": "2026-11-02 00:00:00Z"},
+    {"observed_at": "2026-11-02t00:00:00z"},
+    {"observed_at": "2026-11-02T00:00:00.1234567Z"},
+    {"observed_at": "2026-11-02T01:00:00+01:00"},
+    {"observed_at": 1700000000},
+    {"service_line_number": "AST-1-2-3\n"},
+    {"service_line_number": "-AST"},
+    {"record_id": "x" * 201},
+    {"record_id": None},
+    {"surprise": 1},
+]
+
+
+def _fields(d: Any) -> tuple[Any, ...]:
+    return tuple(getattr(d, f) for f in usage_wire.DAY_FIELDS)
+
+
+def _model_or_error(parse: Any, raw: bytes) -> Any:
+    try:
+        return parse(raw)
+    except ValidationFailed as exc:
+        return ("refused", exc.message, exc.fields)
+
+
+@pytest.mark.parametrize("change", AWKWARD)
+def test_raw_decodes_as_the_model(change: dict[str, Any]) -> None:
+    raw = raw_event(**change)
+    model = _model_or_error(USAGE_RAW.parse, raw)
+    fast = _model_or_error(usage_wire.parse_raw, raw)
+    if isinstance(model, tuple):
+        assert fast == model
+        return
+    assert fast.event_id == model.event_id
+    assert [_fields(s) for s in fast.snapshots] == [
+        tuple(r.get(f, "0") for f in usage_wire.DAY_FIELDS) for r in model.line_snapshots()
+    ]
+
+
+@pytest.mark.parametrize("change", AWKWARD)
+def test_recorded_decodes_as_the_model(change: dict[str, Any]) -> None:
+    raw = recorded_event(**change)
+    model = _model_or_error(USAGE_RECORDED.parse, raw)
+    fast = _model_or_error(usage_wire.parse_recorded, raw)
+    if isinstance(model, tuple):
+        assert fast == model
+        return
+    assert fast.event_id == model.event_id
+    assert [_fields(d) for d in fast.days] == [_fields(d) for d in model.days]
+
+
+def test_the_common_case_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(usage_wire, "USAGE_RAW", None)  # the model path would fail
+    monkeypatch.setattr(usage_wire, "USAGE_RECORDED", None)
+    fast = usage_wire.parse_raw(raw_event()).snapshots[0]
+    assert (fast.priority_gb, fast.date) == ("12.5", date(2026, 11, 1))
+    assert fast.observed_at == datetime(2026, 11, 2, tzinfo=UTC)
+    day = usage_wire.parse_recorded(recorded_event(observed_at="2026-11-02T01:00:00+01:00")).days[0]
+    assert (day.standard_gb, day.observed_at) == ("0.000000001", datetime(2026, 11, 2, tzinfo=UTC))
+
+
+def test_a_message_of_one_line_decodes_too() -> None:
+    body = {**ENVELOPE, "type": "usage.snapshots_received", "source": "feed"}
+    snapshot = {k: v for k, v in RECORD.items() if k != "service_line_number"}
+    raw = json.dumps({**body, "service_line_number": "AST-9", "snapshots": [snapshot]}).encode()
+    event = usage_wire.parse_raw(raw)
+    assert _fields(event.snapshots[0]) == (
+        "AST-9",
+        date(2026, 11, 1),
+        "12.5",
+        "2",
+        "0.000000001",
+        "0",
+        datetime(2026, 11, 2, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize("change", AWKWARD)
+def test_a_pushed_body_decodes_as_the_model(change: dict[str, Any]) -> None:
+    from services.gateway.ingest import _body
+
+    raw = json.dumps({"records": [{**RECORD, **change}]}).encode()
+    fast = usage_wire.parse_records(raw)
+    try:
+        model = _body.validate_json(raw)["records"]
+    except ValueError:
+        assert fast is None
+        return
+    if fast is not None:
+        assert [_fields(s) for s in fast] == [
+            tuple(r.get(f, "0") for f in usage_wire.DAY_FIELDS) for r in model
+        ]
+
+
+def test_a_clean_push_becomes_a_raw_event_the_model_reads() -> None:
+    records = usage_wire.parse_records(json.dumps({"records": [RECORD]}).encode())
+    assert records is not None
+    event = USAGE_RAW.parse(usage_wire.records_message(records, "records:tok", "c-2"))
+    assert (event.source, event.correlation_id) == ("records:tok", "c-2")
+    assert [_fields(usage_wire.LineSnapshot(**r)) for r in event.line_snapshots()] == [
+        _fields(records[0])
+    ]
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    st.sampled_from(["usage.records_received", "usage.snapshots_received", "usage.recorded"]),
+    st.dictionaries(st.sampled_from([*RECORD, "x"]), _values, max_size=3),
+    st.booleans(),
+)
+def test_garbage_is_refused_with_the_models_reason(
+    kind: str, change: dict[str, Any], whole: bool
+) -> None:
+    """Fuzzed messages (as the fault tests send): the fast path refuses what the model refuses,
+    with the model's reason, and never fails otherwise."""
+    raw = recorded_event(**change) if kind == "usage.recorded" else raw_event(**change)
+    if not whole:
+        raw = raw.replace(b'"type": "usage.records_received"', f'"type": "{kind}"'.encode())
+    for model_parse, fast_parse in (
+        (USAGE_RAW.parse, usage_wire.parse_raw),
+        (USAGE_RECORDED.parse, usage_wire.parse_recorded),
+    ):
+        model = _model_or_error(model_parse, raw)
+        fast = _model_or_error(fast_parse, raw)
+        assert isinstance(fast, tuple) == isinstance(model, tuple)
+        if isinstance(model, tuple):
+            assert fast == model
