@@ -34,10 +34,10 @@ def stack() -> Iterator[Stack]:
             # A seller tax id: EN 16931 requires one, so the PDFs carry a valid Factur-X.
             "BILLPORT_NOTIFIER_RESELLER_TAX_ID": "91-1234567",
             # Quick webhook retries, a short timeout and a short lease (tests/integration/
-            # test_webhooks.py): 10 tries over about 7 s, disabled after 2 failed deliveries.
+            # test_webhooks.py): 20 tries over about 17 s, disabled after 2 failed deliveries.
             "BILLPORT_NOTIFIER_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
             "BILLPORT_NOTIFIER_WEBHOOK_RETRY_MAX_SECONDS": "1",
-            "BILLPORT_NOTIFIER_WEBHOOK_MAX_ATTEMPTS": "10",
+            "BILLPORT_NOTIFIER_WEBHOOK_MAX_ATTEMPTS": "20",
             "BILLPORT_NOTIFIER_WEBHOOK_TIMEOUT_SECONDS": "1.5",
             "BILLPORT_NOTIFIER_WEBHOOK_LEASE_SECONDS": "4",
             "BILLPORT_NOTIFIER_WEBHOOK_DISABLE_AFTER_FAILURES": "2",
