@@ -93,7 +93,9 @@ def main() -> None:
         figure("payments_per_s", paid.payments_per_s, "payments/s")
 
         notifier_url = config.service_urls("notifier")[0]
-        pdfs = asyncio.run(pdf_bench.run(config.gateway_url, TOKEN, notifier_url))
+        pdfs = asyncio.run(
+            pdf_bench.run(config.gateway_url, TOKEN, notifier_url, config.internal_secret)
+        )
         pdf_bench.report(pdfs)
 
         count = int(os.environ.get("BENCH_LIST_INVOICES", "1000000"))

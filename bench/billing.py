@@ -141,7 +141,8 @@ async def change_the_catalog(db: asyncpg.Connection, lines: int) -> tuple[int, i
         " u.priority_gb, sp.org_id AS pool_org"
         " FROM service_lines sl JOIN line_month_usage u USING (service_line_number)"
         " LEFT JOIN sub_pools sp ON sp.id = sl.sub_pool_id"
-        " WHERE sl.active_from <= '2031-01-01' AND u.month = $1",
+        " WHERE sl.active_from <= '2031-01-01' AND u.month = $1"
+        " AND sl.id ~ '^sl_b[0-9]{6}$'",  # this part's lines, not the alert probes' (sl_<hex>)
         USAGE_MONTH,
     )
     changed = [r for r in rows if int(r["id"][4:]) % 10 == 3]

@@ -200,7 +200,10 @@ def facturx_seconds(docs: list[InvoiceDocument], htmls: list[str], documents: Do
     return statistics.median(added)
 
 
-async def run(gateway_url: str, token: str, notifier_url: str, docs: int = 60) -> PdfFigures:
+async def run(
+    gateway_url: str, token: str, notifier_url: str, secret: str, docs: int = 60
+) -> PdfFigures:
+    """`secret`: the stack's BILLPORT_INTERNAL_SECRET, to call the notifier as a service."""
     async with httpx.AsyncClient(
         base_url=gateway_url, headers={"Authorization": f"Bearer {token}"}, timeout=120
     ) as client:
@@ -214,11 +217,7 @@ async def run(gateway_url: str, token: str, notifier_url: str, docs: int = 60) -
 
         async def render(body: dict[str, Any]) -> None:
             # The notifier renders for a service only: the bench signs as one.
-            credential = sign(
-                Caller(actor="bench", role="service"),
-                os.environ["BILLPORT_INTERNAL_SECRET"],
-                "notifier",
-            )
+            credential = sign(Caller(actor="bench", role="service"), secret, "notifier")
             r = await client.post(
                 notifier_url + "/internal/documents/pdf",
                 content=InvoiceDocument.model_validate(body).model_dump_json(),
@@ -349,9 +348,8 @@ def main() -> None:
         progress(f"booting a fresh stack (slot {slot})")
         stack.start_infra()
         stack.start_services()
-        os.environ["BILLPORT_INTERNAL_SECRET"] = config.internal_secret
         notifier_url = config.service_urls("notifier")[0]
-        report(asyncio.run(run(config.gateway_url, token, notifier_url)))
+        report(asyncio.run(run(config.gateway_url, token, notifier_url, config.internal_secret)))
     finally:
         progress("stopping the bench stack")
         stack.stop()

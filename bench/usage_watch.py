@@ -291,7 +291,7 @@ async def run(
     load_days = int(os.environ.get("BENCH_WATCH_LOAD_DAYS", "100"))
     probes = int(os.environ.get("BENCH_WATCH_PROBES", "400"))
     progress(f"pool usage: a pool of {POOL_LINES} lines")
-    pool = await pool_usage(gateway_url, token, int(os.environ.get("BENCH_WATCH_ROUNDS", "300")))
+    pool = await pool_usage(gateway_url, token, int(os.environ.get("BENCH_WATCH_ROUNDS", "1000")))
     progress(f"usage -> alert: probes under a load of {load_lines * load_days} records")
     latencies, rps = await to_alert(gateway_url, token, bootstrap, load_lines, load_days, probes)
     half_rate = (ingest_rps or rps) / 2

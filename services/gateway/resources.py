@@ -13,8 +13,9 @@ from fastapi import Request
 
 from services.gateway.auth import weak_bootstrap_token
 from services.gateway.auth_limits import FailureLimiter
-from services.gateway.backpressure import LagMonitor
+from services.gateway.backpressure import LagMonitor, Watched
 from services.gateway.settings import GatewaySettings
+from shared.events.topics import USAGE_RAW, USAGE_RECORDED
 from shared.internal_auth import check_secret
 from shared.internal_client import ServiceClients
 from shared.service import Runtime, check_components
@@ -48,7 +49,21 @@ async def opened(runtime: Runtime) -> AsyncIterator[None]:
     secret = check_secret(runtime.secret, "BILLPORT_INTERNAL_SECRET")
     admin_token = bootstrap_token(settings.admin_token)
     services = ServiceClients(settings.service_urls(), secret)
-    lag = LagMonitor(settings.kafka_bootstrap, f"{settings.usage_consumer_group}.usage.raw")
+    lag = LagMonitor(
+        settings.kafka_bootstrap,
+        [
+            Watched(
+                f"{settings.usage_consumer_group}.{USAGE_RAW.name}",
+                USAGE_RAW.name,
+                settings.usage_max_lag,
+            ),
+            Watched(
+                f"{settings.invoicing_consumer_group}.{USAGE_RECORDED.name}",
+                USAGE_RECORDED.name,
+                settings.usage_recorded_max_lag,
+            ),
+        ],
+    )
     await lag.start()
     limiter = FailureLimiter(settings.auth_max_failures, settings.auth_failure_window_seconds)
     runtime.extras[KEY] = Gateway(settings, services, limiter, lag, admin_token)

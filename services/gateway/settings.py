@@ -44,6 +44,12 @@ class GatewaySettings(ServiceSettings):
     usage_consumer_group: str = "billport-usage"
     """The usage service's consumer group prefix (its BILLPORT_USAGE_CONSUMER_GROUP): the lag
     behind the backpressure is that group's, so a replay into a new group is watched too."""
+    usage_recorded_max_lag: int = 80
+    """Messages the invoicing service may lag on `usage.recorded` (its usage copy, where alerts
+    are decided) before pushes get 429 (0: never)."""
+    invoicing_consumer_group: str = "billport-invoicing"
+    """The invoicing service's consumer group prefix (its BILLPORT_INVOICING_CONSUMER_GROUP),
+    as `usage_consumer_group`: set both when a replay moves the services to new groups."""
 
     max_body_bytes: int = 1024 * 1024
     """The largest request body, in bytes, of every route but the usage pushes: 413 beyond it,

@@ -233,8 +233,11 @@ async def test_replaying_every_topic_changes_nothing(fault_stack: Stack) -> None
                 proc.env[variable] = f"billport-{service}-replay"
                 await asyncio.to_thread(stack.restart, name)
         groups += [f"billport-{service}-replay.{topic}" for topic in readers[service]]
-    # The gateway's backpressure follows the usage service's group (a replay included).
+    # The gateway's backpressure follows the usage and invoicing groups (a replay included).
     stack.procs["gateway"].env["BILLPORT_GATEWAY_USAGE_CONSUMER_GROUP"] = "billport-usage-replay"
+    stack.procs["gateway"].env["BILLPORT_GATEWAY_INVOICING_CONSUMER_GROUP"] = (
+        "billport-invoicing-replay"
+    )
     await asyncio.to_thread(stack.restart, "gateway")
     read = {t.split(".", 1)[1] if t.startswith(("mail.", "webhooks.")) else t
             for ts in readers.values() for t in ts}  # fmt: skip

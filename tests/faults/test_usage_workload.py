@@ -103,6 +103,7 @@ async def test_workload_under_kills_and_a_full_replay(
                 await asyncio.to_thread(stack.restart, name)
         groups.append(f"{service}-replay-k4.{topic}")
     stack.procs["gateway"].env["BILLPORT_GATEWAY_USAGE_CONSUMER_GROUP"] = "usage-replay-k4"
+    stack.procs["gateway"].env["BILLPORT_GATEWAY_INVOICING_CONSUMER_GROUP"] = "invoicing-replay-k4"
     await asyncio.to_thread(stack.restart, "gateway")
     await eventually(lambda: caught_up(stack, groups), bool, timeout=240)
     assert await copy_of(client, w) == want

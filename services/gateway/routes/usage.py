@@ -124,8 +124,7 @@ async def accept(
 ) -> JSONResponse:
     """Publish the good records (acknowledged by Kafka), then answer 202 with both counts."""
     gateway = resources.of(request)
-    settings = gateway.settings
-    if settings.usage_max_lag and gateway.usage_lag.lag > settings.usage_max_lag:
+    if gateway.usage_lag.over() is not None:
         raise Busy("usage ingestion is catching up; retry in a second (nothing was taken)")
     if bad:
         REJECTED.labels(request.url.path).inc(len(bad))
