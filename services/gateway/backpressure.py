@@ -6,7 +6,7 @@ copy within a bounded time instead of behind an ever-growing backlog.
 Two lags are watched: the usage service's on `usage.raw`, and the invoicing service's on
 `usage.recorded` (bounding only the first let the second grow under a saturating load, and an
 alert waited behind it). Each is read from Kafka (end offsets minus the group's committed
-offsets) twice a second, off the request path."""
+offsets) every `BILLPORT_GATEWAY_USAGE_LAG_INTERVAL_SECONDS` (0.1 s), off the request path."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class Watched:
 
 class LagMonitor:
     def __init__(
-        self, bootstrap: str, watched: list[Watched], interval_seconds: float = 0.5
+        self, bootstrap: str, watched: list[Watched], interval_seconds: float = 0.1
     ) -> None:
         self._watched = [w for w in watched if w.max_lag > 0]
         self._interval = interval_seconds

@@ -63,6 +63,7 @@ async def opened(runtime: Runtime) -> AsyncIterator[None]:
                 settings.usage_recorded_max_lag,
             ),
         ],
+        settings.usage_lag_interval_seconds,
     )
     await lag.start()
     limiter = FailureLimiter(settings.auth_max_failures, settings.auth_failure_window_seconds)

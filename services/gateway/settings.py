@@ -47,6 +47,10 @@ class GatewaySettings(ServiceSettings):
     usage_recorded_max_lag: int = 80
     """Messages the invoicing service may lag on `usage.recorded` (its usage copy, where alerts
     are decided) before pushes get 429 (0: never)."""
+    usage_lag_interval_seconds: float = Field(default=0.1, gt=0, le=5)
+    """How often the lags behind the backpressure are read. Between two readings feeds keep
+    pushing: at 0.5 s a saturating load overshot the limit by ~140 messages (half a second of
+    ingest), and the alert latency followed; a reading is two small Kafka requests a group."""
     invoicing_consumer_group: str = "billport-invoicing"
     """The invoicing service's consumer group prefix (its BILLPORT_INVOICING_CONSUMER_GROUP),
     as `usage_consumer_group`: set both when a replay moves the services to new groups."""
