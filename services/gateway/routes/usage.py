@@ -124,6 +124,7 @@ async def accept(
 ) -> JSONResponse:
     """Publish the good records (acknowledged by Kafka), then answer 202 with both counts."""
     gateway = resources.of(request)
+    gateway.usage_lag.pushed()
     if gateway.usage_lag.over() is not None:
         raise Busy("usage ingestion is catching up; retry in a second (nothing was taken)")
     if bad:
