@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -47,7 +48,7 @@ class LagMonitor:
         self._interval = interval_seconds
         self.lags: dict[Watched, int] = dict.fromkeys(self._watched, 0)
         self._task: asyncio.Task[None] | None = None
-        self._last_push = float("-inf")
+        self._last_push = -math.inf  # no push yet
         self._wake = asyncio.Event()
         self._partitions: dict[str, list[TopicPartition]] = {}
         self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
