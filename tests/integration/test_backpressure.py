@@ -24,35 +24,45 @@ RECORD = {
 }
 
 
-async def test_pushes_wait_while_the_usage_service_catches_up(
-    stack: Stack, gateway: httpx.AsyncClient
+async def push(gateway: httpx.AsyncClient) -> httpx.Response:
+    return await gateway.post("/api/v1/usage/records", json={"records": [RECORD]})
+
+
+async def pushes_wait_for(
+    stack: Stack, gateway: httpx.AsyncClient, service: str, topic: str, message: bytes
 ) -> None:
-    stack.kill("usage-0")
+    """With `service` down and 100 messages queued for it on `topic`, pushes are refused (429,
+    nothing taken); once it is back and has caught up, they are taken again."""
+    stack.kill(service)
     try:
-        filler = (
-            b'{"type": "usage.snapshots_received", "source": "t", "service_line_number":'
-            b' "AST-FILL-1", "snapshots": [{"date": "2026-11-01", "priority_gb": "1",'
-            b' "observed_at": "2026-11-02T00:00:00Z"}]}'
+        await produce(stack.config.bootstrap, topic, [(b"AST-FILL-1", message)] * 100)
+        refused = await eventually(
+            lambda: push(gateway), lambda r: r.status_code == 429, timeout=15
         )
-        await produce(stack.config.bootstrap, "usage.raw", [(b"AST-FILL-1", filler)] * 100)
-
-        async def push() -> httpx.Response:
-            return await gateway.post("/api/v1/usage/records", json={"records": [RECORD]})
-
-        refused = await eventually(push, lambda r: r.status_code == 429, timeout=15)
         assert refused.headers["Retry-After"] == "1"
         assert refused.json()["error"]["code"] == "busy"
     finally:
-        stack.restart("usage-0")
-    taken = await eventually(push, lambda r: r.status_code == 202, timeout=60)
+        stack.restart(service)
+    taken = await eventually(lambda: push(gateway), lambda r: r.status_code == 202, timeout=60)
     assert taken.json()["accepted"] == 1
+
+
+async def test_pushes_wait_while_the_usage_service_catches_up(
+    stack: Stack, gateway: httpx.AsyncClient
+) -> None:
+    filler = (
+        b'{"type": "usage.snapshots_received", "source": "t", "service_line_number":'
+        b' "AST-FILL-1", "snapshots": [{"date": "2026-11-01", "priority_gb": "1",'
+        b' "observed_at": "2026-11-02T00:00:00Z"}]}'
+    )
+    await pushes_wait_for(stack, gateway, "usage-0", "usage.raw", filler)
 
 
 async def test_pushes_wait_while_the_invoicing_copy_catches_up(
     stack: Stack, gateway: httpx.AsyncClient, db: Any
 ) -> None:
     day = {
-        "service_line_number": "AST-BACKPRESSURE-02",
+        "service_line_number": "AST-FILL-1",
         "date": "2026-11-03",
         "priority_gb": "2.5",
         "opt_in_priority_gb": "0",
@@ -60,27 +70,14 @@ async def test_pushes_wait_while_the_invoicing_copy_catches_up(
         "non_billable_gb": "0",
         "observed_at": "2026-11-04T00:00:00Z",
     }
-    stack.kill("invoicing-0")
-    try:
-        event = UsageRecorded.serialize([day], None)  # the same state 100 times: copied once
-        await produce(
-            stack.config.bootstrap, "usage.recorded", [(b"AST-BACKPRESSURE-02", event)] * 100
-        )
-
-        async def push() -> httpx.Response:
-            return await gateway.post("/api/v1/usage/records", json={"records": [RECORD]})
-
-        refused = await eventually(push, lambda r: r.status_code == 429, timeout=15)
-        assert refused.headers["Retry-After"] == "1"
-        assert refused.json()["error"]["code"] == "busy"
-    finally:
-        stack.restart("invoicing-0")
-    taken = await eventually(push, lambda r: r.status_code == 202, timeout=60)
-    assert taken.json()["accepted"] == 1
+    # The same state 100 times: copied once. The usage service never had this day (it is put
+    # on the topic directly): 2026-11 lies before every month this stack's usage checks read.
+    event = UsageRecorded.serialize([day], None)
+    await pushes_wait_for(stack, gateway, "invoicing-0", "usage.recorded", event)
     copied = await eventually(
         lambda: db.fetchval(
             "SELECT priority_gb FROM invoicing.line_daily_usage"
-            " WHERE service_line_number = 'AST-BACKPRESSURE-02' AND day = '2026-11-03'"
+            " WHERE service_line_number = 'AST-FILL-1' AND day = '2026-11-03'"
         ),
         lambda v: v is not None,
     )

@@ -266,7 +266,11 @@ async def test_events_of_one_invoice_arrive_in_order_without_holding_up_others(
     held = of_invoice(await deliveries(gateway, hook["id"]), first)
     states = [d["state"] for d in held if d["event_type"] == "invoice.generated"]
     assert len(states) == 1 and states[0] in ("PENDING", "SENDING"), states
-    assert {r.event["type"] for r in receiver.of(name, first)} == {"invoice.generated"}
+    # Nothing of the invoice's own topic overtook it. Its payment events come from another
+    # topic and are ordered among themselves only (README, "Order"): under a loaded CI run a
+    # payment.posted was tried while the invoice's first event was still being retried.
+    early = {r.event["type"] for r in receiver.of(name, first)} - {"payment.posted"}
+    assert early == {"invoice.generated"}
     gate.set()
 
     async def delivered() -> list[dict[str, Any]]:
@@ -281,12 +285,11 @@ async def test_events_of_one_invoice_arrive_in_order_without_holding_up_others(
         "invoice.status_changed",
     }
     arrivals = receiver.of(name, first)
-    kinds = [r.event["type"] for r in arrivals]
+    kinds = [r.event["type"] for r in arrivals if r.event["type"] != "payment.posted"]
     held_back = kinds.index("invoice.approved")
     assert set(kinds[:held_back]) == {"invoice.generated"} and held_back >= 2  # refused, retried
     once = [k for n, k in enumerate(kinds) if k not in kinds[:n]]
-    invoicing = [k for k in once if k != "payment.posted"]
-    assert invoicing == ["invoice.generated", "invoice.approved", "invoice.status_changed"]
+    assert once == ["invoice.generated", "invoice.approved", "invoice.status_changed"]
     status = next(r.event for r in arrivals if r.event["type"] == "invoice.status_changed")
     assert (status["previous_status"], status["status"], status["balance"]) == (
         "GENERATED",
