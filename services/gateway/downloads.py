@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import httpx
 from fastapi.responses import Response
+
+from shared.internal_client import Answer
 
 MEDIA = {"pdf": "application/pdf", "xml": "application/xml"}
 
 
-def download(made: httpx.Response, name: str, kind: str) -> Response:
+def download(made: Answer, name: str, kind: str) -> Response:
     """`made`'s body as `<name>.<kind>` (kind: pdf or xml)."""
     return Response(
         made.content,

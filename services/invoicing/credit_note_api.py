@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import httpx
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from services.invoicing import credit_notes, invoice_api, notifier_client
 from shared.errors import NotFound
 from shared.internal_auth import Caller
+from shared.internal_client import Answer
 from shared.service import InternalCaller, Runtime
 
 DocumentMedia = Literal["html", "pdf", "ubl"]
@@ -59,7 +59,7 @@ def router(runtime: Runtime) -> APIRouter:
         made = await _rendered(number, caller, "ubl")
         return Response(made.content, media_type="application/xml")
 
-    async def _rendered(number: str, caller: Caller, media: DocumentMedia) -> httpx.Response:
+    async def _rendered(number: str, caller: Caller, media: DocumentMedia) -> Answer:
         """Scope checked here, the document built here, rendered by the notifier (as for an
         invoice: `invoice_api._rendered`)."""
         async with runtime.pool.acquire() as conn:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
-import httpx
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict
@@ -34,6 +33,7 @@ from shared.api.catalog import (
 from shared.api.types import Day, Month
 from shared.errors import NotFound
 from shared.internal_auth import Caller
+from shared.internal_client import Answer
 from shared.money import Money
 from shared.service import InternalCaller, Runtime
 
@@ -189,7 +189,7 @@ async def visible_orgs(
 
 async def _rendered(
     runtime: Runtime, invoice_id: str, caller: Caller, media: Literal["html", "pdf", "ubl"]
-) -> httpx.Response:
+) -> Answer:
     """An invoice's document as the notifier renders it, for a caller that may see the invoice.
 
     The whole use case is here, where the invoice and the organization tree are: the caller's

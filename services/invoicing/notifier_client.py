@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-import httpx
-
 from services.invoicing.usage_client import AS_INVOICING
 from shared.documents import CreditNoteDocument, InvoiceDocument
-from shared.internal_client import CallerClients, ServiceClients
+from shared.internal_client import Answer, CallerClients, ServiceClients
 from shared.service import Runtime
 
 RENDER_TIMEOUT_SECONDS = 9.0
@@ -36,7 +34,7 @@ def _clients(runtime: Runtime) -> CallerClients:
 
 async def render(
     runtime: Runtime, document: InvoiceDocument, media: Literal["html", "pdf", "ubl"]
-) -> httpx.Response:
+) -> Answer:
     """The notifier's answer (200); its refusals raise ServiceError, its absence
     TransientError."""
     return await _post(runtime, f"/internal/documents/{media}", document.model_dump_json())
@@ -44,11 +42,11 @@ async def render(
 
 async def render_credit_note(
     runtime: Runtime, document: CreditNoteDocument, media: Literal["html", "pdf", "ubl"]
-) -> httpx.Response:
+) -> Answer:
     return await _post(runtime, f"/internal/credit-notes/{media}", document.model_dump_json())
 
 
-async def _post(runtime: Runtime, path: str, body: str) -> httpx.Response:
+async def _post(runtime: Runtime, path: str, body: str) -> Answer:
     return await _clients(runtime).request(
         "notifier", "POST", path, content=body, headers={"Content-Type": "application/json"}
     )
