@@ -4,8 +4,9 @@ commit, measured in one session, in alternating order, each on a fresh stack of 
 Absolute figures swing twofold between runs on a shared machine; figures taken side by side in
 one session do not. The old tree is `git archive REF` unpacked in a temporary folder; each run
 is a child process started in its tree (so it imports that tree's code, services included) that
-boots `StackConfig.isolated(<tree>/.local/bench-payments, slot)`, runs that tree's
-`bench.payments.run` and stops the stack. Prints `BENCH payments_per_s_baseline` and
+boots `StackConfig.isolated(<tree>/.local/bench-payments, slot)`, runs this tree's load
+(`bench/payments.py` of this tree, the same client for both: an old bench's client cost more
+CPU than the services it measured) and stops the stack. Prints `BENCH payments_per_s_baseline` and
 `BENCH payments_per_s` (means over the rounds), their ratio, and each run on stderr. The slot is
 `BENCH_SLOT` (default 2, the bench's own ports); `BENCH_PAYMENTS_POSTINGS` and
 `BENCH_PAYMENTS_BURST` shrink the two parts (defaults: the bench's 2,000 and 5,000);
@@ -27,19 +28,23 @@ from bench.report import figure, progress
 from devstack.stack import ROOT
 
 TOKEN = "bp_bench_admin_4Rt7Mz2Xq9Kd6Wv3Ln8Hp5"
+LOAD = ROOT / "bench" / "payments.py"
 FIGURES = ("payments_per_s", "to_balance_p99_ms", "to_balance_p50_ms")
 
 # Run in a tree's folder: `python -c` puts the current folder first on sys.path, so this
-# imports the stack launcher and the bench of that tree, whichever commit it is.
+# imports the stack launcher of that tree, whichever commit it is; the load is loaded from
+# this tree's file.
 CHILD = """
-import asyncio, json, sys, time
+import asyncio, importlib.util, json, sys, time
 from pathlib import Path
-from bench import payments
 from devstack.procs import cpu_seconds
 from devstack.stack import Stack, StackConfig, wipe
 
 home, slot, token = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 postings, burst = int(sys.argv[4]), int(sys.argv[5])
+spec = importlib.util.spec_from_file_location("payments_load", sys.argv[6])
+payments = sys.modules["payments_load"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(payments)
 wipe(home)
 config = StackConfig.isolated(home, slot=slot, admin_token=token)
 stack = Stack(config)
@@ -82,7 +87,7 @@ def measure(tree: Path, slot: int, env: dict[str, str]) -> dict[str, object]:
         for n, d in (("POSTINGS", "2000"), ("BURST", "5000"))
     ]
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(home), str(slot), TOKEN, *sizes],
+        [sys.executable, "-c", CHILD, str(home), str(slot), TOKEN, *sizes, str(LOAD)],
         cwd=tree,
         env={**os.environ, **env},
         capture_output=True,
