@@ -20,6 +20,16 @@ DELIVERY_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class After:
+    """Where the partner topic of a delivery's topic ended when the delivery was read: the
+    delivery waits until the notifier has read that far (`partition` is the resource's)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
 class NewDelivery:
     """An event to fan out to the webhooks that ask for it."""
 
@@ -28,6 +38,8 @@ class NewDelivery:
     resource: str
     body: bytes
     occurred_at: datetime
+    topic: str
+    after: After | None = None
 
 
 @dataclass(frozen=True)
@@ -132,17 +144,26 @@ async def deliveries(
     return rows, attempts
 
 
-async def fan_out(conn: asyncpg.Connection, events: Sequence[NewDelivery]) -> int:
+async def fan_out(
+    conn: asyncpg.Connection, events: Sequence[NewDelivery], after_types: Sequence[str] = ()
+) -> int:
     """One delivery per (active webhook asking for the event's type, event), for webhooks that
     existed when the event occurred, in the events' order (ids rise with it: the order kept per
-    resource). An event seen before adds nothing (unique per webhook and event)."""
+    topic and resource). An event seen before adds nothing (unique per webhook and event).
+    `after_types` are the event types of the topics the events wait for (`NewDelivery.after`):
+    a webhook that asks for none of them has nothing to wait for."""
     if not events:
         return 0
     inserted = await conn.fetch(
-        "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, resource, body)"
-        " SELECT w.id, e.event_id, e.event_type, e.resource, e.body"
-        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[])"
-        "   WITH ORDINALITY AS e(event_id, event_type, resource, body, occurred_at, n)"
+        "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, resource, body,"
+        "   topic, occurred_at, after_topic, after_partition, after_offset)"
+        " SELECT w.id, e.event_id, e.event_type, e.resource, e.body, e.topic, e.occurred_at,"
+        "   e.after_topic, e.after_partition,"
+        "   CASE WHEN '*' = ANY(w.events) OR w.events && $10::text[] THEN e.after_offset END"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[],"
+        "   $6::text[], $7::text[], $8::integer[], $9::bigint[])"
+        "   WITH ORDINALITY AS e(event_id, event_type, resource, body, occurred_at, topic,"
+        "     after_topic, after_partition, after_offset, n)"
         " JOIN webhooks w ON w.state = 'active' AND w.created_at <= e.occurred_at"
         "   AND (e.event_type = ANY(w.events) OR '*' = ANY(w.events))"
         " ORDER BY e.n, w.id"
@@ -152,15 +173,59 @@ async def fan_out(conn: asyncpg.Connection, events: Sequence[NewDelivery]) -> in
         [e.resource for e in events],
         [e.body for e in events],
         [e.occurred_at for e in events],
+        [e.topic for e in events],
+        [e.after.topic if e.after else None for e in events],
+        [e.after.partition if e.after else None for e in events],
+        [e.after.offset if e.after else None for e in events],
+        list(after_types),
     )
     return len(inserted)
 
 
+async def any_active(conn: asyncpg.Connection) -> bool:
+    """Whether some webhook may receive events now."""
+    return bool(
+        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM webhooks WHERE state = 'active')")
+    )
+
+
+async def note_read(conn: asyncpg.Connection, topic: str, next_offsets: dict[int, int]) -> None:
+    """The webhook consumers have read `topic` up to these next offsets (per partition); in the
+    transaction that queues the deliveries of the records below them. Never goes back (a
+    replayed record is read again below its partition's mark)."""
+    if not next_offsets:
+        return
+    partitions = sorted(next_offsets)  # one lock order for every writer
+    await conn.execute(
+        "INSERT INTO webhook_topic_progress (topic, kafka_partition, next_offset)"
+        " SELECT $1, r.p, r.o FROM unnest($2::integer[], $3::bigint[]) AS r(p, o) ORDER BY r.p"
+        " ON CONFLICT (topic, kafka_partition) DO UPDATE SET next_offset ="
+        "   GREATEST(webhook_topic_progress.next_offset, EXCLUDED.next_offset)",
+        topic,
+        partitions,
+        [next_offsets[p] for p in partitions],
+    )
+
+
+async def read_partitions(conn: asyncpg.Connection, topic: str) -> set[int]:
+    """The partitions of `topic` whose progress is noted."""
+    rows = await conn.fetch(
+        "SELECT kafka_partition FROM webhook_topic_progress WHERE topic = $1", topic
+    )
+    return {r["kafka_partition"] for r in rows}
+
+
 async def lease_due(conn: asyncpg.Connection, lease_seconds: float, limit: int) -> list[Any]:
     """Take due deliveries for `lease_seconds`: pending ones whose time came and sending ones
-    whose lease ran out (their notifier died), of active webhooks, each the first unfinished
-    one of its webhook and resource. Replicas take different rows (SKIP LOCKED); a later row
-    of a resource waits until the earlier is DELIVERED or FAILED."""
+    whose lease ran out (their notifier died), of active webhooks. Replicas take different rows
+    (SKIP LOCKED). Of a webhook and resource, one delivery goes at a time, in the order the
+    events occurred across topics:
+    - a later row of the same topic waits until the earlier is DELIVERED or FAILED;
+    - a row waits until the partner topic is read as far as it stood when the row was read
+      (`after_offset`): what happened there before it is then queued too;
+    - a row waits while the first unfinished row of another topic occurred before it
+      (`occurred_at`, then id). Only those first rows are compared, so one of them can
+      always go."""
     rows: list[Any] = await conn.fetch(
         "UPDATE webhook_deliveries d SET state = 'SENDING', attempts = d.attempts + 1,"
         "  lease_until = now() + make_interval(secs => $1)"
@@ -171,8 +236,19 @@ async def lease_due(conn: asyncpg.Connection, lease_seconds: float, limit: int) 
         "     AND ((q.state = 'PENDING' AND q.next_attempt_at <= now())"
         "       OR (q.state = 'SENDING' AND q.lease_until < now()))"
         "     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p"
-        "       WHERE p.webhook_id = q.webhook_id AND p.resource = q.resource AND p.id < q.id"
-        "         AND p.state IN ('PENDING', 'SENDING'))"
+        "       WHERE p.webhook_id = q.webhook_id AND p.resource = q.resource"
+        "         AND p.topic = q.topic AND p.id < q.id AND p.state IN ('PENDING', 'SENDING'))"
+        "     AND (q.after_offset IS NULL OR EXISTS (SELECT 1 FROM webhook_topic_progress g"
+        "       WHERE g.topic = q.after_topic AND g.kafka_partition = q.after_partition"
+        "         AND g.next_offset >= q.after_offset))"
+        "     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o"
+        "       WHERE o.webhook_id = q.webhook_id AND o.resource = q.resource"
+        "         AND o.topic <> q.topic AND o.state IN ('PENDING', 'SENDING')"
+        "         AND (o.occurred_at, o.id) < (q.occurred_at, q.id)"
+        "         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries f"
+        "           WHERE f.webhook_id = o.webhook_id AND f.resource = o.resource"
+        "             AND f.topic = o.topic AND f.id < o.id"
+        "             AND f.state IN ('PENDING', 'SENDING')))"
         "   ORDER BY q.next_attempt_at, q.id LIMIT $2 FOR UPDATE OF q SKIP LOCKED)"
         " RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.body, d.attempts,"
         "  w.url, w.secret",

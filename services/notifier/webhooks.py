@@ -32,11 +32,23 @@ def _type_of(model: type[Any]) -> str:
     return str(model.model_fields["type"].default)
 
 
-EVENT_TYPES: tuple[str, ...] = tuple(
-    _type_of(model) for topic in TOPICS for model in topic.events if model not in _LEFT_OUT
-)
+def types_of(topic: Topic[Any]) -> tuple[str, ...]:
+    """The event types of `topic` that webhooks receive."""
+    return tuple(_type_of(model) for model in topic.events if model not in _LEFT_OUT)
+
+
+EVENT_TYPES: tuple[str, ...] = tuple(t for topic in TOPICS for t in types_of(topic))
 """invoice.generated, invoice.revised, invoice.approved, invoice.status_changed,
 credit_note.issued, payment.posted, payment.reversed, usage.threshold_crossed."""
+
+PARTNERS: dict[str, Topic[Any]] = {
+    INVOICING_EVENTS.name: PAYMENTS_EVENTS,
+    PAYMENTS_EVENTS.name: INVOICING_EVENTS,
+}
+"""Topics about the same resources (an invoice's own events and its payments, both keyed by
+the invoice id), read by consumers that may be ahead of each other. A delivery of one waits
+until the notifier has read the other as far as it stood when the delivery was read, then the
+two go in the order their events occurred (`webhook_repository.lease_due`)."""
 
 MAX_URL_LENGTH = 2048
 

@@ -14,9 +14,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
@@ -27,8 +29,11 @@ from starlette.routing import Route
 
 from billport_cli.main import main as billport
 from devstack.stack import Stack
+from services.notifier import webhook_repository
+from services.notifier.webhook_repository import After, Attempt, NewDelivery
 from services.notifier.webhook_signature import HEADER, verify
-from tests.integration.helpers import eventually
+from shared.kafka import partition_for
+from tests.integration.helpers import eventually, read_topic
 from tests.integration.payments_helpers import one_time_invoice, pay
 
 pytestmark = pytest.mark.integration
@@ -266,11 +271,8 @@ async def test_events_of_one_invoice_arrive_in_order_without_holding_up_others(
     held = of_invoice(await deliveries(gateway, hook["id"]), first)
     states = [d["state"] for d in held if d["event_type"] == "invoice.generated"]
     assert len(states) == 1 and states[0] in ("PENDING", "SENDING"), states
-    # Nothing of the invoice's own topic overtook it. Its payment events come from another
-    # topic and are ordered among themselves only (README, "Order"): under a loaded CI run a
-    # payment.posted was tried while the invoice's first event was still being retried.
-    early = {r.event["type"] for r in receiver.of(name, first)} - {"payment.posted"}
-    assert early == {"invoice.generated"}
+    # Nothing overtook it: neither the invoice's later events nor its payment (another topic).
+    assert {r.event["type"] for r in receiver.of(name, first)} == {"invoice.generated"}
     gate.set()
 
     async def delivered() -> list[dict[str, Any]]:
@@ -285,17 +287,143 @@ async def test_events_of_one_invoice_arrive_in_order_without_holding_up_others(
         "invoice.status_changed",
     }
     arrivals = receiver.of(name, first)
-    kinds = [r.event["type"] for r in arrivals if r.event["type"] != "payment.posted"]
+    kinds = [r.event["type"] for r in arrivals]
     held_back = kinds.index("invoice.approved")
     assert set(kinds[:held_back]) == {"invoice.generated"} and held_back >= 2  # refused, retried
     once = [k for n, k in enumerate(kinds) if k not in kinds[:n]]
-    assert once == ["invoice.generated", "invoice.approved", "invoice.status_changed"]
+    assert once == [  # the order they happened in, across the two topics
+        "invoice.generated",
+        "invoice.approved",
+        "payment.posted",
+        "invoice.status_changed",
+    ]
     status = next(r.event for r in arrivals if r.event["type"] == "invoice.status_changed")
     assert (status["previous_status"], status["status"], status["balance"]) == (
         "GENERATED",
         "PAYMENT_DONE",
         "0.00",
     )
+
+
+async def test_an_invoices_payment_waits_for_its_invoice_events_read_late(
+    stack: Stack,
+    db: asyncpg.Pool,
+    gateway: httpx.AsyncClient,
+    receiver: Receiver,
+    registered: list[str],
+) -> None:
+    """The notifier reads invoicing.events late (its consumer held on a lock here, as a busy
+    machine would slow it): the payment, read first, waits for the invoice.approved that was
+    published before it, and the receiver sees the events in the order they happened."""
+    name = f"lag-{uuid.uuid4().hex[:6]}"
+    hook = await register(gateway, registered, receiver.url(name), ["*"])
+    first = await one_time_invoice(gateway, "30.00", "lagging ")
+    await eventually(lambda: _of(receiver, name, first), bool)  # invoice.generated
+    partition = partition_for(first)
+    async with db.acquire() as held:
+        lock = held.transaction()
+        await lock.start()
+        try:
+            got = await held.fetchval(
+                "SELECT true FROM notifier.webhook_topic_progress"
+                " WHERE topic = 'invoicing.events' AND kafka_partition = $1 FOR UPDATE",
+                partition,
+            )
+            assert got, "the webhook consumer notes how far it read invoicing.events"
+            assert (await gateway.post(f"/api/v1/invoices/{first}/approve")).status_code == 200
+
+            async def approved() -> list[Any]:  # on the topic before the payment is posted
+                found = await read_topic(stack.config.bootstrap, "invoicing.events")
+                return [
+                    r
+                    for r in found
+                    if json.loads(r.value).get("invoice_id") == first
+                    and json.loads(r.value)["type"] == "invoice.approved"
+                ]
+
+            await eventually(approved, bool)
+            assert (await pay(gateway, first, "30.00")).status_code == 201
+
+            async def queued() -> list[str]:
+                log = of_invoice(await deliveries(gateway, hook["id"]), first)
+                return [d["event_type"] for d in log]
+
+            early = await eventually(queued, lambda k: "payment.posted" in k)
+            assert "invoice.approved" not in early  # the payment was queued first
+            await asyncio.sleep(1.5)
+            assert [r.event["type"] for r in receiver.of(name, first)] == ["invoice.generated"]
+        finally:
+            await lock.rollback()
+
+    async def delivered() -> list[dict[str, Any]]:
+        log = of_invoice(await deliveries(gateway, hook["id"]), first)
+        return [d for d in log if d["state"] == "DELIVERED"]
+
+    await eventually(delivered, lambda d: len(d) == 4, timeout=30)
+    assert [r.event["type"] for r in receiver.of(name, first)] == [
+        "invoice.generated",
+        "invoice.approved",
+        "payment.posted",
+        "invoice.status_changed",
+    ]
+
+
+async def test_the_queue_order_of_an_invoice_across_its_two_topics(db: asyncpg.Pool) -> None:
+    """The queue alone, in a transaction rolled back (the running deliverer never sees these
+    rows): whichever topic's consumer queued first, an invoice's deliveries go in the order
+    the events occurred, each once the other topic is read as far as it stood when it was
+    read; another invoice is not held up."""
+    inv, pays = "test.invoices", "test.payments"  # not the real topics: their marks stay
+    hook, invoice = f"wh_{uuid.uuid4().hex[:12]}", f"INV-{uuid.uuid4().hex}"
+    t0 = datetime.now(UTC) - timedelta(minutes=1)
+
+    def event(kind: str, second: int, after: After, about: str = invoice) -> NewDelivery:
+        topic = pays if kind.startswith("payment.") else inv
+        at = t0 + timedelta(seconds=second)
+        return NewDelivery(uuid.uuid4(), kind, about, b"{}", at, topic, after)
+
+    async with db.acquire() as conn:
+        rolled_back = conn.transaction()
+        await rolled_back.start()
+        try:
+            await conn.execute("SET LOCAL search_path TO notifier")
+            await conn.execute(
+                "INSERT INTO webhooks (id, url, events, secret, created_at)"
+                " VALUES ($1, 'http://127.0.0.1:9/x', '{*}', 's', now() - interval '1 hour')",
+                hook,
+            )
+
+            async def queue(delivery: NewDelivery, read_to: int) -> None:
+                await webhook_repository.fan_out(conn, [delivery], ["*"])
+                await webhook_repository.note_read(conn, delivery.topic, {0: read_to})
+
+            async def lease() -> list[str]:
+                due = await webhook_repository.lease_due(conn, 60, 1000)
+                ours = [r for r in due if r["webhook_id"] == hook]
+                for r in ours:
+                    done = Attempt(200, None, 1)
+                    await webhook_repository.delivered(conn, hook, r["id"], r["attempts"], done)
+                return sorted(r["event_type"] for r in ours)
+
+            # A payment read before the invoice.approved that happened (and was published)
+            # before it: the payment's consumer was ahead.
+            await queue(event("invoice.generated", 0, After(pays, 0, 0)), 1)
+            await queue(event("payment.posted", 2, After(inv, 0, 2)), 1)
+            await queue(event("invoice.generated", 1, After(pays, 0, 0), "INV-other"), 1)
+            assert await lease() == ["invoice.generated", "invoice.generated"]  # not held up
+            assert await lease() == []  # the payment waits until invoicing is read up to 2
+            await queue(event("invoice.approved", 1, After(pays, 0, 1)), 2)  # a higher id
+            assert await lease() == ["invoice.approved"]
+            assert await lease() == ["payment.posted"]
+            assert await lease() == []
+            # The other way round: a status change caused by a payment not read yet.
+            await queue(event("invoice.status_changed", 4, After(pays, 0, 2)), 3)
+            assert await lease() == []  # it waits until payments are read up to 2
+            await queue(event("payment.posted", 3, After(inv, 0, 3)), 2)
+            assert await lease() == ["payment.posted"]
+            assert await lease() == ["invoice.status_changed"]
+        finally:
+            await rolled_back.rollback()
 
 
 async def test_a_notifier_killed_mid_batch_loses_no_delivery(
