@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -105,6 +106,14 @@ class Door:
     """What `/healthz` names with its state; PostgreSQL and Kafka when not given."""
 
 
+def freeze_startup_objects() -> None:
+    """Move what startup made (modules, models, routes: ~100,000 objects) out of the garbage
+    collector's sight. It lives as long as the process, yet every full collection walked it
+    again: 25-65 ms each time, inside whichever request or batch was running."""
+    gc.collect()
+    gc.freeze()
+
+
 def build_app(
     settings: ServiceSettings,
     service_dir: Path,
@@ -150,6 +159,7 @@ def build_app(
                 stack.push_async_callback(runtime.broker.stop)
             if background:
                 stack.push_async_callback(_cancel, asyncio.create_task(background(runtime)))
+            freeze_startup_objects()
             log.info(
                 "%s ready on %s:%s", settings.service_name, settings.http_host, settings.http_port
             )
