@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json as jsonlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from multidict import CIMultiDictProxy
 from shared import correlation
 from shared.errors import BillPortError, TransientError
 from shared.internal_auth import HEADER, Caller, sign
+
+log = logging.getLogger(__name__)
 
 
 class ServiceError(BillPortError):
@@ -139,6 +142,8 @@ class ServiceClients:
                     f"the {service} service did not answer in time ({type(exc).__name__}); "
                     "the change may still complete: check before retrying"
                 ) from None
+            if not safe:  # a change is logged with its correlation id; reads would flood
+                log.info("%s %s%s: %d", method, base, path, response.status_code)
             if response.status_code >= 500:
                 if safe:
                     continue

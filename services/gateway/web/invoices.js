@@ -174,12 +174,18 @@ function staffActions(inv) {
   ];
 }
 
+// Each load is numbered: a slow answer to an earlier one (the whole list, asked for at sign-in)
+// must not replace the answer to a later one (the filter just chosen) when it arrives after it.
+let loads = 0;
+
 async function load() {
+  const mine = ++loads;
   $('#error').style.display = 'none';
   const q = query();
   const cursor = state.cursors[state.page];
   if (cursor) q.set('cursor', cursor);
   const data = await api('GET', '/invoices?' + q);
+  if (mine !== loads) return;
   const body = $('#invoices tbody');
   body.replaceChildren();
   state.items.clear();
