@@ -11,7 +11,7 @@ import asyncio
 import gc
 import multiprocessing
 import resource
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -34,8 +34,12 @@ def _start_worker(css: str, memory_mb: int) -> None:
     _worker["write_pdf"] = facturx_pdf.write_pdf
     _worker["fonts"] = fonts
     _worker["css"] = weasyprint.CSS(string=css, font_config=fonts)
+    # Renders run on a thread of the worker's own, not its main thread: measured on this
+    # machine, the same documents render ~7% faster there (18-20 ms of ~250), alternating
+    # main thread and thread document by document; glibc gives a thread its own malloc arena.
+    _worker["thread"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
     # the first render loads what every render needs (fonts, the Factur-X XMP file)
-    facturx_pdf.write_pdf("<p>warm-up</p>", b"<warm-up/>", _worker["css"], fonts)
+    _render("<p>warm-up</p>", b"<warm-up/>")
     # What stays for the worker's life (WeasyPrint, the stylesheet, the fonts) leaves the
     # collector's generations: a full collection walked it all, ~100 ms on one render in two.
     gc.collect()
@@ -43,7 +47,10 @@ def _start_worker(css: str, memory_mb: int) -> None:
 
 
 def _render(html: str, xml: bytes | None) -> bytes:
-    pdf: bytes = _worker["write_pdf"](html, xml, _worker["css"], _worker["fonts"])
+    render = _worker["thread"].submit(
+        _worker["write_pdf"], html, xml, _worker["css"], _worker["fonts"]
+    )
+    pdf: bytes = render.result()
     return pdf
 
 
@@ -83,6 +90,10 @@ class RenderPool:
         except BrokenProcessPool:
             self._restart()
             raise TransientError("a PDF worker died (out of memory?); try again") from None
+        except MemoryError:
+            # the worker's address-space limit reached: a fresh worker starts from a clean heap
+            self._restart()
+            raise TransientError("the PDF needed more memory than a worker may use") from None
 
     def _restart(self) -> None:
         old, self._pool = self._pool, self._new_pool()
