@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
+import json
 import re
 import time
 from collections.abc import Sequence
@@ -101,6 +103,52 @@ async def test_an_oversized_body_without_a_token_is_413_at_once_and_never_read(
         stack, f"POST /api/v1/products HTTP/1.1\r\nContent-Length: {MIB + 1}", [b"{"]
     )
     assert status == 413 and b"larger than 1048576 bytes" in body
+
+
+async def exchange(stack: Stack, pieces: Sequence[bytes]) -> bytes:
+    """Write `pieces` on one connection (stopping if the server closes it), then read until
+    the server closes."""
+    port = int(stack.config.gateway_url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for piece in pieces:
+            if writer.is_closing() or reader.at_eof():
+                break
+            writer.write(piece)
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+        return await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+
+
+async def test_request_headers_past_16_kib_are_431_and_the_connection_closed(
+    stack: Stack,
+) -> None:
+    """The gateway parses with httptools, which alone would keep headers of any size: the
+    line and headers of a request are bounded to 16 KiB, whether they come in one write, in
+    many small ones that never end, or as the second request on a kept-alive connection."""
+    ok = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 12_000 + b"\r\n\r\n"
+    close = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answer = await exchange(stack, [ok, close])
+    assert answer.count(b"HTTP/1.1 200") == 2, answer[:200]
+
+    big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20_000 + b"\r\n\r\n"
+    endless = [b"GET /healthz HTTP/1.1\r\nHost: x\r\n"] + [
+        f"X-Pad-{n}: {'b' * 1000}\r\n".encode() for n in range(200)
+    ]
+    for pieces in ([big], endless, [ok, big]):
+        answer = await exchange(stack, pieces)
+        head, _, body = answer.rpartition(b"HTTP/1.1 ")[2].partition(b"\r\n\r\n")
+        assert head.startswith(b"431 "), answer[:300]
+        assert b"connection: close" in head.lower()
+        error = json.loads(body)["error"]
+        assert error == {
+            "code": "headers_too_large",
+            "message": "the request line and headers are larger than 16384 bytes",
+        }
+    # the gateway is still answering
+    assert (await exchange(stack, [close])).startswith(b"HTTP/1.1 200")
 
 
 async def test_a_streamed_body_is_cut_off_with_413_when_it_passes_the_limit(
