@@ -36,6 +36,7 @@ from shared.internal_auth import HEADER, Caller, check_secret, verify
 from shared.kafka import DeadLetterer, KafkaProducer, make_broker
 from shared.logs import setup_logging
 from shared.offsets import OffsetProbe
+from shared.routes import mount
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -183,8 +184,8 @@ def build_app(
     http_errors.install(app)
     guard = [Depends(internal_caller)] if door.internal else []
     for api_router in api_routers:  # an internal route needs a signed credential
-        app.include_router(api_router, dependencies=guard)
-    app.include_router(_ops_router(runtime, readiness, door))
+        mount(app, api_router, guard)
+    mount(app, _ops_router(runtime, readiness, door))
     return app
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 from services.gateway import edge, resources
 from services.gateway.deps import CurrentUser
 from services.gateway.routes import (
+    API_PREFIX,
     audit,
     catalog,
     credit_notes,
@@ -27,26 +28,29 @@ from services.gateway.settings import GatewaySettings
 from shared import http_errors
 from shared.service import Door, build_app
 
-API_PREFIX = "/api/v1"
 
-
-def api_router() -> APIRouter:
+def whoami_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
-    api.include_router(tokens.router)
-    api.include_router(usage.router)
-    api.include_router(catalog.router)
-    api.include_router(invoices.router)
-    api.include_router(payments.router)
-    api.include_router(documents.router)
-    api.include_router(credit_notes.router)
-    api.include_router(audit.router)
-    api.include_router(webhooks.router)
 
     @api.get("/whoami", tags=["auth"], summary="The caller's token name, role and organization")
     async def whoami(user: CurrentUser) -> dict[str, Any]:
         return {"id": user.token_id, "name": user.name, "role": user.role, "org_id": user.org_id}
 
     return api
+
+
+API_ROUTERS = (
+    tokens.router,
+    usage.router,
+    catalog.router,
+    invoices.router,
+    payments.router,
+    documents.router,
+    credit_notes.router,
+    audit.router,
+    webhooks.router,
+)
+"""The public API's areas, in the order their routes are matched."""
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -62,7 +66,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = build_app(
         settings,
         Path(__file__).parent,
-        lambda _: ([], [health.router, web.router, api_router()]),
+        lambda _: ([], [health.router, web.router, *API_ROUTERS, whoami_router()]),
         door=door,
     )
     edge.install(app, settings, http_errors.on_unexpected)  # last: the outermost middleware

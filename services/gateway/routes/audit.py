@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from services.gateway.deps import Admin, Db
+from services.gateway.routes import API_PREFIX
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 
 
 @router.get("/audit", summary="Audit records, newest first; filter by action or subject")

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from services.gateway.audit import record
 from services.gateway.auth import Principal
 from services.gateway.deps import Admin, Db, OrgScope, PathId, Services, require
+from services.gateway.routes import API_PREFIX
 from shared.api.catalog import (
     Organization,
     OrganizationIn,
@@ -32,7 +33,7 @@ from shared.api.catalog import (
     SubPoolVersionIn,
 )
 
-router = APIRouter(tags=["catalog"])
+router = APIRouter(prefix=API_PREFIX, tags=["catalog"])
 CatalogReader = Annotated[Principal, Depends(require("admin", "finance", "org_user"))]
 
 

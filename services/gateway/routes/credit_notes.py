@@ -10,9 +10,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.gateway.deps import PathId, Reader, Services
 from services.gateway.downloads import download
+from services.gateway.routes import API_PREFIX
 from shared.api.responses import CreditNote, CreditNoteList
 
-router = APIRouter(tags=["credit notes"])
+router = APIRouter(prefix=API_PREFIX, tags=["credit notes"])
 
 
 @router.get("/credit-notes", response_model=CreditNoteList, summary="Credit notes, by number")

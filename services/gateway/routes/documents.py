@@ -16,10 +16,11 @@ from services.gateway.audit import record
 from services.gateway.auth import Principal
 from services.gateway.deps import Admin, Db, PathId, Services, Staff, require
 from services.gateway.downloads import download
+from services.gateway.routes import API_PREFIX
 from shared.api.catalog import SendIn
 from shared.api.responses import RemindersResult, SendAccepted
 
-router = APIRouter(tags=["documents"])
+router = APIRouter(prefix=API_PREFIX, tags=["documents"])
 InvoiceReader = Annotated[Principal, Depends(require("admin", "finance", "org_user"))]
 
 

@@ -15,6 +15,7 @@ from services.gateway.audit import record
 from services.gateway.auth import Principal
 from services.gateway.deps import Db, OrgScope, PathId, Services, Staff, require
 from services.gateway.exports import XLSX, exported
+from services.gateway.routes import API_PREFIX
 from shared.api.catalog import BillingRunIn, InvoiceEdit, ProductOrderIn, RegenerateIn
 from shared.api.responses import (
     BillingRunResult,
@@ -27,7 +28,7 @@ from shared.api.types import Day
 from shared.errors import ValidationFailed
 from shared.money import Money
 
-router = APIRouter(tags=["invoices"])
+router = APIRouter(prefix=API_PREFIX, tags=["invoices"])
 InvoiceReader = Annotated[Principal, Depends(require("admin", "finance", "org_user"))]
 LONG_RUN = 900.0  # seconds: a month-end run over every service line is one long transaction
 Status = Literal["GENERATED", "SENT_FOR_PAYMENT", "PARTIAL_PAID", "PAYMENT_DONE"]

@@ -11,10 +11,11 @@ from fastapi.responses import JSONResponse
 
 from services.gateway.audit import record, record_batched
 from services.gateway.deps import Admin, Db, PathId, Services, Staff
+from services.gateway.routes import API_PREFIX
 from shared.api.payments import PaymentIn, ReversalIn
 from shared.api.responses import LedgerCheck, Payment, PaymentList
 
-router = APIRouter(tags=["payments"])
+router = APIRouter(prefix=API_PREFIX, tags=["payments"])
 
 
 @router.post(

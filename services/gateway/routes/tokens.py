@@ -21,11 +21,12 @@ from pydantic import (
 from services.gateway.audit import record
 from services.gateway.auth import Role, hash_token, new_token
 from services.gateway.deps import Admin, Db, PathId, Services
+from services.gateway.routes import API_PREFIX
 from shared.api.types import FIRST_DAY, LAST_DAY
 from shared.errors import NotFound, ValidationFailed
 from shared.internal_client import ServiceError
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(prefix=API_PREFIX, tags=["auth"])
 _COLUMNS = "id, name, role, org_id, created_at, last_used_at, expires_at, revoked_at"
 
 

@@ -36,13 +36,14 @@ from services.gateway.ingest import (
     parse_records_body,
     publish,
 )
+from services.gateway.routes import API_PREFIX
 from services.gateway.starlink import snapshots_of_page
 from shared.api.types import Day, Month
 from shared.events.usage import LineSnapshot, LineSnapshotDict
 from shared.kafka import KafkaProducer
 from shared.metrics import REJECTED
 
-router = APIRouter(tags=["usage"])
+router = APIRouter(prefix=API_PREFIX, tags=["usage"])
 
 PathIdQuery = Annotated[
     str | None, Query(pattern=IDENT, description="an organization id (its tree)")

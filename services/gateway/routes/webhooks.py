@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.audit import record
 from services.gateway.deps import Admin, Db, PathId, Services
+from services.gateway.routes import API_PREFIX
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(prefix=API_PREFIX, tags=["webhooks"])
 
 
 class WebhookIn(BaseModel):
