@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,8 @@ SUMMARY = (
     " regular_charges, additional_charges, i.tax, i.tax_rate, i.tax_exempt_reason, amount,"
     " payments, i.credited, i.credited_tax, balance, status, approved, sent, revision"
 )
+SUMMARY_FIELDS = frozenset(c.strip().split(" AS ")[-1].split(".")[-1] for c in SUMMARY.split(","))
+"""The keys of a summary row (`o.name AS org_name` is `org_name`)."""
 LINE_COLUMNS = (
     "type, description, service_line_number, service_line_name, plan_name, sub_pool_name,"
     " quantity, unit_price, usage_gb, amount"
@@ -227,7 +230,7 @@ def facts_of(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: summary[k] for k in FACTS}
 
 
-def as_summary(row: asyncpg.Record) -> dict[str, Any]:
+def as_summary(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)
     for key in ("issued_on", "payable_on"):
         out[key] = out[key].isoformat()
@@ -260,29 +263,34 @@ def customer_view(detail: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+DETAIL = (
+    f"SELECT {SUMMARY}, i.sent_to, i.last_send_error, i.final,"
+    " ARRAY(SELECT l FROM invoice_lines l"
+    "  WHERE l.invoice_id = i.invoice_id AND l.revision = i.revision ORDER BY l.position)"
+    "  AS line_rows,"
+    " ARRAY(SELECT p FROM invoice_payments p WHERE p.invoice_id = i.invoice_id ORDER BY p.seq)"
+    "  AS payment_rows,"
+    " ARRAY(SELECT s FROM send_requests s WHERE s.invoice_id = i.invoice_id"
+    "  ORDER BY s.requested_at) AS send_rows,"
+    " ARRAY(SELECT r FROM invoice_revisions r WHERE r.invoice_id = i.invoice_id"
+    "  ORDER BY r.revision) AS revision_rows,"
+    " ARRAY(SELECT c FROM credit_notes c WHERE c.invoice_id = i.invoice_id ORDER BY c.id)"
+    "  AS credit_rows"
+    " FROM invoices i JOIN organizations o ON o.id = i.org_id WHERE invoice_id = $1"
+)
+"""An invoice's detail in one statement: its summary, and its lines, postings, sends,
+revisions and credit notes as arrays of their rows. Six round trips cost the invoicing service
+and PostgreSQL more than the rows did (the detail is what a client polls for a balance)."""
+LINE_FIELDS = tuple(c.strip() for c in LINE_COLUMNS.split(","))
+
+
 async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any] | None:
-    # The summary and the invoice's own detail columns in one read (a round trip each cost
-    # the invoicing service and PostgreSQL more than the rows did).
-    row = await conn.fetchrow(
-        f"SELECT {SUMMARY}, i.sent_to, i.last_send_error, i.final"
-        " FROM invoices i JOIN organizations o ON o.id = i.org_id WHERE invoice_id = $1",
-        invoice_id,
-    )
+    row = await conn.fetchrow(DETAIL, invoice_id)
     if row is None:
         return None
-    summary = as_summary(row)
-    sent_to, last_send_error, final = (
-        summary.pop("sent_to"),
-        summary.pop("last_send_error"),
-        summary.pop("final"),
-    )
-    lines = await conn.fetch(
-        f"SELECT {LINE_COLUMNS} FROM invoice_lines WHERE invoice_id = $1 AND revision = $2"
-        " ORDER BY position",
-        invoice_id,
-        summary["revision"],
-    )
-    summary["lines"] = [line_json(r) for r in lines]
+    summary = as_summary({k: v for k, v in row.items() if k in SUMMARY_FIELDS})
+    final = row["final"]
+    summary["lines"] = [line_json({k: r[k] for k in LINE_FIELDS}) for r in row["line_rows"]]
     # The detail's `payments` is the list of postings (api.md: `payments[]`); the summary's
     # sum of them stays readable as `payments_total`.
     summary["payments_total"] = summary["payments"]
@@ -299,12 +307,9 @@ async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any
             "reversed": r["reversed"],
             "reversal_reason": r["reversal_reason"],
         }
-        for r in await conn.fetch(
-            "SELECT * FROM invoice_payments WHERE invoice_id = $1 ORDER BY seq",
-            invoice_id,
-        )
+        for r in row["payment_rows"]
     ]
-    summary["sent_to"] = list(sent_to or [])
+    summary["sent_to"] = list(row["sent_to"] or [])
     summary["sends"] = [
         {
             "request_id": r["request_id"],
@@ -317,11 +322,9 @@ async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any
             "requested_by": r["requested_by"],
             "requested_at": r["requested_at"].isoformat().replace("+00:00", "Z"),
         }
-        for r in await conn.fetch(
-            "SELECT * FROM send_requests WHERE invoice_id = $1 ORDER BY requested_at", invoice_id
-        )
+        for r in row["send_rows"]
     ]
-    summary["last_send_error"] = last_send_error
+    summary["last_send_error"] = row["last_send_error"]
     summary["revisions"] = [
         {
             "revision": r["revision"],
@@ -331,11 +334,9 @@ async def get_detail(conn: asyncpg.Connection, invoice_id: str) -> dict[str, Any
             "amount_before": format(r["amount_before"], ".2f"),
             "amount_after": format(r["amount_after"], ".2f"),
         }
-        for r in await conn.fetch(
-            "SELECT * FROM invoice_revisions WHERE invoice_id = $1 ORDER BY revision", invoice_id
-        )
+        for r in row["revision_rows"]
     ]
-    summary["credit_notes"] = await credit_notes_of(conn, invoice_id)
+    summary["credit_notes"] = [credit_note_json(r) for r in row["credit_rows"]]
     summary["allowed_actions"] = Invoice(
         invoice_id,
         Decimal(summary["amount"]),
@@ -357,18 +358,19 @@ async def credit_notes_of(conn: asyncpg.Connection, invoice_id: str) -> list[dic
         " WHERE invoice_id = $1 ORDER BY id",
         invoice_id,
     )
-    return [
-        {
-            "id": r["id"],
-            "issued_on": r["issued_on"].isoformat(),
-            "reason": r["reason"],
-            "net": format(r["net"], ".2f"),
-            "tax": format(r["tax"], ".2f"),
-            "amount": format(r["amount"], ".2f"),
-            "issued_by": r["issued_by"],
-        }
-        for r in rows
-    ]
+    return [credit_note_json(r) for r in rows]
+
+
+def credit_note_json(r: Any) -> dict[str, Any]:
+    return {
+        "id": r["id"],
+        "issued_on": r["issued_on"].isoformat(),
+        "reason": r["reason"],
+        "net": format(r["net"], ".2f"),
+        "tax": format(r["tax"], ".2f"),
+        "amount": format(r["amount"], ".2f"),
+        "issued_by": r["issued_by"],
+    }
 
 
 async def get_document(conn: asyncpg.Connection, invoice_id: str) -> InvoiceDocument | None:
