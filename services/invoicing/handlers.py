@@ -56,10 +56,7 @@ def settle(runtime: Runtime, topic: Topic[Any]) -> Callable[[list[Any]], Awaitab
         events = [topic.parse(r.value) for r in records]
         async with runtime.pool.acquire() as conn, conn.transaction():
             fresh = await processed.claim(conn, consumer, [e.event_id for e in events])
-            out = []
-            for event in events:
-                if event.event_id in fresh:
-                    out += await settlement.APPLY[type(event)](conn, event)
+            out = await settlement.apply_all(conn, [e for e in events if e.event_id in fresh])
             await outbox.stage(conn, INVOICING_EVENTS, out)
 
     return process

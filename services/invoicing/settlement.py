@@ -53,28 +53,99 @@ async def _store(conn: asyncpg.Connection, row: asyncpg.Record, invoice: Invoice
 
 
 async def payment_posted(conn: asyncpg.Connection, e: PaymentPosted) -> list[Event]:
-    row = await _locked(conn, e.invoice_id)
-    invoice = invoices.load(row)
-    # It fits unless a revision lowered the amount while it was being posted; then it is kept
-    # unapplied and the payments service, seeing the revision, reverses it.
-    applied = invoice.fits(e.amount)
+    return await payments_posted(conn, [e])
+
+
+async def payments_posted(conn: asyncpg.Connection, events: list[PaymentPosted]) -> list[Event]:
+    """A run of postings in three statements, whatever their number: their invoices locked (in
+    invoice order, as every batch locks them), the postings inserted, the invoices updated.
+    Each is applied in order to its invoice's aggregate, as one at a time would: a posting that
+    no longer fits (a revision lowered the amount meanwhile) is kept unapplied, and the payments
+    service, seeing the revision, reverses it; each status change is announced with the figures
+    of that moment."""
+    rows = {
+        r["invoice_id"]: r
+        for r in await conn.fetch(
+            "SELECT * FROM invoices WHERE invoice_id = ANY($1::text[])"
+            " ORDER BY invoice_id FOR UPDATE",
+            sorted({e.invoice_id for e in events}),
+        )
+    }
+    aggregates: dict[str, Invoice] = {}
+    applied_flags, out = [], []
+    for e in events:
+        if e.invoice_id not in rows:
+            raise PermanentError(f"no invoice {e.invoice_id}")
+        invoice = aggregates.setdefault(e.invoice_id, invoices.load(rows[e.invoice_id]))
+        applied = invoice.fits(e.amount)
+        applied_flags.append(applied)
+        if applied:
+            before = invoice.status
+            invoice.apply_payment(e.amount)
+            if invoice.status != before:
+                out.append(_status_changed(rows[e.invoice_id], invoice, before))
+    await _insert_postings(conn, events, applied_flags)
+    changed = [aggregates[i] for i in sorted(aggregates) if _moved(rows[i], aggregates[i])]
+    if changed:
+        await conn.execute(
+            "UPDATE invoices i SET payments = u.payments, balance = u.balance,"
+            " status = u.status, sent = u.sent"
+            " FROM unnest($1::text[], $2::numeric[], $3::numeric[], $4::text[], $5::boolean[])"
+            "  AS u (invoice_id, payments, balance, status, sent)"
+            " WHERE i.invoice_id = u.invoice_id",
+            [x.invoice_id for x in changed],
+            [x.payments for x in changed],
+            [x.balance for x in changed],
+            [x.status for x in changed],
+            [x.sent for x in changed],
+        )
+    return out
+
+
+def _moved(row: asyncpg.Record, invoice: Invoice) -> bool:
+    return (invoice.payments, invoice.status, invoice.sent) != (
+        row["payments"],
+        row["status"],
+        row["sent"],
+    )
+
+
+def _status_changed(row: asyncpg.Record, invoice: Invoice, before: str) -> Event:
+    """The status event of `invoice` as it stands now, its other figures those of its row (a
+    posting moves only payments, balance and status)."""
+    log.info(
+        "%s: %s -> %s (balance %s)", invoice.invoice_id, before, invoice.status, invoice.balance
+    )
+    now = {
+        **dict(row),
+        "payments": invoice.payments,
+        "balance": invoice.balance,
+        "status": invoice.status,
+    }
+    return InvoiceStatusChanged(
+        **invoices.facts_of(invoices.as_summary(now)), previous_status=before
+    )
+
+
+async def _insert_postings(
+    conn: asyncpg.Connection, events: list[PaymentPosted], applied: list[bool]
+) -> None:
     await conn.execute(
         "INSERT INTO invoice_payments (payment_id, invoice_id, amount, received_on, method,"
-        " reference, note, posted_by, applied) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        e.payment_id,
-        e.invoice_id,
-        e.amount,
-        e.received_on,
-        e.method,
-        e.reference,
-        e.note,
-        e.posted_by,
+        " reference, note, posted_by, applied)"
+        " SELECT p, i, a, r, m, ref, n, b, ap FROM unnest($1::text[], $2::text[],"
+        "  $3::numeric[], $4::date[], $5::text[], $6::text[], $7::text[], $8::text[],"
+        "  $9::boolean[]) WITH ORDINALITY AS x (p, i, a, r, m, ref, n, b, ap, o) ORDER BY o",
+        [e.payment_id for e in events],
+        [e.invoice_id for e in events],
+        [e.amount for e in events],
+        [e.received_on for e in events],
+        [e.method for e in events],
+        [e.reference for e in events],
+        [e.note for e in events],
+        [e.posted_by for e in events],
         applied,
     )
-    if not applied:
-        return []
-    invoice.apply_payment(e.amount)
-    return await _store(conn, row, invoice)
 
 
 async def payment_reversed(conn: asyncpg.Connection, e: PaymentReversed) -> list[Event]:
@@ -132,6 +203,23 @@ async def _finish_request(
         message_id,
         error,
     )
+
+
+async def apply_all(conn: asyncpg.Connection, events: list[Event]) -> list[Event]:
+    """Apply `events` in order; consecutive postings together (`payments_posted`)."""
+    out: list[Event] = []
+    run: list[PaymentPosted] = []
+    for event in events:
+        if isinstance(event, PaymentPosted):
+            run.append(event)
+            continue
+        if run:
+            out += await payments_posted(conn, run)
+            run = []
+        out += await APPLY[type(event)](conn, event)
+    if run:
+        out += await payments_posted(conn, run)
+    return out
 
 
 APPLY: dict[type[Event], Any] = {
