@@ -206,10 +206,12 @@ async def _finish_request(
 
 
 async def apply_all(conn: asyncpg.Connection, events: list[Event]) -> list[Event]:
-    """Apply `events` in order; consecutive postings together (`payments_posted`)."""
+    """Apply `events` in order, each once (a message delivered twice in one fetch appears twice
+    in the batch, and its claim counts it once); consecutive postings together
+    (`payments_posted`)."""
     out: list[Event] = []
     run: list[PaymentPosted] = []
-    for event in events:
+    for event in {e.event_id: e for e in events}.values():
         if isinstance(event, PaymentPosted):
             run.append(event)
             continue

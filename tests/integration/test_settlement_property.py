@@ -1,6 +1,7 @@
 """Property (hypothesis), on the real PostgreSQL: postings applied as one batch (three
-statements, `settlement.payments_posted`) leave the invoices, the postings and the status events
-exactly as the same postings applied one at a time, in the same order; and the figures follow
+statements, `settlement.payments_posted`), some of them delivered twice in it, leave the
+invoices, the postings and the status events exactly as the same postings applied once each,
+one at a time, in the same order; and the figures follow
 the written rule: a posting is applied only while it fits (payments + posting <= amount), the
 invoice's payments are the sum of the applied ones and its balance the amount less them."""
 
@@ -79,7 +80,13 @@ def facts(events: list[Any]) -> list[dict[str, Any]]:
     return [e.model_dump(mode="json", exclude={"event_id", "occurred_at"}) for e in events]
 
 
-async def batch_and_singles(dsn: str, ids: list[str], events: list[PaymentPosted], tag: str) -> Any:
+async def batch_and_singles(
+    dsn: str,
+    ids: list[str],
+    events: list[PaymentPosted],
+    batch_events: list[PaymentPosted],
+    tag: str,
+) -> Any:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("SET search_path TO invoicing")
@@ -88,7 +95,7 @@ async def batch_and_singles(dsn: str, ids: list[str], events: list[PaymentPosted
         try:
             batch = conn.transaction()
             await batch.start()
-            batch_out = await settlement.apply_all(conn, list(events))
+            batch_out = await settlement.apply_all(conn, list(batch_events))
             batch_state = await state(conn, ids, tag)
             await batch.rollback()
             singles_out = []
@@ -107,10 +114,12 @@ async def batch_and_singles(dsn: str, ids: list[str], events: list[PaymentPosted
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(drawn=st.lists(posting, min_size=1, max_size=12))
+@given(drawn=st.lists(posting, min_size=1, max_size=12), replays=st.lists(st.integers(0, 11)))
 def test_a_batch_of_postings_equals_the_postings_one_at_a_time(
-    stack: Stack, drawn: list[tuple[int, Decimal]]
+    stack: Stack, drawn: list[tuple[int, Decimal]], replays: list[int]
 ) -> None:
+    """The batch also holds replays (a posting delivered again in the same fetch, right after
+    itself): applied once, as its claim counts it once."""
     invoices = invoices_of(stack)
     tag = uuid.uuid4().hex[:8]
     events = [
@@ -125,8 +134,12 @@ def test_a_batch_of_postings_equals_the_postings_one_at_a_time(
         )
         for n, (which, amount) in enumerate(drawn)
     ]
+    again = {n % len(events) for n in replays}
+    batch_events = [x for n, e in enumerate(events) for x in ([e, e] if n in again else [e])]
     ids = sorted({i for i, _ in invoices})
-    batch, singles = asyncio.run(batch_and_singles(stack.config.dsn, ids, events, tag))
+    batch, singles = asyncio.run(
+        batch_and_singles(stack.config.dsn, ids, events, batch_events, tag)
+    )
     assert batch == singles
     # the written rule, by hand: applied while it fits, payments = sum applied
     paid = {i: Decimal(0) for i, _ in invoices}
