@@ -8,14 +8,15 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.events.usage_wire import DAY_FIELDS, Day, as_json
+from shared.events.usage_wire import Day, as_json, text_columns
 
 # Two services touching the same line at once is rare (a line's events share a partition), but
 # a rebalance or a resync can do it: each transaction locks its lines first, in one order, so
 # the monthly sums below always read every committed day of the month they rebuild.
 LOCK_LINES = """
 SELECT pg_advisory_xact_lock(1201, k)
-FROM (SELECT DISTINCT hashtext(line) AS k FROM unnest($1::text[]) AS t(line)) keys ORDER BY k
+FROM (SELECT DISTINCT hashtext(line) AS k FROM unnest(string_to_array($1, ',')) AS t(line)) keys
+ORDER BY k
 """
 
 # Latest wins, by the usage service's rule (`shared.events.usage.day_precedence`): the newest
@@ -25,8 +26,9 @@ WITH written AS (
 INSERT INTO line_daily_usage AS d (service_line_number, day, priority_gb, opt_in_priority_gb,
                                    standard_gb, non_billable_gb, observed_at)
 SELECT DISTINCT ON (line, day) line, day, p::numeric, o::numeric, s::numeric, n::numeric, at
-FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::timestamptz[]) AS t(line, day, p, o, s, n, at)
+FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::date[], string_to_array($3, ','),
+            string_to_array($4, ','), string_to_array($5, ','), string_to_array($6, ','),
+            string_to_array($7, ',')::timestamptz[]) AS t(line, day, p, o, s, n, at)
 ORDER BY line, day, at DESC, p::numeric DESC, o::numeric DESC, s::numeric DESC, n::numeric DESC
 ON CONFLICT (service_line_number, day) DO UPDATE SET
     priority_gb = excluded.priority_gb,
@@ -55,11 +57,13 @@ ON CONFLICT (org_id, period) DO UPDATE SET marked_at = now()
 # Every month the message touched is summed again from its days (a copy of state: whatever a
 # month held before, it now equals its days). Answers the (line, month) pairs whose priority GB
 # rose: only those can have crossed an alert threshold. `before` reads the sums as they were
-# when the statement began (every part of a statement sees the same snapshot).
+# when the statement began (every part of a statement sees the same snapshot). Each month's days
+# are read by a range of the primary key (LATERAL): a join let the planner, misled by unnest's
+# estimate, scan the whole day table once a batch, a cost growing with the table.
 REBUILD_MONTHS = """
 WITH t AS (
     SELECT DISTINCT line, date_trunc('month', day)::date AS month
-    FROM unnest($1::text[], $2::date[]) AS u(line, day)
+    FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::date[]) AS u(line, day)
 ), before AS (
     SELECT b.service_line_number, b.month, b.priority_gb
     FROM line_month_usage b JOIN t ON b.service_line_number = t.line AND b.month = t.month
@@ -67,14 +71,18 @@ WITH t AS (
 INSERT INTO line_month_usage AS m (service_line_number, month, priority_gb, opt_in_priority_gb,
                                    standard_gb, non_billable_gb, days_with_usage, first_day,
                                    last_day, day_numbers, day_priority_gb)
-SELECT d.service_line_number, t.month, sum(d.priority_gb), sum(d.opt_in_priority_gb),
-       sum(d.standard_gb), sum(d.non_billable_gb), count(*), min(d.day), max(d.day),
-       array_agg(extract(day FROM d.day)::smallint ORDER BY d.day),
-       array_agg(d.priority_gb ORDER BY d.day)
-FROM t
-JOIN line_daily_usage d ON d.service_line_number = t.line
-                       AND d.day >= t.month AND d.day < (t.month + interval '1 month')::date
-GROUP BY 1, 2
+SELECT t.line, t.month, x.p, x.o, x.s, x.n, x.days, x.first_day, x.last_day, x.day_numbers,
+       x.day_priority_gb
+FROM t CROSS JOIN LATERAL (
+    SELECT sum(d.priority_gb) AS p, sum(d.opt_in_priority_gb) AS o, sum(d.standard_gb) AS s,
+           sum(d.non_billable_gb) AS n, count(*) AS days, min(d.day) AS first_day,
+           max(d.day) AS last_day,
+           array_agg(extract(day FROM d.day)::smallint ORDER BY d.day) AS day_numbers,
+           array_agg(d.priority_gb ORDER BY d.day) AS day_priority_gb
+    FROM line_daily_usage d
+    WHERE d.service_line_number = t.line
+      AND d.day >= t.month AND d.day < (t.month + interval '1 month')::date) x
+WHERE x.days > 0
 ON CONFLICT (service_line_number, month) DO UPDATE SET
     priority_gb = excluded.priority_gb,
     opt_in_priority_gb = excluded.opt_in_priority_gb,
@@ -109,12 +117,11 @@ async def apply_days(conn: asyncpg.Connection, days: Sequence[Day]) -> list[tupl
     transaction. Answers the (line, month) pairs whose priority GB rose."""
     if not days:
         return []
-    columns = [[getattr(d, c) for d in days] for c in DAY_FIELDS]
-    lines = columns[0]
-    await conn.execute(LOCK_LINES, lines)
+    columns = text_columns(days)
+    await conn.execute(LOCK_LINES, columns[0])
     await conn.execute(UPSERT_DAYS, *columns)
-    rose = await conn.fetch(REBUILD_MONTHS, lines, columns[1])
-    await conn.execute(RESOLVE_FAILURES, sorted(set(lines)))
+    rose = await conn.fetch(REBUILD_MONTHS, columns[0], columns[1])
+    await conn.execute(RESOLVE_FAILURES, sorted({d.service_line_number for d in days}))
     return [(r["service_line_number"], r["month"]) for r in rose]
 
 

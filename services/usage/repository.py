@@ -11,6 +11,7 @@ import asyncpg
 
 from services.usage.domain import DaySnapshot
 from shared.events.usage import MAX_DAYS_PER_ANNOUNCEMENT
+from shared.events.usage_wire import text_columns
 from shared.kafka import partition_for
 
 DAY_COLUMNS = """service_line_number, day::text AS date,
@@ -36,7 +37,9 @@ DAY_COLUMNS = """service_line_number, day::text AS date,
 # One statement is one transaction: the claim of the batch's events (`processed_events`: a
 # redelivered event's snapshots are left out), the days and the outbox commit together, in one
 # round trip instead of five (BEGIN, claim, upsert, outbox, COMMIT). $13 the consumer, $14 the
-# events, $15 each snapshot's event, $16 the events' correlation ids ($12 when none).
+# events, $15 each snapshot's event (its position in $14), $16 the events' correlation ids ($12
+# when none). The snapshots' columns come as comma-separated texts
+# (`shared.events.usage_wire.text_columns`).
 STORE_AND_ANNOUNCE = f"""
 WITH claimed AS (
     INSERT INTO processed_events (consumer, event_id)
@@ -45,9 +48,11 @@ WITH claimed AS (
 ), incoming AS (
     SELECT DISTINCT ON (line, day) line, day, p::numeric AS p, o::numeric AS o,
            s::numeric AS s, n::numeric AS n, observed_at
-    FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::text[],
-                $7::timestamptz[], $15::uuid[]) AS t(line, day, p, o, s, n, observed_at, ev)
-    WHERE ev IN (SELECT event_id FROM claimed)
+    FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::date[],
+                string_to_array($3, ','), string_to_array($4, ','), string_to_array($5, ','),
+                string_to_array($6, ','), string_to_array($7, ',')::timestamptz[],
+                string_to_array($15, ',')::int[]) AS t(line, day, p, o, s, n, observed_at, ev)
+    WHERE ($14::uuid[])[ev] IN (SELECT event_id FROM claimed)
     ORDER BY line, day, observed_at DESC, p::numeric DESC, o::numeric DESC, s::numeric DESC,
              n::numeric DESC
 ), written AS (
@@ -118,15 +123,12 @@ async def store_and_announce(
     transaction. Returns how many messages were staged."""
     snapshots = [s for e in events for s in e.snapshots]
     lines = list({s.service_line_number: None for s in snapshots})
+    positions = ",".join(
+        ",".join([str(i)] * len(e.snapshots)) for i, e in enumerate(events, 1) if e.snapshots
+    )
     status: str = await conn.execute(
         STORE_AND_ANNOUNCE,
-        [s.service_line_number for s in snapshots],
-        [s.date for s in snapshots],
-        [s.priority_gb for s in snapshots],
-        [s.opt_in_priority_gb for s in snapshots],
-        [s.standard_gb for s in snapshots],
-        [s.non_billable_gb for s in snapshots],
-        [s.observed_at for s in snapshots],
+        *text_columns(snapshots),
         lines,
         [partition_for(line) for line in lines],
         MAX_DAYS_PER_ANNOUNCEMENT,
@@ -134,7 +136,7 @@ async def store_and_announce(
         correlation_id,
         consumer,
         [e.event_id for e in events],
-        [e.event_id for e in events for _ in e.snapshots],
+        positions,
         [e.correlation_id for e in events],
     )
     return int(status.rsplit(" ", 1)[-1])

@@ -189,3 +189,33 @@ def test_garbage_is_refused_with_the_models_reason(
         assert isinstance(fast, tuple) == isinstance(model, tuple)
         if isinstance(model, tuple):
             assert fast == model
+
+
+def test_text_columns_split_back_into_each_days_fields() -> None:
+    """What SQL reads with `string_to_array(col, ',')`: one text per field, day i at place i."""
+    days = [
+        usage_wire.parse_raw(raw_event(service_line_number=line, priority_gb=gb)).snapshots[0]
+        for line, gb in (("AST-1", "12.5"), ("AST-2", "2.000000001"), ("AST-1", "7"))
+    ]
+    columns = usage_wire.text_columns(days)
+    assert [c.split(",") for c in columns] == [
+        ["AST-1", "AST-2", "AST-1"],
+        ["2026-11-01"] * 3,
+        ["12.5", "2.000000001", "7"],
+        ["2"] * 3,
+        ["0.000000001"] * 3,
+        ["0"] * 3,
+        ["2026-11-02T00:00:00+00:00"] * 3,
+    ]
+    assert usage_wire.text_columns([]) == [""] * 7
+
+
+def test_text_columns_refuse_a_line_with_a_comma() -> None:
+    """The lines' pattern keeps commas out; a day that slipped past it is refused, never split
+    into the wrong columns."""
+    day = usage_wire.parse_raw(raw_event()).snapshots[0]
+    bad = usage_wire.LineSnapshot(
+        **{**{f: getattr(day, f) for f in usage_wire.DAY_FIELDS}, "service_line_number": "AST,1"}
+    )
+    with pytest.raises(ValueError, match="comma"):
+        usage_wire.text_columns([bad])
