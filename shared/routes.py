@@ -9,10 +9,36 @@ attribute it was declared with; the routers themselves must not include other ro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import typing
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, params
 from fastapi.routing import APIRoute, APIRouter
+
+T = TypeVar("T")
+
+
+def on_the_loop(cls: type[T]) -> Callable[..., Awaitable[T]]:
+    """`Depends(on_the_loop(Query))` for a class of query parameters: the same parameters (its
+    signature, annotations resolved), built by a coroutine. FastAPI runs a class dependency on
+    its thread pool, a thread hand-off per request."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    signature = inspect.signature(cls)
+    parameters = [
+        p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
+    ]
+
+    async def build(**values: Any) -> T:
+        return cls(**values)
+
+    build.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=parameters, return_annotation=cls
+    )
+    build.__name__ = build.__qualname__ = cls.__name__
+    build.__doc__ = cls.__doc__
+    return build
 
 
 def mount(app: FastAPI, router: APIRouter, dependencies: Sequence[params.Depends] = ()) -> None:

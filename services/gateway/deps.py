@@ -33,11 +33,13 @@ async def get_db(request: Request) -> AsyncIterator[asyncpg.Connection]:
 Db = Annotated[asyncpg.Connection, Depends(get_db)]
 
 
-def _settings(request: Request) -> GatewaySettings:
+# Dependencies are `async def` even when they do no I/O: FastAPI runs a plain `def` on its
+# thread pool, one thread hand-off per request (tests/unit/test_architecture.py checks).
+async def _settings(request: Request) -> GatewaySettings:
     return resources.of(request).settings
 
 
-def _producer(request: Request) -> KafkaProducer:
+async def _producer(request: Request) -> KafkaProducer:
     return _runtime(request).producer
 
 

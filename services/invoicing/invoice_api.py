@@ -35,6 +35,7 @@ from shared.errors import NotFound
 from shared.internal_auth import Caller
 from shared.internal_client import Answer
 from shared.money import Money
+from shared.routes import on_the_loop
 from shared.service import InternalCaller, Runtime
 
 
@@ -116,7 +117,7 @@ def router(runtime: Runtime) -> APIRouter:
 
     @api.get("/invoices")
     async def list_invoices(
-        query: Annotated[ListQuery, Depends()],
+        query: Annotated[ListQuery, Depends(on_the_loop(ListQuery))],
         caller: InternalCaller,
         limit: int = Query(default=50, ge=1, le=500),
         cursor: str | None = None,
@@ -128,7 +129,9 @@ def router(runtime: Runtime) -> APIRouter:
 
     @api.get("/invoices/report")
     async def report(
-        query: Annotated[ListQuery, Depends()], caller: InternalCaller, sort: str | None = None
+        query: Annotated[ListQuery, Depends(on_the_loop(ListQuery))],
+        caller: InternalCaller,
+        sort: str | None = None,
     ) -> dict[str, Any]:
         async with runtime.pool.acquire() as conn:
             org_ids = await visible_orgs(conn, caller, query.org_id)

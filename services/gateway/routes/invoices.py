@@ -27,6 +27,7 @@ from shared.api.responses import (
 from shared.api.types import Day
 from shared.errors import ValidationFailed
 from shared.money import Money
+from shared.routes import on_the_loop
 
 router = APIRouter(prefix=API_PREFIX, tags=["invoices"])
 InvoiceReader = Annotated[Principal, Depends(require("admin", "finance", "org_user"))]
@@ -120,7 +121,7 @@ class InvoiceFilters:
         return {k: str(v) for k, v in values.items() if v is not None}
 
 
-Filters = Annotated[InvoiceFilters, Depends()]
+Filters = Annotated[InvoiceFilters, Depends(on_the_loop(InvoiceFilters))]
 
 
 @router.get(
