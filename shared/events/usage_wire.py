@@ -52,13 +52,29 @@ _good_gb: set[str] = set()
 _instants: dict[str, datetime] = {}
 
 
-class Day(Protocol):
-    """One day of one service line as the consumers use it (fast struct or model)."""
+class DayColumns(Protocol):
+    """What `text_columns` reads: a `Day`, or the usage service's snapshot (Decimal figures)."""
 
     @property
     def service_line_number(self) -> str: ...
     @property
     def date(self) -> date: ...
+    @property
+    def priority_gb(self) -> object: ...
+    @property
+    def opt_in_priority_gb(self) -> object: ...
+    @property
+    def standard_gb(self) -> object: ...
+    @property
+    def non_billable_gb(self) -> object: ...
+    @property
+    def observed_at(self) -> datetime: ...
+
+
+class Day(DayColumns, Protocol):
+    """One day of one service line as the consumers use it (fast struct or model): figures as
+    decimal text."""
+
     @property
     def priority_gb(self) -> str: ...
     @property
@@ -67,8 +83,6 @@ class Day(Protocol):
     def standard_gb(self) -> str: ...
     @property
     def non_billable_gb(self) -> str: ...
-    @property
-    def observed_at(self) -> datetime: ...
 
 
 class _Snapshot(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -278,25 +292,6 @@ DAY_FIELDS = (
     "non_billable_gb",
     "observed_at",
 )
-
-
-class DayColumns(Protocol):
-    """What `text_columns` reads: a `Day`, or the usage service's snapshot (Decimal figures)."""
-
-    @property
-    def service_line_number(self) -> str: ...
-    @property
-    def date(self) -> date: ...
-    @property
-    def priority_gb(self) -> object: ...
-    @property
-    def opt_in_priority_gb(self) -> object: ...
-    @property
-    def standard_gb(self) -> object: ...
-    @property
-    def non_billable_gb(self) -> object: ...
-    @property
-    def observed_at(self) -> datetime: ...
 
 
 def text_columns(days: Sequence[DayColumns]) -> list[str]:
