@@ -15,7 +15,7 @@ WEBHOOK_COLUMNS = "id, url, events, state, disabled_reason, disabled_at, created
 
 DELIVERY_COLUMNS = (
     "id, event_id, event_type, resource, state, attempts, last_status_code, last_error,"
-    " created_at, last_attempt_at, next_attempt_at, finished_at"
+    " occurred_at, created_at, last_attempt_at, next_attempt_at, finished_at"
 )
 
 
@@ -125,12 +125,14 @@ async def exists(conn: asyncpg.Connection, webhook_id: str) -> bool:
 async def deliveries(
     conn: asyncpg.Connection, webhook_id: str, limit: int, before: int | None
 ) -> tuple[list[Any], list[Any]]:
-    """A page of a webhook's deliveries, newest first (before the delivery id `before`), and
-    the attempts of those deliveries."""
+    """A page of a webhook's deliveries, newest event first (after the delivery id `before` in
+    that order), and the attempts of those deliveries. The events' order, not the queueing order:
+    two topics' consumers may queue their events in either order."""
     rows: list[Any] = await conn.fetch(
         f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries"
-        " WHERE webhook_id = $1 AND ($2::bigint IS NULL OR id < $2)"
-        " ORDER BY id DESC LIMIT $3",
+        " WHERE webhook_id = $1 AND ($2::bigint IS NULL OR (occurred_at, id) <"
+        "   (SELECT occurred_at, id FROM webhook_deliveries WHERE webhook_id = $1 AND id = $2))"
+        " ORDER BY occurred_at DESC, id DESC LIMIT $3",
         webhook_id,
         before,
         limit + 1,

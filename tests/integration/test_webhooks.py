@@ -372,7 +372,7 @@ async def test_the_queue_order_of_an_invoice_across_its_two_topics(db: asyncpg.P
     """The queue alone, in a transaction rolled back (the running deliverer never sees these
     rows): whichever topic's consumer queued first, an invoice's deliveries go in the order
     the events occurred, each once the other topic is read as far as it stood when it was
-    read; another invoice is not held up."""
+    read; another invoice is not held up. The log lists them newest event first."""
     inv, pays = "test.invoices", "test.payments"  # not the real topics: their marks stay
     hook, invoice = f"wh_{uuid.uuid4().hex[:12]}", f"INV-{uuid.uuid4().hex}"
     t0 = datetime.now(UTC) - timedelta(minutes=1)
@@ -422,6 +422,21 @@ async def test_the_queue_order_of_an_invoice_across_its_two_topics(db: asyncpg.P
             await queue(event("payment.posted", 3, After(inv, 0, 3)), 2)
             assert await lease() == ["payment.posted"]
             assert await lease() == ["invoice.status_changed"]
+            # The log, two a page: newest event first, whatever order they were queued in
+            # (the same second: the later queued first).
+            pages, before = [], None
+            while True:
+                rows, _ = await webhook_repository.deliveries(conn, hook, 2, before)
+                pages.append([(r["event_type"], r["occurred_at"] - t0) for r in rows[:2]])
+                if len(rows) <= 2:
+                    break
+                before = rows[1]["id"]
+            s = timedelta(seconds=1)
+            assert pages == [
+                [("invoice.status_changed", 4 * s), ("payment.posted", 3 * s)],
+                [("payment.posted", 2 * s), ("invoice.approved", s)],
+                [("invoice.generated", s), ("invoice.generated", 0 * s)],
+            ]
         finally:
             await rolled_back.rollback()
 

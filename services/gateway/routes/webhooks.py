@@ -71,7 +71,8 @@ class Delivery(BaseModel):
     attempts: int
     last_status_code: int | None
     last_error: str | None
-    created_at: datetime
+    occurred_at: datetime = Field(description="When the event occurred: the log's order")
+    created_at: datetime = Field(description="When the delivery was queued")
     last_attempt_at: datetime | None
     next_attempt_at: datetime
     finished_at: datetime | None
@@ -138,7 +139,7 @@ async def enable_webhook(
 @router.get(
     "/webhooks/{webhook_id}/deliveries",
     response_model=DeliveryPage,
-    summary="A webhook's delivery log, newest first: each event, its attempts and outcome",
+    summary="A webhook's delivery log, newest event first: each event, its attempts and outcome",
 )
 async def webhook_deliveries(
     webhook_id: PathId,
