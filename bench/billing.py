@@ -88,19 +88,7 @@ async def seed(db: asyncpg.Connection, orgs: int, lines: int, pools: int) -> Non
             )
         )
         used = Decimal((n * 37) % 20000) / 100
-        usage.append(
-            (
-                number,
-                USAGE_MONTH,
-                used,
-                Decimal(0),
-                Decimal(0),
-                Decimal(0),
-                31,
-                USAGE_MONTH,
-                date(2031, 1, 31),
-            )
-        )
+        usage.append((number, used))
     await db.copy_records_to_table(
         "service_lines",
         columns=[
@@ -115,27 +103,45 @@ async def seed(db: asyncpg.Connection, orgs: int, lines: int, pools: int) -> Non
         ],
         records=rows,
     )
-    await db.copy_records_to_table(
-        "line_month_usage",
-        columns=[
-            "service_line_number",
-            "month",
-            "priority_gb",
-            "opt_in_priority_gb",
-            "standard_gb",
-            "non_billable_gb",
-            "days_with_usage",
-            "first_day",
-            "last_day",
-        ],
-        records=usage,
+    await seed_month_usage(db, usage)
+
+
+# Each line's month as the usage copy holds it: 31 days, the month's GB spread evenly to the
+# MB with the rest on the 31st (so a part of the month sums its own days).
+SEED_MONTHS = """
+WITH seeded AS (
+    INSERT INTO line_month_usage (service_line_number, month, priority_gb, opt_in_priority_gb,
+                                  standard_gb, non_billable_gb, days_with_usage, first_day,
+                                  last_day, day_numbers, day_priority_gb)
+    SELECT line, $3::date, used, 0, 0, 0, 31, $3::date, $3::date + 30, x.n, x.gb
+    FROM unnest($1::text[], $2::numeric[]) AS t(line, used)
+    CROSS JOIN LATERAL (
+        SELECT array_agg(d::smallint ORDER BY d) AS n,
+               array_agg(CASE WHEN d < 31 THEN share ELSE used - 30 * share END ORDER BY d) AS gb
+        FROM generate_series(1, 31) AS d,
+             (SELECT floor(used * 1000 / 31) / 1000 AS share) s) x
+    RETURNING service_line_number
+)
+INSERT INTO line_month_days
+SELECT service_line_number, $3::date, z, z, z, array_fill($4::timestamptz, ARRAY[31])
+FROM seeded, (SELECT array_fill(0::numeric, ARRAY[31]) AS z) zeros
+"""
+
+
+async def seed_month_usage(db: asyncpg.Connection, usage: list[tuple[str, Decimal]]) -> None:
+    await db.execute(
+        SEED_MONTHS,
+        [line for line, _ in usage],
+        [used for _, used in usage],
+        USAGE_MONTH,
+        datetime(2031, 2, 1, tzinfo=UTC),
     )
 
 
 async def change_the_catalog(db: asyncpg.Connection, lines: int) -> tuple[int, int]:
     """10% of the lines change on 16 January (plan n -> n+1, a pool member onto plan n), 1%
-    end back-dated on 20 January; their January usage as days; the organizations marked for
-    January's corrections. Returns (changed, ended)."""
+    end back-dated on 20 January (their January days are seeded with every line's); the
+    organizations marked for January's corrections. Returns (changed, ended)."""
     rows = await db.fetch(
         "SELECT sl.id, sl.service_line_number, sl.org_id, sl.plan_id, sl.sub_pool_id,"
         " u.priority_gb, sp.org_id AS pool_org"
@@ -166,36 +172,6 @@ async def change_the_catalog(db: asyncpg.Connection, lines: int) -> tuple[int, i
             )
             for r in changed
         ],
-    )
-    days = []
-    for r in changed + ended:
-        milli = int(r["priority_gb"] * 1000)
-        share = milli // 31
-        for d in range(31):
-            gb = Decimal(share + (milli - 31 * share if d == 30 else 0)) / 1000
-            days.append(
-                (
-                    r["service_line_number"],
-                    date(2031, 1, d + 1),
-                    gb,
-                    Decimal(0),
-                    Decimal(0),
-                    Decimal(0),
-                    datetime(2031, 2, 1, tzinfo=UTC),
-                )
-            )
-    await db.copy_records_to_table(
-        "line_daily_usage",
-        columns=[
-            "service_line_number",
-            "day",
-            "priority_gb",
-            "opt_in_priority_gb",
-            "standard_gb",
-            "non_billable_gb",
-            "observed_at",
-        ],
-        records=days,
     )
     orgs = {r["org_id"] for r in changed + ended} | {
         r["pool_org"] for r in changed + ended if r["pool_org"]

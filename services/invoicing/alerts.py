@@ -50,7 +50,8 @@ CASE WHEN {s} = {month} AND {e} = {last}
      THEN coalesce((SELECT mu.priority_gb FROM line_month_usage mu
                     WHERE mu.service_line_number = {line} AND mu.month = {month}), 0)
      ELSE (SELECT coalesce(sum(d.priority_gb), 0) FROM line_daily_usage d
-           WHERE d.service_line_number = {line} AND d.day BETWEEN {s} AND {e}) END
+           WHERE d.service_line_number = {line} AND d.month = {month}
+             AND d.day BETWEEN {s} AND {e}) END
 """
 
 

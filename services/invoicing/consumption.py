@@ -54,6 +54,7 @@ ORDER BY sl.active_from
 LINE_DAYS = """
 SELECT day, priority_gb FROM line_daily_usage
 WHERE service_line_number = $1 AND day BETWEEN $2 AND $3
+  AND month BETWEEN date_trunc('month', $2::date) AND $3
 """
 
 POOL = """
@@ -100,7 +101,7 @@ SELECT coalesce(sum(CASE
     THEN coalesce((SELECT mu.priority_gb FROM line_month_usage mu
                    WHERE mu.service_line_number = sl.service_line_number AND mu.month = $2), 0)
     ELSE (SELECT coalesce(sum(d.priority_gb), 0) FROM line_daily_usage d
-          WHERE d.service_line_number = sl.service_line_number
+          WHERE d.service_line_number = sl.service_line_number AND d.month = $2
             AND d.day BETWEEN greatest(sl.active_from, $2)
                           AND least(coalesce(sl.active_to, $3), $3))
     END), 0) AS gb, count(*) AS members

@@ -20,69 +20,59 @@ ORDER BY k
 """
 
 # Latest wins, by the usage service's rule (`shared.events.usage.day_precedence`): the newest
-# observed_at, equal instants ordered by the figures. A message repeating a day keeps the best.
-UPSERT_DAYS = """
-WITH written AS (
-INSERT INTO line_daily_usage AS d (service_line_number, day, priority_gb, opt_in_priority_gb,
-                                   standard_gb, non_billable_gb, observed_at)
-SELECT DISTINCT ON (line, day) line, day, p::numeric, o::numeric, s::numeric, n::numeric, at
-FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::date[], string_to_array($3, ','),
-            string_to_array($4, ','), string_to_array($5, ','), string_to_array($6, ','),
-            string_to_array($7, ',')::timestamptz[]) AS t(line, day, p, o, s, n, at)
-ORDER BY line, day, at DESC, p::numeric DESC, o::numeric DESC, s::numeric DESC, n::numeric DESC
-ON CONFLICT (service_line_number, day) DO UPDATE SET
-    priority_gb = excluded.priority_gb,
-    opt_in_priority_gb = excluded.opt_in_priority_gb,
-    standard_gb = excluded.standard_gb,
-    non_billable_gb = excluded.non_billable_gb,
-    observed_at = excluded.observed_at
-WHERE (excluded.observed_at, excluded.priority_gb, excluded.opt_in_priority_gb,
-       excluded.standard_gb, excluded.non_billable_gb)
-    > (d.observed_at, d.priority_gb, d.opt_in_priority_gb, d.standard_gb, d.non_billable_gb)
-RETURNING d.service_line_number, d.day
-)
--- Late usage: a day of a month whose overage was already invoiced (the next month has had a
--- billing run) marks the organizations billed for it, so the next invoice corrects it.
-INSERT INTO correction_marks (org_id, period)
-SELECT DISTINCT coalesce(sp.org_id, sl.org_id), r.period
-FROM written w
-JOIN (SELECT DISTINCT period FROM billing_runs) r
-  ON r.period = to_char(w.day + interval '1 month', 'YYYY-MM')
-JOIN service_lines sl ON sl.service_line_number = w.service_line_number
-                     AND w.day >= sl.active_from AND (sl.active_to IS NULL OR w.day <= sl.active_to)
-LEFT JOIN sub_pools sp ON sp.id = sl.sub_pool_id
-ON CONFLICT (org_id, period) DO UPDATE SET marked_at = now()
-"""
-
-# Every month the message touched is summed again from its days (a copy of state: whatever a
-# month held before, it now equals its days). Answers the (line, month) pairs whose priority GB
-# rose: only those can have crossed an alert threshold. `before` reads the sums as they were
-# when the statement began (every part of a statement sees the same snapshot). Each month's days
-# are read by a range of the primary key (LATERAL): a join let the planner, misled by unnest's
-# estimate, scan the whole day table once a batch, a cost growing with the table.
-REBUILD_MONTHS = """
-WITH t AS (
-    SELECT DISTINCT line, date_trunc('month', day)::date AS month
-    FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::date[]) AS u(line, day)
-), before AS (
-    SELECT b.service_line_number, b.month, b.priority_gb
-    FROM line_month_usage b JOIN t ON b.service_line_number = t.line AND b.month = t.month
-), rebuilt AS (
+# observed_at, equal instants ordered by the figures; a tie keeps the stored day. The days live
+# in rows per (line, month) as arrays (migration 0024): each month the message touches is
+# merged (its stored days unnested beside the incoming ones, the best of each day kept) and
+# written once, its sums rebuilt from the merged days: a copy of state, whatever the sums held
+# before (so a resync also repairs them). Every aggregate of a group reads the same rows in the
+# same order, so the arrays stay aligned day by day. Answers the (line, month) pairs whose
+# priority GB rose: only those can have crossed an alert threshold. `touched` reads the rows as
+# they were when the statement began (every part of a statement sees the same snapshot).
+APPLY_DAYS = """
+WITH incoming AS (
+    SELECT line, day, date_trunc('month', day)::date AS month, p::numeric(20,9) AS p,
+           o::numeric(20,9) AS o, s::numeric(20,9) AS s, n::numeric(20,9) AS n, at
+    FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::date[],
+                string_to_array($3, ','), string_to_array($4, ','), string_to_array($5, ','),
+                string_to_array($6, ','), string_to_array($7, ',')::timestamptz[])
+        AS t(line, day, p, o, s, n, at)
+), touched AS (
+    SELECT t.line, t.month, m.priority_gb AS before_gb, m.day_numbers, m.day_priority_gb,
+           d.day_opt_in_priority_gb, d.day_standard_gb, d.day_non_billable_gb, d.day_observed_at
+    FROM (SELECT DISTINCT line, month FROM incoming) t
+    LEFT JOIN line_month_usage m ON m.service_line_number = t.line AND m.month = t.month
+    LEFT JOIN line_month_days d ON d.service_line_number = t.line AND d.month = t.month
+), best AS (
+    SELECT DISTINCT ON (line, day) line, day, month, p, o, s, n, at, fresh
+    FROM (SELECT line, day, month, p, o, s, n, at, true AS fresh FROM incoming
+          UNION ALL
+          SELECT t.line, t.month + x.d - 1, t.month, x.p, x.o, x.s, x.n, x.at, false
+          FROM touched t
+          CROSS JOIN LATERAL unnest(t.day_numbers, t.day_priority_gb, t.day_opt_in_priority_gb,
+                                    t.day_standard_gb, t.day_non_billable_gb,
+                                    t.day_observed_at) AS x(d, p, o, s, n, at)
+          WHERE t.day_numbers IS NOT NULL AND t.day_observed_at IS NOT NULL) u
+    ORDER BY line, day, at DESC, p DESC, o DESC, s DESC, n DESC, fresh
+), merged AS (
+    SELECT line, month, sum(p) AS p, sum(o) AS o, sum(s) AS s, sum(n) AS n, count(*) AS days,
+           min(day) AS first_day, max(day) AS last_day,
+           array_agg(extract(day FROM day)::smallint) AS day_numbers, array_agg(p) AS ps,
+           array_agg(o) AS os, array_agg(s) AS ss, array_agg(n) AS ns, array_agg(at) AS ats
+    FROM best GROUP BY line, month
+), days_written AS (
+INSERT INTO line_month_days AS d (service_line_number, month, day_opt_in_priority_gb,
+                                  day_standard_gb, day_non_billable_gb, day_observed_at)
+SELECT line, month, os, ss, ns, ats FROM merged
+ON CONFLICT (service_line_number, month) DO UPDATE SET
+    day_opt_in_priority_gb = excluded.day_opt_in_priority_gb,
+    day_standard_gb = excluded.day_standard_gb,
+    day_non_billable_gb = excluded.day_non_billable_gb,
+    day_observed_at = excluded.day_observed_at
+), sums_written AS (
 INSERT INTO line_month_usage AS m (service_line_number, month, priority_gb, opt_in_priority_gb,
                                    standard_gb, non_billable_gb, days_with_usage, first_day,
                                    last_day, day_numbers, day_priority_gb)
-SELECT t.line, t.month, x.p, x.o, x.s, x.n, x.days, x.first_day, x.last_day, x.day_numbers,
-       x.day_priority_gb
-FROM t CROSS JOIN LATERAL (
-    SELECT sum(d.priority_gb) AS p, sum(d.opt_in_priority_gb) AS o, sum(d.standard_gb) AS s,
-           sum(d.non_billable_gb) AS n, count(*) AS days, min(d.day) AS first_day,
-           max(d.day) AS last_day,
-           array_agg(extract(day FROM d.day)::smallint ORDER BY d.day) AS day_numbers,
-           array_agg(d.priority_gb ORDER BY d.day) AS day_priority_gb
-    FROM line_daily_usage d
-    WHERE d.service_line_number = t.line
-      AND d.day >= t.month AND d.day < (t.month + interval '1 month')::date) x
-WHERE x.days > 0
+SELECT line, month, p, o, s, n, days, first_day, last_day, day_numbers, ps FROM merged
 ON CONFLICT (service_line_number, month) DO UPDATE SET
     priority_gb = excluded.priority_gb,
     opt_in_priority_gb = excluded.opt_in_priority_gb,
@@ -94,10 +84,24 @@ ON CONFLICT (service_line_number, month) DO UPDATE SET
     day_numbers = excluded.day_numbers,
     day_priority_gb = excluded.day_priority_gb
 RETURNING m.service_line_number, m.month, m.priority_gb
+), marked AS (
+-- Late usage: a day of a month whose overage was already invoiced (the next month has had a
+-- billing run) marks the organizations billed for it, so the next invoice corrects it. Only
+-- days this message changed (its own snapshot won) count.
+INSERT INTO correction_marks (org_id, period)
+SELECT DISTINCT coalesce(sp.org_id, sl.org_id), r.period
+FROM best w
+JOIN (SELECT DISTINCT period FROM billing_runs) r
+  ON r.period = to_char(w.day + interval '1 month', 'YYYY-MM')
+JOIN service_lines sl ON sl.service_line_number = w.line
+                     AND w.day >= sl.active_from AND (sl.active_to IS NULL OR w.day <= sl.active_to)
+LEFT JOIN sub_pools sp ON sp.id = sl.sub_pool_id
+WHERE w.fresh
+ON CONFLICT (org_id, period) DO UPDATE SET marked_at = now()
 )
 SELECT r.service_line_number, r.month
-FROM rebuilt r LEFT JOIN before b USING (service_line_number, month)
-WHERE r.priority_gb > coalesce(b.priority_gb, 0)
+FROM sums_written r JOIN touched t ON t.line = r.service_line_number AND t.month = r.month
+WHERE r.priority_gb > coalesce(t.before_gb, 0)
 """
 
 # A failure is resolved once every day it held is stored with a snapshot at least as new.
@@ -107,6 +111,7 @@ WHERE f.resolved_at IS NULL AND f.service_line_number = ANY($1::text[])
   AND NOT EXISTS (
       SELECT 1 FROM jsonb_to_recordset(f.days) AS x(date date, observed_at timestamptz)
       LEFT JOIN line_daily_usage d ON d.service_line_number = f.service_line_number
+                                  AND d.month = date_trunc('month', x.date)::date
                                   AND d.day = x.date
       WHERE d.observed_at IS NULL OR d.observed_at < x.observed_at)
 """
@@ -119,8 +124,7 @@ async def apply_days(conn: asyncpg.Connection, days: Sequence[Day]) -> list[tupl
         return []
     columns = text_columns(days)
     await conn.execute(LOCK_LINES, columns[0])
-    await conn.execute(UPSERT_DAYS, *columns)
-    rose = await conn.fetch(REBUILD_MONTHS, columns[0], columns[1])
+    rose = await conn.fetch(APPLY_DAYS, *columns)
     await conn.execute(RESOLVE_FAILURES, sorted({d.service_line_number for d in days}))
     return [(r["service_line_number"], r["month"]) for r in rose]
 

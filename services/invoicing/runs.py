@@ -298,10 +298,11 @@ async def usage_of_segments(
             "SELECT t.line, t.first, t.last, sum(d.priority_gb) AS gb"
             " FROM unnest($1::text[], $2::date[], $3::date[]) AS t(line, first, last)"
             " JOIN line_daily_usage d ON d.service_line_number = t.line"
-            "  AND d.day BETWEEN t.first AND t.last GROUP BY 1, 2, 3",
+            "  AND d.month = $4 AND d.day BETWEEN t.first AND t.last GROUP BY 1, 2, 3",
             [s.assignment.service_line_number for s in part],
             [s.span.start for s in part],
             [s.span.end for s in part],
+            month.first_day,
         ):
             sums[(r["line"], r["first"], r["last"])] = r["gb"]
 

@@ -225,6 +225,28 @@ async def test_a_run_right_after_50000_records_bills_all_of_them(
     assert [i["amount"] for i in invoice.json()["items"]] == ["1144.00"]
 
 
+def _without(column: str) -> str:
+    return f"{column} = {column}[:i.i - 1] || {column}[i.i + 1:]"
+
+
+async def drop_day(db: asyncpg.Pool, line: str, day: date) -> None:
+    """Take one day out of the copy: out of every array of its month, in both tables."""
+    month = day.replace(day=1)
+    await db.execute(
+        "WITH i AS (SELECT array_position(day_numbers, $3::smallint) AS i"
+        "  FROM invoicing.line_month_usage WHERE service_line_number = $1 AND month = $2),"
+        " sums AS (UPDATE invoicing.line_month_usage SET days_with_usage = days_with_usage - 1,"
+        f" {_without('day_numbers')}, {_without('day_priority_gb')} FROM i"
+        "  WHERE service_line_number = $1 AND month = $2)"
+        f" UPDATE invoicing.line_month_days SET {_without('day_opt_in_priority_gb')},"
+        f" {_without('day_standard_gb')}, {_without('day_non_billable_gb')},"
+        f" {_without('day_observed_at')} FROM i WHERE service_line_number = $1 AND month = $2",
+        line,
+        month,
+        day.day,
+    )
+
+
 async def test_the_check_finds_a_planted_difference_and_resync_repairs_it(
     gateway: httpx.AsyncClient, db: asyncpg.Pool
 ) -> None:
@@ -250,23 +272,20 @@ async def test_the_check_finds_a_planted_difference_and_resync_repairs_it(
 
     assert await eventually(month_total, lambda v: v == Decimal("60"))
     assert (await check(gateway, "2030-06"))["consistent"]
-    # Plant: a month sum moved by hand, and a day lost from the copy.
+    # Plant: a month sum moved by hand, and a day lost from the copy (its sums left as they
+    # were).
     await db.execute(
         "UPDATE invoicing.line_month_usage SET priority_gb = priority_gb + 1.25"
         " WHERE service_line_number = $1",
         line,
     )
-    await db.execute(
-        "DELETE FROM invoicing.line_daily_usage WHERE service_line_number = $1"
-        " AND day = '2030-06-03'",
-        line,
-    )
+    await drop_day(db, line, date(2030, 6, 3))
     found = await check(gateway, "2030-06")
     assert not found["consistent"]
     assert {
         (d["service_line_number"], d["month"], d["figure"], d["usage"], d["invoicing"])
         for d in found["differences"]
-    } == {(line, "2030-06", "priority_gb", "60", "61.25")}
+    } == {(line, "2030-06", "priority_gb", "60", "61.25"), (line, "2030-06", "days", "10", "9")}
 
     job = await resync(gateway, "2030-06")
     assert job["days"] >= 10 and job["state"] == "done"
@@ -296,7 +315,7 @@ async def test_a_line_that_cannot_be_applied_is_an_alarm_not_a_loss(
         if partition_for(f"AST-GOOD-{tag}-{n}") == partition_for(poison)
     )
     await db.execute(
-        f"ALTER TABLE invoicing.line_daily_usage ADD CONSTRAINT refuse_{tag}"
+        f"ALTER TABLE invoicing.line_month_usage ADD CONSTRAINT refuse_{tag}"
         f" CHECK (service_line_number <> '{poison}') NOT VALID"
     )
     try:
@@ -351,7 +370,7 @@ async def test_a_line_that_cannot_be_applied_is_an_alarm_not_a_loss(
         ]
         assert counted and float(counted[0].split()[-1]) >= 1
     finally:
-        await db.execute(f"ALTER TABLE invoicing.line_daily_usage DROP CONSTRAINT refuse_{tag}")
+        await db.execute(f"ALTER TABLE invoicing.line_month_usage DROP CONSTRAINT refuse_{tag}")
     await resync(gateway, "2030-03")
     healed = await eventually(
         lambda: check(gateway, "2030-03"), lambda c: bool(c["consistent"]), timeout=60

@@ -50,8 +50,8 @@ def day_of(tag: str, raw: tuple[Any, ...]) -> LineDailyUsage:
     )
 
 
-def from_scratch(days: list[LineDailyUsage]) -> dict[tuple[str, date], tuple[Decimal, ...]]:
-    """Per (line, month): the figures of each day's winning snapshot, summed, and the count."""
+def best_of(days: list[LineDailyUsage]) -> dict[tuple[str, date], LineDailyUsage]:
+    """Each (line, day)'s winning snapshot: the newest, equal instants by the figures."""
     best: dict[tuple[str, date], LineDailyUsage] = {}
     for d in days:
         key = (d.service_line_number, d.date)
@@ -61,6 +61,12 @@ def from_scratch(days: list[LineDailyUsage]) -> dict[tuple[str, date], tuple[Dec
             *(Decimal(getattr(best[key], f)) for f in FIGURES),
         ):
             best[key] = d
+    return best
+
+
+def from_scratch(days: list[LineDailyUsage]) -> dict[tuple[str, date], tuple[Decimal, ...]]:
+    """Per (line, month): the figures of each day's winning snapshot, summed, and the count."""
+    best = best_of(days)
     months: dict[tuple[str, date], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 5)
     for (line, day), d in best.items():
         sums = months[(line, day.replace(day=1))]
@@ -83,21 +89,31 @@ async def apply_in_chunks(dsn: str, tag: str, chunks: list[list[LineDailyUsage]]
             " WHERE service_line_number LIKE $1",
             f"AST-PROP-{tag}-%",
         )
-        await conn.execute(
-            "DELETE FROM line_month_usage WHERE service_line_number LIKE $1", f"AST-PROP-{tag}-%"
+        days = await conn.fetch(
+            "SELECT service_line_number, day, priority_gb, opt_in_priority_gb, standard_gb,"
+            " non_billable_gb, observed_at FROM line_daily_usage"
+            " WHERE service_line_number LIKE $1",
+            f"AST-PROP-{tag}-%",
         )
-        await conn.execute(
-            "DELETE FROM line_daily_usage WHERE service_line_number LIKE $1", f"AST-PROP-{tag}-%"
-        )
+        for table in ("line_month_usage", "line_month_days"):
+            await conn.execute(
+                f"DELETE FROM {table} WHERE service_line_number LIKE $1", f"AST-PROP-{tag}-%"
+            )
     finally:
         await conn.close()
-    return {
+    months = {
         (r["service_line_number"], r["month"]): (
             *(r[f] for f in FIGURES),
             Decimal(r["days_with_usage"]),
         )
         for r in rows
     }
+    winners = {
+        (r["service_line_number"], r["day"]): (r["observed_at"], *(r[f] for f in FIGURES))
+        for r in days
+    }
+    assert len(winners) == len(days)  # each day once
+    return months, winners
 
 
 @settings(
@@ -116,5 +132,9 @@ def test_the_copy_converges_under_any_order_repetition_and_chunking(
     cuts = sorted(set(data.draw(st.lists(st.integers(0, len(order)), max_size=6))))
     bounds = [0, *cuts, len(order)]
     chunks = [order[a:b] for a, b in itertools.pairwise(bounds) if b > a]
-    got = asyncio.run(apply_in_chunks(stack.config.dsn, tag, chunks))
-    assert got == from_scratch(days)
+    months, winners = asyncio.run(apply_in_chunks(stack.config.dsn, tag, chunks))
+    assert months == from_scratch(days)
+    assert winners == {
+        key: (d.observed_at, *(Decimal(getattr(d, f)) for f in FIGURES))
+        for key, d in best_of(days).items()
+    }
