@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from typing import Any
 
@@ -10,6 +11,7 @@ from faststream.kafka import KafkaRouter
 from services.usage import repository
 from shared.consumer import consume
 from shared.correlation import current
+from shared.errors import is_transient
 from shared.events.topics import USAGE_RAW, USAGE_RECORDED
 from shared.events.usage import MAX_DAYS_PER_ANNOUNCEMENT, UsageRecorded
 from shared.events.usage_wire import parse_raw
@@ -37,16 +39,40 @@ def announcements(
     ]
 
 
+def by_lane(records: list[Any], lanes: int) -> list[list[Any]]:
+    """The records split into at most `lanes` lists by partition, each in its order."""
+    split: dict[int, list[Any]] = defaultdict(list)
+    for r in records:
+        split[r.partition % lanes].append(r)
+    return [split[k] for k in sorted(split)]
+
+
 def router(runtime: Runtime) -> KafkaRouter:
     kafka = KafkaRouter()
 
-    async def process(records: list[Any]) -> None:
+    lanes = max(1, int(getattr(runtime.settings, "apply_concurrency", 1)))
+
+    async def store(records: list[Any], correlation_id: str | None) -> None:
         # msgspec structs, not models (a million records); a refusal keeps the model's reason.
         events = [parse_raw(r.value) for r in records]
         async with runtime.pool.acquire() as conn:  # one statement: its own transaction
             await repository.store_and_announce(
-                conn, CONSUMER, events, USAGE_RECORDED.name, current()
+                conn, CONSUMER, events, USAGE_RECORDED.name, correlation_id
             )
+
+    async def process(records: list[Any]) -> None:
+        """The batch in up to `lanes` transactions at once, split by partition (a line's
+        records stay in one, in order). Each runs to its end; if one failed, its error is the
+        batch's (a transient one first: then the batch is delivered again), and what the
+        others committed is claimed already, so applying it again changes nothing."""
+        parts = by_lane(records, lanes)
+        correlation_id = current()
+        outcomes = await asyncio.gather(
+            *(store(part, correlation_id) for part in parts), return_exceptions=True
+        )
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        if failed:
+            raise next((e for e in failed if is_transient(e)), failed[0])
 
     consume(
         kafka,
