@@ -25,6 +25,7 @@ from typing import Any, Literal
 import asyncpg
 
 from services.invoicing import consumption
+from services.invoicing.repository import DAYS_GB
 from services.invoicing.timeline import Period
 from services.invoicing.watching import crossed, gb, percent_used
 from shared.db import outbox
@@ -44,15 +45,16 @@ EXISTS (SELECT 1 FROM unnest(o.usage_alert_thresholds) AS t(threshold)
 """
 
 # A segment's priority GB: the month's sum when the segment is the whole month (the common
-# case, one row), else the sum of its days (a primary key range).
-SEGMENT_GB = """
+# case, one row), else the sum of its days (the same row's arrays).
+SEGMENT_GB = (
+    """
 CASE WHEN {s} = {month} AND {e} = {last}
      THEN coalesce((SELECT mu.priority_gb FROM line_month_usage mu
                     WHERE mu.service_line_number = {line} AND mu.month = {month}), 0)
-     ELSE (SELECT coalesce(sum(d.priority_gb), 0) FROM line_daily_usage d
-           WHERE d.service_line_number = {line} AND d.month = {month}
-             AND d.day BETWEEN {s} AND {e}) END
-"""
+     ELSE """
+    + DAYS_GB.format(line="{line}", month="{month}", first="{s}", last="{e}")
+    + " END"
+)
 
 
 def qualified(alias: str) -> dict[str, str]:

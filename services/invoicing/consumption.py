@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 
 from services.invoicing import catalog
+from services.invoicing.repository import DAYS_GB
 from services.invoicing.timeline import Period, Span
 from services.invoicing.watching import (
     daily_mean,
@@ -52,9 +53,10 @@ ORDER BY sl.active_from
 """
 
 LINE_DAYS = """
-SELECT day, priority_gb FROM line_daily_usage
-WHERE service_line_number = $1 AND day BETWEEN $2 AND $3
-  AND month BETWEEN date_trunc('month', $2::date) AND $3
+SELECT mu.month + x.n - 1 AS day, x.gb AS priority_gb FROM line_month_usage mu
+CROSS JOIN LATERAL unnest(mu.day_numbers, mu.day_priority_gb) AS x(n, gb)
+WHERE mu.service_line_number = $1 AND mu.month BETWEEN date_trunc('month', $2::date) AND $3
+  AND mu.month + x.n - 1 BETWEEN $2 AND $3
 """
 
 POOL = """
@@ -95,15 +97,19 @@ GROUP BY GROUPING SETS ((m.line), (u.n))
 
 # The pool's GB in a month (for the previous month's daily mean): a member there all month
 # is its monthly sum (one row), another the sum of its member days.
-POOL_MONTH_GB = """
+POOL_MONTH_GB = f"""
 SELECT coalesce(sum(CASE
     WHEN greatest(active_from, $2::date) = $2 AND least(coalesce(active_to, $3::date), $3) = $3
     THEN coalesce((SELECT mu.priority_gb FROM line_month_usage mu
                    WHERE mu.service_line_number = sl.service_line_number AND mu.month = $2), 0)
-    ELSE (SELECT coalesce(sum(d.priority_gb), 0) FROM line_daily_usage d
-          WHERE d.service_line_number = sl.service_line_number AND d.month = $2
-            AND d.day BETWEEN greatest(sl.active_from, $2)
-                          AND least(coalesce(sl.active_to, $3), $3))
+    ELSE {
+    DAYS_GB.format(
+        line="sl.service_line_number",
+        month="$2",
+        first="greatest(sl.active_from, $2)",
+        last="least(coalesce(sl.active_to, $3), $3)",
+    )
+}
     END), 0) AS gb, count(*) AS members
 FROM service_lines sl
 WHERE sl.sub_pool_id = $1 AND sl.active_from <= $3 AND (sl.active_to IS NULL OR sl.active_to >= $2)

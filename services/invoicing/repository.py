@@ -104,6 +104,13 @@ FROM sums_written r JOIN touched t ON t.line = r.service_line_number AND t.month
 WHERE r.priority_gb > coalesce(t.before_gb, 0)
 """
 
+# A line's priority GB on the days `first`..`last` of one month: its month row's days (one index
+# read, an array unnested), a template filled with the caller's SQL expressions.
+DAYS_GB = """(SELECT coalesce(sum(x.gb), 0) FROM line_month_usage mu
+  CROSS JOIN LATERAL unnest(mu.day_numbers, mu.day_priority_gb) AS x(n, gb)
+  WHERE mu.service_line_number = {line} AND mu.month = {month}
+    AND x.n BETWEEN extract(day FROM {first}) AND extract(day FROM {last}))"""
+
 # A failure is resolved once every day it held is stored with a snapshot at least as new.
 RESOLVE_FAILURES = """
 UPDATE usage_apply_failures f SET resolved_at = now(), resolution = 'applied'

@@ -27,6 +27,7 @@ from services.invoicing.billing import (
     segments,
     subscription_invoice,
 )
+from services.invoicing.repository import DAYS_GB
 from services.invoicing.tax import TaxTerms
 from shared.api.catalog import ProductOrderIn
 from shared.db import outbox
@@ -278,6 +279,14 @@ def recompute_with(conn: asyncpg.Connection) -> Any:
     return recompute
 
 
+# Each part of a month ($4): a line's priority GB on its days first..last.
+PART_USAGE = (
+    "SELECT t.line, t.first, t.last, "
+    + DAYS_GB.format(line="t.line", month="$4", first="t.first", last="t.last")
+    + " AS gb FROM unnest($1::text[], $2::date[], $3::date[]) AS t(line, first, last)"
+)
+
+
 async def usage_of_segments(
     conn: asyncpg.Connection, found: list[Segment], month: Period
 ) -> UsageOf:
@@ -295,10 +304,7 @@ async def usage_of_segments(
         sums[(r["service_line_number"], month.first_day, month.last_day)] = r["priority_gb"]
     if part:
         for r in await conn.fetch(
-            "SELECT t.line, t.first, t.last, sum(d.priority_gb) AS gb"
-            " FROM unnest($1::text[], $2::date[], $3::date[]) AS t(line, first, last)"
-            " JOIN line_daily_usage d ON d.service_line_number = t.line"
-            "  AND d.month = $4 AND d.day BETWEEN t.first AND t.last GROUP BY 1, 2, 3",
+            PART_USAGE,
             [s.assignment.service_line_number for s in part],
             [s.span.start for s in part],
             [s.span.end for s in part],
