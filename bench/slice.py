@@ -8,10 +8,10 @@ import json
 import time
 from datetime import date, timedelta
 
+import aiohttp
 import asyncpg
-import httpx
 
-from bench.push import push
+from bench.push import push, session
 from bench.report import progress
 
 
@@ -51,13 +51,13 @@ async def run(
         queue.put_nowait(body)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
-    async def pusher(client: httpx.AsyncClient) -> None:
+    async def pusher(client: aiohttp.ClientSession) -> None:
         while not queue.empty():
             await push(client, queue.get_nowait(), headers)
 
     db = await asyncpg.connect(dsn)
     started = time.perf_counter()
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=60) as client:
+    async with session(gateway_url) as client:
         await asyncio.gather(*(pusher(client) for _ in range(concurrency)))
     pushed = time.perf_counter() - started
     progress(f"{total} records pushed in {pushed:.1f}s; waiting for the invoicing service")

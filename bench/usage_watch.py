@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.push import paced, push
+from bench.push import paced, post_once, push, session
 from bench.report import figure, progress
 from shared.events.topics import PARTITIONS, USAGE_ALERTS
 
@@ -128,7 +128,10 @@ async def to_alert(
     or, with `rate`, a paced load offering `rate` records a second); answers the latencies
     (ms) and the load's records per second."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=120, headers=headers) as client:
+    async with (
+        httpx.AsyncClient(base_url=gateway_url, timeout=120, headers=headers) as client,
+        session(gateway_url) as feed,
+    ):
         org = await created(
             client,
             "organizations",
@@ -165,7 +168,7 @@ async def to_alert(
 
         async def pusher() -> None:
             while not queue.empty():
-                await push(client, queue.get_nowait(), headers)
+                await push(feed, queue.get_nowait(), headers)
 
         async def probe(number: str) -> None:
             record = {
@@ -177,12 +180,12 @@ async def to_alert(
             body = json.dumps({"records": [record]}).encode()
             while True:  # timed from the push that is taken, as the ingest's probe
                 sent = time.perf_counter()
-                r = await client.post("/api/v1/usage/records", content=body)
-                if r.status_code != 429:
+                status, _, text = await post_once(feed, body, headers)
+                if status != 429:
                     break
                 await asyncio.sleep(0.05)
-            if r.status_code != 202:
-                raise RuntimeError(f"probe push failed: {r.status_code} {r.text[:200]}")
+            if status != 202:
+                raise RuntimeError(f"probe push failed: {status} {text[:200]}")
             deadline = time.perf_counter() + 60
             while number not in watch.seen:
                 if time.perf_counter() > deadline:
@@ -204,7 +207,7 @@ async def to_alert(
         started = time.perf_counter()
         probing = asyncio.create_task(prober())
         if rate:
-            await paced(client, load, headers, rate / 1000)
+            await paced(feed, load, headers, rate / 1000)
         else:
             await asyncio.gather(*(pusher() for _ in range(4)))
         elapsed = time.perf_counter() - started
@@ -218,7 +221,10 @@ async def pool_usage(gateway_url: str, token: str, rounds: int) -> list[float]:
     """A pool of 500 lines, each with every day of the month; the endpoint timed `rounds`
     times (after a few warm-up calls)."""
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=120, headers=headers) as client:
+    async with (
+        httpx.AsyncClient(base_url=gateway_url, timeout=120, headers=headers) as client,
+        session(gateway_url) as feed,
+    ):
         org = await created(client, "organizations", {"name": f"Bench pool {uuid.uuid4().hex[:6]}"})
         pool = await created(
             client,
@@ -261,7 +267,8 @@ async def pool_usage(gateway_url: str, token: str, rounds: int) -> list[float]:
             for d in range(28 + 31)
         ]
         for i in range(0, len(records), 1000):
-            await push(client, json.dumps({"records": records[i : i + 1000]}).encode(), headers)
+            body = json.dumps({"records": records[i : i + 1000]}).encode()
+            await push(feed, body, {**headers, "Content-Type": "application/json"})
         expected = sum(1 + (n + d) % 7 for n in range(POOL_LINES) for d in range(28, 28 + 31))
         url = f"/api/v1/sub-pools/{pool['id']}/usage"
         params = {"period": POOL_PERIOD, "as_of": "2030-03-05"}
