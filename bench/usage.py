@@ -90,10 +90,13 @@ async def ingest(
     loading = True
     refused = 0
 
+    taken = 0
+
     async def pusher(client: aiohttp.ClientSession) -> None:
-        nonlocal refused
+        nonlocal refused, taken
         while not queue.empty():
             refused += await push(client, queue.get_nowait(), headers)
+            taken += 1000
 
     async def prober(client: aiohttp.ClientSession) -> None:
         n = 0
@@ -103,10 +106,11 @@ async def ingest(
             await asyncio.sleep(0.1)
 
     async def reporter(started: float) -> None:
+        """Progress from the pushes taken: counting a million rows every few seconds cost the
+        database under test about 1 us a record."""
         while loading:
             await asyncio.sleep(5)
-            done = await db.fetchval("SELECT count(*) FROM usage.daily_usage")
-            progress(f"{done} rows committed after {time.perf_counter() - started:.0f}s")
+            progress(f"{taken} records taken after {time.perf_counter() - started:.0f}s")
 
     started = time.perf_counter()
     own_cpu = time.process_time()

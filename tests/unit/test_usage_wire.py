@@ -51,6 +51,10 @@ AWKWARD: list[dict[str, Any]] = [
     {"priority_gb": "1.1234567891"},
     {"priority_gb": "123456789012"},
     {"opt_in_priority_gb": "13"},
+    {"opt_in_priority_gb": "12.50"},
+    {"opt_in_priority_gb": "012.5"},
+    {"opt_in_priority_gb": "12.500000001"},
+    {"opt_in_priority_gb": "12.499999999"},
     {"date": "1899-12-31"},
     {"date": "3000-01-01"},
     {"date": "2026-02-30"},
@@ -219,3 +223,16 @@ def test_text_columns_refuse_a_line_with_a_comma() -> None:
     )
     with pytest.raises(ValueError, match="comma"):
         usage_wire.text_columns([bad])
+
+
+def test_the_opt_in_check_compares_values_even_when_the_cache_was_just_emptied(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The figures' values come from the cache of checked texts; a cache emptied between the
+    two figures of a day (it is bounded) falls back to parsing, never to a wrong answer."""
+    monkeypatch.setattr(usage_wire, "_CACHE_LIMIT", 0)  # emptied on every new text
+    usage_wire._good_gb.clear()
+    refused = usage_wire._fast(usage_wire._recorded, recorded_event(opt_in_priority_gb="12.6"))
+    assert not usage_wire._checked(refused.days)
+    taken = usage_wire._fast(usage_wire._recorded, recorded_event(opt_in_priority_gb="12.50"))
+    assert usage_wire._checked(taken.days)
