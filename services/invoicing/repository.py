@@ -129,10 +129,14 @@ async def apply_days(conn: asyncpg.Connection, days: Sequence[Day]) -> list[tupl
     transaction. Answers the (line, month) pairs whose priority GB rose."""
     if not days:
         return []
-    columns = text_columns(days)
+    return await apply_columns(conn, text_columns(days))
+
+
+async def apply_columns(conn: asyncpg.Connection, columns: list[str]) -> list[tuple[str, date]]:
+    """`apply_days` for days already as the seven texts of `text_columns`."""
     await conn.execute(LOCK_LINES, columns[0])
     rose = await conn.fetch(APPLY_DAYS, *columns)
-    await conn.execute(RESOLVE_FAILURES, sorted({d.service_line_number for d in days}))
+    await conn.execute(RESOLVE_FAILURES, sorted(set(columns[0].split(","))))
     return [(r["service_line_number"], r["month"]) for r in rose]
 
 

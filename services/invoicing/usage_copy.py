@@ -21,7 +21,7 @@ from prometheus_client import Counter
 from services.invoicing import alerts, repository
 from shared.errors import is_transient
 from shared.events.usage import UsageRecorded
-from shared.events.usage_wire import Day, RecordedEvent, as_models, parse_recorded
+from shared.events.usage_wire import Day, RecordedEvent, as_models, parse_recorded, text_columns
 from shared.kafka import describe
 from shared.service import Runtime
 
@@ -49,10 +49,13 @@ async def store_usage(runtime: Runtime, records: list[Any]) -> None:
 
 
 async def _apply(runtime: Runtime, events: list[tuple[Any, RecordedEvent]]) -> None:
-    days = [d for _, e in events for d in e.days]
+    if not events:
+        return
+    # the messages' texts joined column by column: no day is built on the way to the database
+    columns = [",".join(texts) for texts in zip(*(e.columns for _, e in events), strict=True)]
     try:
         async with runtime.pool.acquire() as conn, conn.transaction():
-            await copy_and_watch(conn, days)
+            await copy_and_watch(conn, columns)
         return
     except Exception as exc:
         if is_transient(exc):
@@ -63,10 +66,11 @@ async def _apply(runtime: Runtime, events: list[tuple[Any, RecordedEvent]]) -> N
             await _apply_line(runtime, record, event, line, line_days)
 
 
-async def copy_and_watch(conn: Any, days: Sequence[Day]) -> None:
-    """Copy the days, then check the alerts their rise may have crossed, in one transaction:
-    an alert is made exactly when the usage that crossed is stored."""
-    rose = await repository.apply_days(conn, days)
+async def copy_and_watch(conn: Any, columns: list[str]) -> None:
+    """Copy the days (the seven texts of `text_columns`), then check the alerts their rise may
+    have crossed, in one transaction: an alert is made exactly when the usage that crossed is
+    stored."""
+    rose = await repository.apply_columns(conn, columns)
     await alerts.check(conn, rose)
 
 
@@ -85,7 +89,7 @@ async def _apply_line(
     for attempt in range(1, attempts + 1):
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
-                await copy_and_watch(conn, days)
+                await copy_and_watch(conn, text_columns(days))
             return
         except Exception as exc:
             if is_transient(exc):

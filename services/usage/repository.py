@@ -27,9 +27,12 @@ DAY_COLUMNS = """service_line_number, day::text AS date,
 # of each day wins, `shared.events.usage.day_precedence`), upserted where the incoming one
 # takes precedence over the stored one (same order), and every day written staged as
 # `usage.recorded` in the outbox, one message per partition (and per MAX_DAYS_PER_ANNOUNCEMENT
-# days), built by PostgreSQL: no day goes back to Python. Days are written in key order (locks
-# taken in one order) and announced in (line, day) order; the message key is the first day's
-# line. $8/$9: each line of the batch and its Kafka partition (murmur2, by the caller).
+# days), built by PostgreSQL: no day goes back to Python. The message is schema 2 (`columns`:
+# each field of the days as one comma-separated text, one pass of seven aggregates over the
+# days in (line, day) order, so the i-th values of the columns are one day's). Days are
+# written in key order (locks taken in one order) and announced in (line, day) order; the
+# message key is the first day's line. $8/$9: each line of the batch and its Kafka partition
+# (murmur2, by the caller).
 # Written days are announced whether or not their figures moved: comparing with the row before
 # would read a snapshot that a concurrent consumer of another partition may have changed
 # meanwhile (a feed may spread a line over partitions), and a state-copying consumer takes a
@@ -83,20 +86,20 @@ SELECT $11, min(service_line_number COLLATE "C"),
        convert_to(concat(
            '{{"event_id":"', gen_random_uuid(), '","type":"usage.recorded","occurred_at":"',
            to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-           '","schema_version":1,"correlation_id":',
+           '","schema_version":2,"correlation_id":',
            coalesce(to_json(coalesce((
                SELECT c FROM unnest($14::uuid[], $16::text[]) WITH ORDINALITY AS y(e, c, i)
                WHERE e IN (SELECT event_id FROM claimed) ORDER BY i LIMIT 1), $12::text))::text,
                'null'),
-           ',"source":"ingest","days":[',
-           string_agg(concat(
-               '{{"service_line_number":"', service_line_number, '","date":"', date,
-               '","priority_gb":"', priority_gb, '","opt_in_priority_gb":"', opt_in_priority_gb,
-               '","standard_gb":"', standard_gb, '","non_billable_gb":"', non_billable_gb,
-               '","observed_at":"', observed_at, '"}}'),
-               ',' ORDER BY service_line_number COLLATE "C", date),
-           ']}}'), 'UTF8')
-FROM placed GROUP BY part, chunk ORDER BY part, chunk
+           ',"source":"ingest","columns":{{"service_line_number":"',
+           string_agg(service_line_number, ','), '","date":"', string_agg(date, ','),
+           '","priority_gb":"', string_agg(priority_gb, ','),
+           '","opt_in_priority_gb":"', string_agg(opt_in_priority_gb, ','),
+           '","standard_gb":"', string_agg(standard_gb, ','),
+           '","non_billable_gb":"', string_agg(non_billable_gb, ','),
+           '","observed_at":"', string_agg(observed_at, ','), '"}}}}'), 'UTF8')
+FROM (SELECT * FROM placed ORDER BY part, chunk, service_line_number COLLATE "C", date) AS p
+GROUP BY part, chunk ORDER BY part, chunk
 """
 
 

@@ -174,11 +174,30 @@ def day_precedence(
 class UsageRecorded(Event):
     """`usage.recorded`, key = one of its service lines: the current state of these days (each
     day written by the usage service is announced; a snapshot that lost to the stored one is
-    not). Resyncs announce days again; consumers copy state, so a repeat changes nothing."""
+    not). Resyncs announce days again; consumers copy state, so a repeat changes nothing.
+
+    Two shapes on the wire. Schema 1 (resyncs, and every event written before 2026-12-01):
+    `days`, a list of `LineDailyUsage` objects. Schema 2 (the ingest's hot path): `columns`,
+    the same seven fields each as one text of comma-separated values, day i being the i-th
+    value of every column; a third of the bytes, and a consumer can hand the texts to its
+    database without building a day in between. Read through this model, schema 2 becomes
+    `days` and is checked day by day exactly as schema 1."""
 
     type: Literal["usage.recorded"] = "usage.recorded"
     source: Literal["ingest", "resync"] = "ingest"
     days: list[LineDailyUsage] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _days_from_columns(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "columns" not in data:
+            return data
+        data = dict(data)
+        columns = data.pop("columns")
+        if "days" in data:
+            raise ValueError("carries both `days` and `columns`; one of them")
+        data["days"] = days_of_columns(columns)
+        return data
 
     @property
     def service_line_number(self) -> str:
@@ -200,3 +219,18 @@ class UsageRecorded(Event):
 
 
 _DAY_FIELDS = tuple(f for f in LineDailyUsage.model_fields if not f.startswith("previous_"))
+
+
+def days_of_columns(columns: Any) -> list[dict[str, str]]:
+    """Schema 2's `columns` as schema 1's `days` (values as texts, for the model to check)."""
+    if not isinstance(columns, dict) or set(columns) != set(_DAY_FIELDS):
+        raise ValueError(f"`columns` must be an object of exactly {', '.join(_DAY_FIELDS)}")
+    if not all(isinstance(v, str) for v in columns.values()):
+        raise ValueError("each of `columns` must be a text of comma-separated values")
+    split = {f: columns[f].split(",") for f in _DAY_FIELDS}
+    counts = {len(values) for values in split.values()}
+    if len(counts) != 1:
+        raise ValueError("each of `columns` must hold one value per day (counts differ)")
+    return [
+        dict(zip(_DAY_FIELDS, values, strict=True)) for values in zip(*split.values(), strict=True)
+    ]

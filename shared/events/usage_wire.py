@@ -144,17 +144,54 @@ class LineDay(Struct, kw_only=True, forbid_unknown_fields=True):
     previous_non_billable_gb: str | None = None
 
 
+class RecordedColumns(Struct, forbid_unknown_fields=True):
+    """Schema 2 of `usage.recorded`: each field of the days as one comma-separated text."""
+
+    service_line_number: str
+    date: str
+    priority_gb: str
+    opt_in_priority_gb: str
+    standard_gb: str
+    non_billable_gb: str
+    observed_at: str
+
+
 class Recorded(_Envelope, kw_only=True, tag="usage.recorded"):
     source: Literal["ingest", "resync"]
-    days: Annotated[list[LineDay], Meta(min_length=1)]
+    days: Annotated[list[LineDay], Meta(min_length=1)] | None = None
+    columns: RecordedColumns | None = None
 
 
-class RecordedEvent(Struct):
-    """A `usage.recorded` event reduced to what the invoicing copy applies."""
+class RecordedEvent:
+    """A `usage.recorded` event reduced to what the invoicing copy applies: its days as the
+    seven texts the copy's SQL reads (`text_columns`), and as days where one is needed (a line
+    applied on its own, a failure kept), built from the texts only then."""
 
-    event_id: uuid.UUID
-    correlation_id: str | None
-    days: Sequence[Day]
+    __slots__ = ("_columns", "_days", "correlation_id", "event_id")
+
+    def __init__(
+        self,
+        event_id: uuid.UUID,
+        correlation_id: str | None,
+        days: Sequence[Day] | None = None,
+        columns: list[str] | None = None,
+    ) -> None:
+        self.event_id = event_id
+        self.correlation_id = correlation_id
+        self._days = days
+        self._columns = columns
+
+    @property
+    def days(self) -> Sequence[Day]:
+        if self._days is None:
+            self._days = _days_of_texts(self._columns or [])
+        return self._days
+
+    @property
+    def columns(self) -> list[str]:
+        if self._columns is None:
+            self._columns = text_columns(self.days)
+        return self._columns
 
 
 _raw = msgspec.json.Decoder(RecordsReceived)
@@ -283,12 +320,81 @@ def _model_snapshots(model: UsageRecordsReceived | UsageSnapshotsReceived) -> li
 
 
 def parse_recorded(raw: bytes) -> RecordedEvent:
-    """A `usage.recorded` message, or the PermanentError of `USAGE_RECORDED.parse`."""
+    """A `usage.recorded` message (either schema), or the PermanentError of
+    `USAGE_RECORDED.parse`."""
     event = _fast(_recorded, raw)
-    if event is not None and _checked(event.days, previous=True):
-        return RecordedEvent(event.event_id, event.correlation_id, event.days)
+    if event is not None and (event.days is None) != (event.columns is None):
+        if event.days is not None and _checked(event.days, previous=True):
+            return RecordedEvent(event.event_id, event.correlation_id, days=event.days)
+        texts = _checked_columns(event.columns) if event.columns is not None else None
+        if texts is not None:
+            return RecordedEvent(event.event_id, event.correlation_id, columns=texts)
     model: UsageRecorded = USAGE_RECORDED.parse(raw)
-    return RecordedEvent(model.event_id, model.correlation_id, model.days)
+    return RecordedEvent(model.event_id, model.correlation_id, days=model.days)
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_good_dates: set[str] = set()
+
+
+def _date_ok(text: str) -> bool:
+    if text in _good_dates:
+        return True
+    if _DATE.fullmatch(text) is None:
+        return False
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return False
+    if not FIRST_DAY <= day <= LAST_DAY:
+        return False
+    if len(_good_dates) > _CACHE_LIMIT:
+        _good_dates.clear()
+    _good_dates.add(text)
+    return True
+
+
+def _checked_columns(columns: RecordedColumns) -> list[str] | None:
+    """Schema 2's texts, when every value passes the checks `_checked` makes of a day (line
+    pattern, date form and bounds, figure form, an instant with its zone, opt-in within
+    priority) and the columns hold as many values each; None otherwise (the model decides)."""
+    texts = [getattr(columns, f) for f in DAY_FIELDS]
+    split = [t.split(",") for t in texts]
+    if len({len(values) for values in split}) != 1:
+        return None
+    lines, dates, priority, opt_in, standard, non_billable, instants = split
+    if not all(_LINE.fullmatch(line) for line in set(lines)):
+        return None
+    if not all(_date_ok(d) for d in set(dates)):
+        return None
+    if not all(_instant(at) is not None for at in set(instants)):
+        return None
+    good = _good_gb
+    for figures in (priority, opt_in, standard, non_billable):
+        for text in set(figures):
+            if text not in good and not _gb_ok(text):
+                return None
+    for o, p in zip(opt_in, priority, strict=True):
+        if o != "0" and o != p and _gb_value(o) > _gb_value(p):
+            return None
+    return texts
+
+
+def _days_of_texts(texts: list[str]) -> list[Day]:
+    """Checked schema 2 texts as days (for the rare paths that need days)."""
+    split = [t.split(",") for t in texts]
+    return [
+        LineDay(
+            service_line_number=line,
+            date=date.fromisoformat(day),
+            priority_gb=p,
+            opt_in_priority_gb=o,
+            standard_gb=s,
+            non_billable_gb=n,
+            observed_at=_instant(at),
+        )
+        for line, day, p, o, s, n, at in zip(*split, strict=True)
+    ]
 
 
 DAY_FIELDS = (

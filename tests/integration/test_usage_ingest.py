@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
+from shared.events.usage import days_of_columns
 from tests.integration.helpers import eventually, read_topic
 
 pytestmark = pytest.mark.integration
@@ -152,7 +153,9 @@ async def test_usage_recorded_announces_the_state_of_each_day_written(
         days = []
         for rec in await read_topic(stack.config.bootstrap, "usage.recorded"):
             event = json.loads(rec.value)
-            days += [d for d in event["days"] if d["service_line_number"] == sln]
+            assert (event["schema_version"], event["source"]) == (2, "ingest")
+            in_columns = days_of_columns(event["columns"])  # the texts as announced
+            days += [d for d in in_columns if d["service_line_number"] == sln]
         return days
 
     await push("6", "2026-11-21T00:00:00Z")

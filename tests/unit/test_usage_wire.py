@@ -110,12 +110,80 @@ def test_recorded_decodes_as_the_model(change: dict[str, Any]) -> None:
     assert [_fields(d) for d in fast.days] == [_fields(d) for d in model.days]
 
 
+def recorded_v2(*days: dict[str, Any]) -> bytes:
+    """Schema 2: the days' fields as comma-separated texts (values that are not texts kept as
+    they are, for the checks to meet)."""
+    body = {**ENVELOPE, "schema_version": 2, "type": "usage.recorded", "source": "ingest"}
+    columns: dict[str, Any] = {}
+    for f in usage_wire.DAY_FIELDS:
+        values = [d.get(f) for d in days]
+        texts = all(isinstance(v, str) for v in values)
+        columns[f] = ",".join(values) if texts else values[-1]
+    return json.dumps({**body, "columns": columns}).encode()
+
+
+@pytest.mark.parametrize("change", AWKWARD)
+def test_recorded_in_columns_decodes_as_the_model(change: dict[str, Any]) -> None:
+    """Schema 2, a clean day then the awkward one: the fast path's days are the model's, or
+    both refuse with the model's reason."""
+    second = {**RECORD, "service_line_number": "AST-7", **change}
+    raw = recorded_v2(RECORD, second)
+    model = _model_or_error(USAGE_RECORDED.parse, raw)
+    fast = _model_or_error(usage_wire.parse_recorded, raw)
+    if isinstance(model, tuple):
+        assert fast == model
+        return
+    assert [_fields(d) for d in fast.days] == [_fields(d) for d in model.days]
+    assert fast.columns[0] == "AST-1-2-3,AST-7"
+
+
+def test_both_schemas_of_the_same_days_apply_the_same() -> None:
+    """The texts the copy's SQL reads: schema 2 passes the message's own texts, schema 1 the
+    days' canonical forms; each names the same values (checked field by field)."""
+    second = {**RECORD, "service_line_number": "AST-7", "date": "2026-11-03", "priority_gb": "3"}
+    v1 = json.dumps(
+        {**ENVELOPE, "type": "usage.recorded", "source": "ingest", "days": [RECORD, second]}
+    ).encode()
+    one, two = usage_wire.parse_recorded(v1), usage_wire.parse_recorded(recorded_v2(RECORD, second))
+    assert [_fields(d) for d in one.days] == [_fields(d) for d in two.days]
+    for text_one, text_two in zip(one.columns, two.columns, strict=True):
+        assert len(text_one.split(",")) == len(text_two.split(",")) == 2
+    assert one.columns[:6] == two.columns[:6]  # instants: "+00:00" in one, "Z" as sent in two
+
+
+@pytest.mark.parametrize(
+    ("columns", "reason"),
+    [
+        ({"date": "2026-11-01,2026-11-02"}, "one value per day"),
+        ({"surprise": "1"}, "must be an object of exactly"),
+        ({"priority_gb": 12}, "comma-separated values"),
+    ],
+)
+def test_malformed_columns_are_refused_with_our_reason(
+    columns: dict[str, Any], reason: str
+) -> None:
+    body = json.loads(recorded_v2(RECORD))
+    body["columns"].update(columns)
+    raw = json.dumps(body).encode()
+    refused = _model_or_error(usage_wire.parse_recorded, raw)
+    assert refused == _model_or_error(USAGE_RECORDED.parse, raw)
+    assert isinstance(refused, tuple) and reason in str(refused)
+
+
+def test_days_and_columns_together_are_refused() -> None:
+    body = json.loads(recorded_v2(RECORD))
+    body["days"] = [RECORD]
+    refused = _model_or_error(usage_wire.parse_recorded, json.dumps(body).encode())
+    assert isinstance(refused, tuple) and "one of them" in str(refused)
+
+
 def test_the_common_case_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(usage_wire, "USAGE_RAW", None)  # the model path would fail
     monkeypatch.setattr(usage_wire, "USAGE_RECORDED", None)
     fast = usage_wire.parse_raw(raw_event()).snapshots[0]
     assert (fast.priority_gb, fast.date) == ("12.5", date(2026, 11, 1))
     assert fast.observed_at == datetime(2026, 11, 2, tzinfo=UTC)
+    assert usage_wire.parse_recorded(recorded_v2(RECORD)).columns[2] == "12.5"
     day = usage_wire.parse_recorded(recorded_event(observed_at="2026-11-02T01:00:00+01:00")).days[0]
     assert (day.standard_gb, day.observed_at) == ("0.000000001", datetime(2026, 11, 2, tzinfo=UTC))
 
