@@ -51,9 +51,10 @@ async def store_usage(runtime: Runtime, records: list[Any]) -> None:
 async def _apply(runtime: Runtime, events: list[tuple[Any, RecordedEvent]]) -> None:
     if not events:
         return
-    # the messages' texts joined column by column: no day is built on the way to the database
-    columns = [",".join(texts) for texts in zip(*(e.columns for _, e in events), strict=True)]
     try:
+        # the messages' texts joined column by column: no day is built on the way to the
+        # database (inside the try: whatever fails here is handled as any failed batch)
+        columns = [",".join(t) for t in zip(*(e.columns for _, e in events), strict=True)]
         async with runtime.pool.acquire() as conn, conn.transaction():
             await copy_and_watch(conn, columns)
         return
