@@ -99,9 +99,11 @@ def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
     )
 
 
-def raw_decoder(msg: Any) -> Any:
+async def raw_decoder(msg: Any) -> Any:
     """Hand handlers the bytes: parsing (and refusing) is the handler's job, so that a poison
-    message reaches the dead-letter path instead of failing inside the framework."""
+    message reaches the dead-letter path instead of failing inside the framework. A coroutine:
+    FastStream runs a plain function given as a decoder on its thread pool, a thread hand-off
+    per batch (~6 % of the usage service's CPU during the ingest, per py-spy)."""
     raw = msg.raw_message
     if isinstance(raw, (tuple, list)):  # a batch (a list in FastStream's in-memory broker)
         return [r.value for r in raw]

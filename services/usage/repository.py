@@ -9,9 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.usage.domain import DaySnapshot
 from shared.events.usage import MAX_DAYS_PER_ANNOUNCEMENT
-from shared.events.usage_wire import text_columns
 from shared.kafka import partition_for
 
 DAY_COLUMNS = """service_line_number, day::text AS date,
@@ -104,14 +102,16 @@ GROUP BY part, chunk ORDER BY part, chunk
 
 
 class Event(Protocol):
-    """A `usage.raw` event as the usage service applies it."""
+    """A `usage.raw` event as the usage service applies it (`shared.events.usage_wire.RawEvent`)."""
 
     @property
     def event_id(self) -> UUID: ...
     @property
     def correlation_id(self) -> str | None: ...
     @property
-    def snapshots(self) -> Sequence[DaySnapshot]: ...
+    def columns(self) -> list[str]: ...
+    @property
+    def size(self) -> int: ...
 
 
 async def store_and_announce(
@@ -123,15 +123,16 @@ async def store_and_announce(
 ) -> int:
     """Claim the events for `consumer`, store the snapshots of those not applied before (latest
     wins) and stage the days written as `usage.recorded` in the outbox: one statement, one
-    transaction. Returns how many messages were staged."""
-    snapshots = [s for e in events for s in e.snapshots]
-    lines = list({s.service_line_number: None for s in snapshots})
-    positions = ",".join(
-        ",".join([str(i)] * len(e.snapshots)) for i, e in enumerate(events, 1) if e.snapshots
-    )
+    transaction. Returns how many messages were staged. Each event's days come as its seven
+    texts (`usage.raw` schema 2 as it came, or joined from schema 1's records): the batch's
+    are the events' joined, one event after another."""
+    holding = [e for e in events if e.size]
+    columns = [",".join(texts) for texts in zip(*(e.columns for e in holding), strict=True)]
+    lines = list(dict.fromkeys(columns[0].split(","))) if holding else []
+    positions = ",".join(",".join([str(i)] * e.size) for i, e in enumerate(events, 1) if e.size)
     status: str = await conn.execute(
         STORE_AND_ANNOUNCE,
-        *text_columns(snapshots),
+        *(columns or [""] * 7),
         lines,
         [partition_for(line) for line in lines],
         MAX_DAYS_PER_ANNOUNCEMENT,

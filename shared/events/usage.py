@@ -11,13 +11,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, NotRequired, cast
+from typing import Annotated, Any, Literal, NotRequired, TypeVar, cast
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator, with_config
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+    with_config,
+)
 from typing_extensions import TypedDict
 
 from shared.api.types import RecordDay
-from shared.events.envelope import Event, envelope_json
+from shared.events.envelope import Event, envelope_json, error_message
 from shared.money import GBText
 
 SERVICE_LINE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{1,63}$"
@@ -77,6 +86,63 @@ def opt_in_exceeds_priority(record: LineSnapshotDict) -> bool:
     return opt_in != "0" and Decimal(opt_in) > Decimal(record["priority_gb"])
 
 
+_COLUMN_FIELDS = (
+    "service_line_number",
+    "date",
+    "priority_gb",
+    "opt_in_priority_gb",
+    "standard_gb",
+    "non_billable_gb",
+    "observed_at",
+)
+
+
+class DayColumns(BaseModel):
+    """Schema 2 of `usage.raw` and `usage.recorded`: the seven fields of the days, each one
+    text of comma-separated values, day i being the i-th value of every column. Its own field
+    beside the list it replaces, checked after the envelope (a model-wide `before` validator
+    would have pydantic read the whole JSON into Python values first, numbers as floats: a
+    feed's `1E-7` would no longer be read exactly)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    service_line_number: str
+    date: str
+    priority_gb: str
+    opt_in_priority_gb: str
+    standard_gb: str
+    non_billable_gb: str
+    observed_at: str
+
+    def rows(self) -> list[dict[str, str]]:
+        split = [getattr(self, f).split(",") for f in _COLUMN_FIELDS]
+        if len({len(values) for values in split}) != 1:
+            raise ValueError("each of `columns` must hold one value per day (counts differ)")
+        return [dict(zip(_COLUMN_FIELDS, row, strict=True)) for row in zip(*split, strict=True)]
+
+
+RowT = TypeVar("RowT")
+
+
+def rows_of_columns(columns: DayColumns, adapter: TypeAdapter[list[RowT]], name: str) -> list[RowT]:
+    """Schema 2's columns as schema 1's list `name`, each row checked by `adapter`; a refusal
+    names the first wrong row and field, in our words."""
+    try:
+        return adapter.validate_python(columns.rows())
+    except ValidationError as exc:
+        errors = exc.errors()
+        where = ".".join(str(p) for p in errors[0]["loc"])
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ValueError(f"columns: {name}.{where}: {error_message(errors[0])}{more}") from None
+
+
+def set_once(model: BaseModel, **values: Any) -> None:
+    """Fields of a frozen event set by its own validator, while it is being built (schema 2
+    read as schema 1): nothing else ever changes an event."""
+    for name, value in values.items():
+        object.__setattr__(model, name, value)
+
+
 class UsageSnapshotsReceived(Event):
     """`usage.raw`, key = the service line number: snapshots of one service line's days. The
     simplest form for a feed that speaks Kafka."""
@@ -102,12 +168,27 @@ class UsageRecordsReceived(Event):
 
     type: Literal["usage.records_received"] = "usage.records_received"
     source: str = Field(default="api", max_length=200)
-    records: list[LineSnapshotDict] = Field(min_length=1, max_length=MAX_RECORDS_PER_MESSAGE)
+    records: list[LineSnapshotDict] = Field(
+        default_factory=list, max_length=MAX_RECORDS_PER_MESSAGE
+    )
     """Plain dicts, validated field by field in pydantic-core: no model per record, since
-    this topic carries usage by the million."""
+    this topic carries usage by the million. Schema 2 (what the gateway writes) carries
+    `columns` instead, as `usage.recorded`'s schema 2: the seven fields of the records, each
+    one text of comma-separated values (no `record_id`: no consumer keeps it). Read through
+    this model, schema 2 becomes `records`, checked record by record as schema 1."""
+    columns: DayColumns | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
     def _opt_in_is_subset(self) -> UsageRecordsReceived:
+        if self.columns is not None:
+            if self.records:
+                raise ValueError("carries both `records` and `columns`; one of them")
+            records = rows_of_columns(self.columns, _record_dicts, "records")
+            if len(records) > MAX_RECORDS_PER_MESSAGE:
+                raise ValueError(f"columns: at most {MAX_RECORDS_PER_MESSAGE} records")
+            set_once(self, records=records, columns=None)
+        if not self.records:
+            raise ValueError("records: at least one record (or `columns`)")
         for i, record in enumerate(self.records):
             if opt_in_exceeds_priority(record):
                 raise ValueError(
@@ -185,19 +266,18 @@ class UsageRecorded(Event):
 
     type: Literal["usage.recorded"] = "usage.recorded"
     source: Literal["ingest", "resync"] = "ingest"
-    days: list[LineDailyUsage] = Field(min_length=1)
+    days: list[LineDailyUsage] = Field(default_factory=list)
+    columns: DayColumns | None = Field(default=None, exclude=True)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _days_from_columns(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or "columns" not in data:
-            return data
-        data = dict(data)
-        columns = data.pop("columns")
-        if "days" in data:
-            raise ValueError("carries both `days` and `columns`; one of them")
-        data["days"] = days_of_columns(columns)
-        return data
+    @model_validator(mode="after")
+    def _days_from_columns(self) -> UsageRecorded:
+        if self.columns is not None:
+            if self.days:
+                raise ValueError("carries both `days` and `columns`; one of them")
+            set_once(self, days=rows_of_columns(self.columns, _days, "days"), columns=None)
+        if not self.days:
+            raise ValueError("days: at least one day (or `columns`)")
+        return self
 
     @property
     def service_line_number(self) -> str:
@@ -221,16 +301,10 @@ class UsageRecorded(Event):
 _DAY_FIELDS = tuple(f for f in LineDailyUsage.model_fields if not f.startswith("previous_"))
 
 
-def days_of_columns(columns: Any) -> list[dict[str, str]]:
-    """Schema 2's `columns` as schema 1's `days` (values as texts, for the model to check)."""
-    if not isinstance(columns, dict) or set(columns) != set(_DAY_FIELDS):
-        raise ValueError(f"`columns` must be an object of exactly {', '.join(_DAY_FIELDS)}")
-    if not all(isinstance(v, str) for v in columns.values()):
-        raise ValueError("each of `columns` must be a text of comma-separated values")
-    split = {f: columns[f].split(",") for f in _DAY_FIELDS}
-    counts = {len(values) for values in split.values()}
-    if len(counts) != 1:
-        raise ValueError("each of `columns` must hold one value per day (counts differ)")
-    return [
-        dict(zip(_DAY_FIELDS, values, strict=True)) for values in zip(*split.values(), strict=True)
-    ]
+def days_of_columns(columns: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Schema 2's `columns` as schema 1's list of days (values as texts, unchecked)."""
+    return DayColumns.model_validate(columns).rows()
+
+
+_record_dicts = TypeAdapter(list[LineSnapshotDict])
+_days = TypeAdapter(list[LineDailyUsage])

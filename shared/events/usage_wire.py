@@ -109,23 +109,32 @@ class _Envelope(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="typ
     correlation_id: str | None
 
 
+class DayTexts(Struct, forbid_unknown_fields=True):
+    """Schema 2 of `usage.raw` and `usage.recorded`: each field of the days as one
+    comma-separated text."""
+
+    service_line_number: str
+    date: str
+    priority_gb: str
+    opt_in_priority_gb: str
+    standard_gb: str
+    non_billable_gb: str
+    observed_at: str
+
+
 class RecordsReceived(_Envelope, kw_only=True, tag="usage.records_received"):
     source: Annotated[str, Meta(max_length=200)]
-    records: Annotated[list[LineSnapshot], Meta(min_length=1, max_length=MAX_RECORDS_PER_MESSAGE)]
+    records: (
+        Annotated[list[LineSnapshot], Meta(min_length=1, max_length=MAX_RECORDS_PER_MESSAGE)] | None
+    ) = None
+    columns: DayTexts | None = None
+    """Schema 2, the gateway's: the records' seven fields as texts (`usage.recorded`'s form)."""
 
 
 class RecordsBody(Struct, forbid_unknown_fields=True):
     """`POST /usage/records`."""
 
     records: Annotated[list[LineSnapshot], Meta(max_length=MAX_RECORDS_PER_MESSAGE)]
-
-
-class RawEvent(Struct):
-    """A `usage.raw` event reduced to what the usage service applies."""
-
-    event_id: uuid.UUID
-    correlation_id: str | None
-    snapshots: Sequence[Day]
 
 
 class LineDay(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -144,28 +153,16 @@ class LineDay(Struct, kw_only=True, forbid_unknown_fields=True):
     previous_non_billable_gb: str | None = None
 
 
-class RecordedColumns(Struct, forbid_unknown_fields=True):
-    """Schema 2 of `usage.recorded`: each field of the days as one comma-separated text."""
-
-    service_line_number: str
-    date: str
-    priority_gb: str
-    opt_in_priority_gb: str
-    standard_gb: str
-    non_billable_gb: str
-    observed_at: str
-
-
 class Recorded(_Envelope, kw_only=True, tag="usage.recorded"):
     source: Literal["ingest", "resync"]
     days: Annotated[list[LineDay], Meta(min_length=1)] | None = None
-    columns: RecordedColumns | None = None
+    columns: DayTexts | None = None
 
 
-class RecordedEvent:
-    """A `usage.recorded` event reduced to what the invoicing copy applies: its days as the
-    seven texts the copy's SQL reads (`text_columns`), and as days where one is needed (a line
-    applied on its own, a failure kept), built from the texts only then."""
+class DaysEvent:
+    """A `usage.raw` or `usage.recorded` event reduced to what its consumer applies: its days
+    as the seven texts the consumer's SQL reads (`text_columns`), and as days where one is
+    needed (a line applied on its own, a failure kept), built from the texts only then."""
 
     __slots__ = ("_columns", "_days", "correlation_id", "event_id")
 
@@ -192,6 +189,17 @@ class RecordedEvent:
         if self._columns is None:
             self._columns = text_columns(self.days)
         return self._columns
+
+    @property
+    def size(self) -> int:
+        """How many days it holds."""
+        if self._days is not None:
+            return len(self._days)
+        return self.columns[0].count(",") + 1 if self.columns[0] else 0
+
+
+RecordedEvent = DaysEvent
+RawEvent = DaysEvent
 
 
 _raw = msgspec.json.Decoder(RecordsReceived)
@@ -286,27 +294,34 @@ def parse_records(raw: bytes) -> list[LineSnapshot] | None:
 def records_message(
     records: Sequence[LineSnapshot], source: str, correlation_id: str | None
 ) -> bytes:
-    """`UsageRecordsReceived` JSON from checked records (defaults left out: fewer bytes)."""
+    """`UsageRecordsReceived` JSON, schema 2, from checked records (each `observed_at` a
+    datetime): the seven fields as texts, which the usage service hands to its SQL as they
+    come instead of decoding, checking and joining a struct a record."""
     return _encoder.encode(
         {
             "event_id": str(uuid.uuid4()),
             "type": "usage.records_received",
             "occurred_at": datetime.now(UTC),
-            "schema_version": 1,
+            "schema_version": 2,
             "correlation_id": correlation_id or current(),
             "source": source,
-            "records": records,
+            "columns": dict(zip(DAY_FIELDS, text_columns(records), strict=True)),
         }
     )
 
 
 def parse_raw(raw: bytes) -> RawEvent:
-    """A `usage.raw` message, or the PermanentError of `USAGE_RAW.parse`."""
+    """A `usage.raw` message (either schema of `usage.records_received`, or
+    `usage.snapshots_received`), or the PermanentError of `USAGE_RAW.parse`."""
     event = _fast(_raw, raw)
-    if event is not None and _checked(event.records):
-        return RawEvent(event.event_id, event.correlation_id, event.records)
+    if event is not None and (event.records is None) != (event.columns is None):
+        if event.records is not None and _checked(event.records):
+            return RawEvent(event.event_id, event.correlation_id, days=event.records)
+        texts = _checked_columns(event.columns) if event.columns is not None else None
+        if texts is not None and texts[0].count(",") < MAX_RECORDS_PER_MESSAGE:
+            return RawEvent(event.event_id, event.correlation_id, columns=texts)
     model = USAGE_RAW.parse(raw)
-    return RawEvent(model.event_id, model.correlation_id, _model_snapshots(model))
+    return RawEvent(model.event_id, model.correlation_id, days=_model_snapshots(model))
 
 
 def _model_snapshots(model: UsageRecordsReceived | UsageSnapshotsReceived) -> list[Day]:
@@ -354,7 +369,7 @@ def _date_ok(text: str) -> bool:
     return True
 
 
-def _checked_columns(columns: RecordedColumns) -> list[str] | None:
+def _checked_columns(columns: DayTexts) -> list[str] | None:
     """Schema 2's texts, when every value passes the checks `_checked` makes of a day (line
     pattern, date form and bounds, figure form, an instant with its zone, opt-in within
     priority) and the columns hold as many values each; None otherwise (the model decides)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 from devstack.stack import Stack
 from shared.kafka import partition_for
 from tests.integration import usage_workload as wl
-from tests.integration.helpers import eventually
+from tests.integration.helpers import eventually, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -376,3 +377,85 @@ async def test_a_line_that_cannot_be_applied_is_an_alarm_not_a_loss(
         lambda: check(gateway, "2030-03"), lambda c: bool(c["consistent"]), timeout=60
     )
     assert healed["apply_failures"] == []
+
+
+async def test_both_schemas_of_usage_raw_in_one_batch_keep_the_latest_of_each_day(
+    stack: Stack, db: asyncpg.Pool
+) -> None:
+    """`usage.raw` as the gateway writes it (schema 2, columns), as a feed writes it (schema 1
+    records, one-line snapshots), a repeat and a poison message, sent together so the consumer
+    takes them in one batch: each day ends with its newest snapshot (figures by hand below),
+    the repeat changes nothing, the poison one is dead-lettered with its reason."""
+    line, tag = f"AST-MIX-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    d1, d2 = "2031-07-01", "2031-07-02"
+    t1, t2, t3 = (f"2031-07-03T0{h}:00:00Z" for h in (1, 2, 3))
+
+    def envelope(n: int, kind: str, schema: int) -> dict[str, Any]:
+        return {
+            "event_id": f"6f1c1f1e-0000-4b4b-8c8c-{tag[:4]}{n:08d}",
+            "type": kind,
+            "occurred_at": t3,
+            "schema_version": schema,
+            "source": "mixed",
+        }
+
+    def columns(*days: tuple[str, str, str, str]) -> dict[str, str]:
+        return {
+            "service_line_number": ",".join(line for _ in days),
+            "date": ",".join(d for d, _, _, _ in days),
+            "priority_gb": ",".join(p for _, p, _, _ in days),
+            "opt_in_priority_gb": ",".join(o for _, _, o, _ in days),
+            "standard_gb": ",".join("0" for _ in days),
+            "non_billable_gb": ",".join("0" for _ in days),
+            "observed_at": ",".join(t for _, _, _, t in days),
+        }
+
+    v2 = {**envelope(1, "usage.records_received", 2),
+          "columns": columns((d1, "5", "0", t2), (d2, "4", "0", t1))}  # fmt: skip
+    v1 = {
+        **envelope(2, "usage.records_received", 1),
+        "records": [  # d1 older than v2's (loses), d2 newer (wins)
+            {"service_line_number": line, "date": d1, "priority_gb": "8", "observed_at": t1},
+            {"service_line_number": line, "date": d2, "priority_gb": "6", "observed_at": t3},
+        ],
+    }
+    one_line = {
+        **envelope(3, "usage.snapshots_received", 1),
+        "service_line_number": line,
+        "snapshots": [{"date": d1, "priority_gb": "2", "observed_at": t3}],  # d1's newest
+    }
+    poison = {**envelope(4, "usage.records_received", 2),  # opt-in above priority
+              "columns": columns((d1, "1", "3", "2031-07-04T00:00:00Z"))}  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=stack.config.bootstrap)
+    await producer.start()
+    try:
+        sent = [
+            await producer.send("usage.raw", orjson.dumps(e), key=line.encode())
+            for e in (v2, v1, one_line, v2, poison)  # v2 twice: the repeat
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+    async def stored() -> list[tuple[str, Any, Any]]:
+        rows = await db.fetch(
+            "SELECT u.day::text AS day, u.priority_gb AS a, i.priority_gb AS b"
+            " FROM usage.daily_usage u LEFT JOIN invoicing.line_daily_usage i"
+            " USING (service_line_number, day) WHERE u.service_line_number = $1 ORDER BY 1",
+            line,
+        )
+        return [(r["day"], r["a"], r["b"]) for r in rows]
+
+    want = [(d1, Decimal("2"), Decimal("2")), (d2, Decimal("6"), Decimal("6"))]
+    assert await eventually(stored, lambda rows: rows == want)
+
+    async def letters() -> list[dict[str, Any]]:
+        found = []
+        for rec in await read_topic(stack.config.bootstrap, "usage.raw.dlq"):
+            letter = orjson.loads(rec.value)
+            if tag[:4] + "00000004" in letter["payload"]:
+                found.append(letter)
+        return found
+
+    dead = await eventually(letters, lambda found: len(found) == 1)
+    assert "opt_in_priority_gb" in dead[0]["reason"] and "cannot exceed" in dead[0]["reason"]

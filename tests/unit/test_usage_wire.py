@@ -93,7 +93,7 @@ def test_raw_decodes_as_the_model(change: dict[str, Any]) -> None:
         assert fast == model
         return
     assert fast.event_id == model.event_id
-    assert [_fields(s) for s in fast.snapshots] == [
+    assert [_fields(s) for s in fast.days] == [
         tuple(r.get(f, "0") for f in usage_wire.DAY_FIELDS) for r in model.line_snapshots()
     ]
 
@@ -155,8 +155,9 @@ def test_both_schemas_of_the_same_days_apply_the_same() -> None:
     ("columns", "reason"),
     [
         ({"date": "2026-11-01,2026-11-02"}, "one value per day"),
-        ({"surprise": "1"}, "must be an object of exactly"),
-        ({"priority_gb": 12}, "comma-separated values"),
+        ({"surprise": "1"}, "columns.surprise': 'is not allowed here (unknown field)"),
+        ({"priority_gb": 12}, "columns.priority_gb': 'must be a string"),
+        ({"priority_gb": "x"}, "columns: days.0.priority_gb: must be a non-negative decimal"),
     ],
 )
 def test_malformed_columns_are_refused_with_our_reason(
@@ -180,7 +181,7 @@ def test_days_and_columns_together_are_refused() -> None:
 def test_the_common_case_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(usage_wire, "USAGE_RAW", None)  # the model path would fail
     monkeypatch.setattr(usage_wire, "USAGE_RECORDED", None)
-    fast = usage_wire.parse_raw(raw_event()).snapshots[0]
+    fast = usage_wire.parse_raw(raw_event()).days[0]
     assert (fast.priority_gb, fast.date) == ("12.5", date(2026, 11, 1))
     assert fast.observed_at == datetime(2026, 11, 2, tzinfo=UTC)
     assert usage_wire.parse_recorded(recorded_v2(RECORD)).columns[2] == "12.5"
@@ -193,7 +194,7 @@ def test_a_message_of_one_line_decodes_too() -> None:
     snapshot = {k: v for k, v in RECORD.items() if k != "service_line_number"}
     raw = json.dumps({**body, "service_line_number": "AST-9", "snapshots": [snapshot]}).encode()
     event = usage_wire.parse_raw(raw)
-    assert _fields(event.snapshots[0]) == (
+    assert _fields(event.days[0]) == (
         "AST-9",
         date(2026, 11, 1),
         "12.5",
@@ -222,13 +223,70 @@ def test_a_pushed_body_decodes_as_the_model(change: dict[str, Any]) -> None:
 
 
 def test_a_clean_push_becomes_a_raw_event_the_model_reads() -> None:
-    records = usage_wire.parse_records(json.dumps({"records": [RECORD]}).encode())
+    second = {**RECORD, "service_line_number": "AST-7", "observed_at": "2026-11-02T03:00:00+02:00"}
+    records = usage_wire.parse_records(json.dumps({"records": [RECORD, second]}).encode())
     assert records is not None
-    event = USAGE_RAW.parse(usage_wire.records_message(records, "records:tok", "c-2"))
+    message = usage_wire.records_message(records, "records:tok", "c-2")
+    wire = json.loads(message)
+    assert (wire["schema_version"], "records" in wire) == (2, False)
+    assert wire["columns"]["service_line_number"] == "AST-1-2-3,AST-7"
+    assert wire["columns"]["observed_at"] == "2026-11-02T00:00:00+00:00,2026-11-02T01:00:00+00:00"
+    event = USAGE_RAW.parse(message)
     assert (event.source, event.correlation_id) == ("records:tok", "c-2")
     assert [_fields(usage_wire.LineSnapshot(**r)) for r in event.line_snapshots()] == [
-        _fields(records[0])
+        _fields(r) for r in records
     ]
+    fast = usage_wire.parse_raw(message)
+    assert [_fields(d) for d in fast.days] == [_fields(r) for r in records]
+    assert (fast.size, fast.columns) == (2, usage_wire.text_columns(records))
+
+
+def raw_v2(*records: dict[str, Any]) -> bytes:
+    """`usage.raw` schema 2 (what the gateway writes), built as `recorded_v2`."""
+    body = json.loads(recorded_v2(*records))
+    return json.dumps({**body, "type": "usage.records_received", "source": "api"}).encode()
+
+
+@pytest.mark.parametrize("change", AWKWARD)
+def test_raw_in_columns_decodes_as_the_model(change: dict[str, Any]) -> None:
+    """`usage.raw` schema 2, a clean record then the awkward one: the fast path's days are
+    the model's, or both refuse with the model's reason."""
+    second = {**RECORD, "service_line_number": "AST-7", **change}
+    raw = raw_v2(RECORD, second)
+    model = _model_or_error(USAGE_RAW.parse, raw)
+    fast = _model_or_error(usage_wire.parse_raw, raw)
+    if isinstance(model, tuple):
+        assert fast == model
+        return
+    assert [_fields(d) for d in fast.days] == [
+        _fields(usage_wire.LineSnapshot(**r)) for r in model.line_snapshots()
+    ]
+    assert fast.size == 2 and fast.columns[0] == "AST-1-2-3,AST-7"
+
+
+def test_raw_in_columns_is_bounded_like_records() -> None:
+    """As many records as a schema 1 message may hold, and not one more (the fast path leaves
+    the refusal, and its reason, to the model)."""
+    limit = usage_wire.MAX_RECORDS_PER_MESSAGE
+    assert usage_wire.parse_raw(raw_v2(*[RECORD] * limit)).size == limit
+    refused = _model_or_error(usage_wire.parse_raw, raw_v2(*[RECORD] * (limit + 1)))
+    assert refused == _model_or_error(USAGE_RAW.parse, raw_v2(*[RECORD] * (limit + 1)))
+    assert isinstance(refused, tuple) and f"at most {limit} records" in str(refused)
+
+
+def test_raw_exponent_numbers_are_still_read_exactly_beside_the_columns_field() -> None:
+    """Schema 2 is a field of its own, checked after the envelope: schema 1's JSON numbers
+    (a Kafka feed's) keep their exact reading."""
+    raw = raw_event(priority_gb=1.2345678912e2).replace(b"123.45678912", b"1.2345678912E2")
+    assert b"E2" in raw
+    assert USAGE_RAW.parse(raw).line_snapshots()[0]["priority_gb"] == "123.45678912"
+
+
+def test_raw_records_and_columns_together_are_refused() -> None:
+    body = json.loads(raw_v2(RECORD))
+    body["records"] = [RECORD]
+    refused = _model_or_error(usage_wire.parse_raw, json.dumps(body).encode())
+    assert isinstance(refused, tuple) and "one of them" in str(refused)
 
 
 _values = st.recursive(
@@ -266,7 +324,7 @@ def test_garbage_is_refused_with_the_models_reason(
 def test_text_columns_split_back_into_each_days_fields() -> None:
     """What SQL reads with `string_to_array(col, ',')`: one text per field, day i at place i."""
     days = [
-        usage_wire.parse_raw(raw_event(service_line_number=line, priority_gb=gb)).snapshots[0]
+        usage_wire.parse_raw(raw_event(service_line_number=line, priority_gb=gb)).days[0]
         for line, gb in (("AST-1", "12.5"), ("AST-2", "2.000000001"), ("AST-1", "7"))
     ]
     columns = usage_wire.text_columns(days)
@@ -285,7 +343,7 @@ def test_text_columns_split_back_into_each_days_fields() -> None:
 def test_text_columns_refuse_a_line_with_a_comma() -> None:
     """The lines' pattern keeps commas out; a day that slipped past it is refused, never split
     into the wrong columns."""
-    day = usage_wire.parse_raw(raw_event()).snapshots[0]
+    day = usage_wire.parse_raw(raw_event()).days[0]
     bad = usage_wire.LineSnapshot(
         **{**{f: getattr(day, f) for f in usage_wire.DAY_FIELDS}, "service_line_number": "AST,1"}
     )
