@@ -86,7 +86,7 @@ def opt_in_exceeds_priority(record: LineSnapshotDict) -> bool:
     return opt_in != "0" and Decimal(opt_in) > Decimal(record["priority_gb"])
 
 
-_COLUMN_FIELDS = (
+DAY_FIELDS = (  # a day's fields (`LineDailyUsage` but the deprecated ones), in wire order
     "service_line_number",
     "date",
     "priority_gb",
@@ -115,10 +115,10 @@ class DayColumns(BaseModel):
     observed_at: str
 
     def rows(self) -> list[dict[str, str]]:
-        split = [getattr(self, f).split(",") for f in _COLUMN_FIELDS]
+        split = [getattr(self, f).split(",") for f in DAY_FIELDS]
         if len({len(values) for values in split}) != 1:
             raise ValueError("each of `columns` must hold one value per day (counts differ)")
-        return [dict(zip(_COLUMN_FIELDS, row, strict=True)) for row in zip(*split, strict=True)]
+        return [dict(zip(DAY_FIELDS, row, strict=True)) for row in zip(*split, strict=True)]
 
 
 RowT = TypeVar("RowT")
@@ -294,11 +294,8 @@ class UsageRecorded(Event):
             "usage.recorded",
             correlation_id,
             source=source,
-            days=[{k: d[k] for k in _DAY_FIELDS} for d in days],
+            days=[{k: d[k] for k in DAY_FIELDS} for d in days],
         )
-
-
-_DAY_FIELDS = tuple(f for f in LineDailyUsage.model_fields if not f.startswith("previous_"))
 
 
 def days_of_columns(columns: Mapping[str, Any]) -> list[dict[str, str]]:

@@ -26,6 +26,7 @@ from shared.api.types import FIRST_DAY, LAST_DAY
 from shared.correlation import current
 from shared.events.topics import USAGE_RAW, USAGE_RECORDED
 from shared.events.usage import (
+    DAY_FIELDS,
     MAX_RECORDS_PER_MESSAGE,
     SERVICE_LINE_PATTERN,
     LineDailyUsage,
@@ -410,17 +411,6 @@ def _days_of_texts(texts: list[str]) -> list[Day]:
         )
         for line, day, p, o, s, n, at in zip(*split, strict=True)
     ]
-
-
-DAY_FIELDS = (
-    "service_line_number",
-    "date",
-    "priority_gb",
-    "opt_in_priority_gb",
-    "standard_gb",
-    "non_billable_gb",
-    "observed_at",
-)
 
 
 def text_columns(days: Sequence[DayColumns]) -> list[str]:

@@ -362,3 +362,11 @@ def test_the_opt_in_check_compares_values_even_when_the_cache_was_just_emptied(
     assert not usage_wire._checked(refused.days)
     taken = usage_wire._fast(usage_wire._recorded, recorded_event(opt_in_priority_gb="12.50"))
     assert usage_wire._checked(taken.days)
+
+
+def test_the_day_fields_are_the_models_in_its_order() -> None:
+    """Schema 2's columns and schema 1's days name the same fields, in the same order."""
+    from shared.events.usage import DAY_FIELDS, LineDailyUsage
+
+    current = [f for f in LineDailyUsage.model_fields if not f.startswith("previous_")]
+    assert list(DAY_FIELDS) == current == list(usage_wire.DayTexts.__struct_fields__)
