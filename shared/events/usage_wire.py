@@ -165,7 +165,7 @@ class DaysEvent:
     as the seven texts the consumer's SQL reads (`text_columns`), and as days where one is
     needed (a line applied on its own, a failure kept), built from the texts only then."""
 
-    __slots__ = ("_columns", "_days", "correlation_id", "event_id")
+    __slots__ = ("_columns", "_days", "correlation_id", "event_id", "size")
 
     def __init__(
         self,
@@ -178,6 +178,8 @@ class DaysEvent:
         self.correlation_id = correlation_id
         self._days = days
         self._columns = columns
+        self.size = _count(days, columns)
+        """How many days it holds (counted once: the consumer reads it per batch, twice)."""
 
     @property
     def days(self) -> Sequence[Day]:
@@ -191,12 +193,11 @@ class DaysEvent:
             self._columns = text_columns(self.days)
         return self._columns
 
-    @property
-    def size(self) -> int:
-        """How many days it holds."""
-        if self._days is not None:
-            return len(self._days)
-        return self.columns[0].count(",") + 1 if self.columns[0] else 0
+
+def _count(days: Sequence[Day] | None, columns: list[str] | None) -> int:
+    if days is not None:
+        return len(days)
+    return columns[0].count(",") + 1 if columns and columns[0] else 0
 
 
 RecordedEvent = DaysEvent
@@ -319,8 +320,10 @@ def parse_raw(raw: bytes) -> RawEvent:
         if event.records is not None and _checked(event.records):
             return RawEvent(event.event_id, event.correlation_id, days=event.records)
         texts = _checked_columns(event.columns) if event.columns is not None else None
-        if texts is not None and texts[0].count(",") < MAX_RECORDS_PER_MESSAGE:
-            return RawEvent(event.event_id, event.correlation_id, columns=texts)
+        if texts is not None:
+            found = RawEvent(event.event_id, event.correlation_id, columns=texts)
+            if found.size <= MAX_RECORDS_PER_MESSAGE:  # more: the model refuses, with reason
+                return found
     model = USAGE_RAW.parse(raw)
     return RawEvent(model.event_id, model.correlation_id, days=_model_snapshots(model))
 

@@ -366,7 +366,8 @@ def test_the_opt_in_check_compares_values_even_when_the_cache_was_just_emptied(
 
 def test_the_day_fields_are_the_models_in_its_order() -> None:
     """Schema 2's columns and schema 1's days name the same fields, in the same order."""
-    from shared.events.usage import DAY_FIELDS, LineDailyUsage
+    from shared.events.usage import DAY_FIELDS, DayColumns, LineDailyUsage
 
     current = [f for f in LineDailyUsage.model_fields if not f.startswith("previous_")]
     assert list(DAY_FIELDS) == current == list(usage_wire.DayTexts.__struct_fields__)
+    assert list(DayColumns.model_fields) == current  # the model and the fast struct agree
