@@ -18,6 +18,20 @@ SLOT = int(os.environ.get("BILLPORT_FAULTS_SLOT", "3" if TEST_SLOT == 1 else str
 """Slot 3 beside the default test slot 1, else the test slot, unless BILLPORT_FAULTS_SLOT says."""
 HOME = ROOT / ".local" / ("faults" if SLOT == 3 else f"faults-{SLOT}")
 TOKEN = "bp_faults_admin_8Nd3Kq6Wz2Pv9Ly4Hs7Gc5"
+FIRST = "tests/faults/test_fuzz.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fuzz module first on the fault stack, the other fault modules after it in their
+    order. Generated requests include resyncs, usage checks and billing runs, whose work grows
+    with the stack's data: after the fault runs' 1.4 million days the ~12,000 requests took
+    21.6 minutes of `make test`, on a fresh stack under 5 minutes. The fault runs, the replay
+    and the workload then run on a stack holding the fuzz's leftovers (dead letters, a few
+    organizations and tokens), which they must not mind."""
+    faults = [i for i, item in enumerate(items) if item.nodeid.startswith("tests/faults/")]
+    ordered = sorted((items[i] for i in faults), key=lambda item: not item.nodeid.startswith(FIRST))
+    for i, item in zip(faults, ordered, strict=True):
+        items[i] = item
 
 
 @pytest.fixture(scope="session")

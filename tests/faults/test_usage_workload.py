@@ -21,19 +21,6 @@ from tests.integration.helpers import eventually
 pytestmark = pytest.mark.faults
 
 
-async def dismiss_fuzz_failures(client: httpx.AsyncClient) -> None:
-    """The fuzz test put garbage on usage.recorded: an operator looks at each failure and,
-    finding no usage in it, dismisses it (real usage failures are repaired by a resync)."""
-    check = (await client.get("/api/v1/usage/check", params={"from": "1900-01"})).json()
-    for failure in check["apply_failures"]:
-        assert failure["service_line_number"].startswith("fuzz-"), failure
-        r = await client.post(
-            f"/api/v1/usage/failures/{failure['id']}/dismiss",
-            json={"reason": "fuzz test message, not usage"},
-        )
-        assert r.status_code == 200, r.text
-
-
 async def amounts(client: httpx.AsyncClient, org_ids: dict[int, str], period: str) -> Any:
     found = {}
     for org, org_id in org_ids.items():
@@ -74,7 +61,6 @@ async def test_workload_under_kills_and_a_full_replay(
     fault_stack: Stack, client: httpx.AsyncClient
 ) -> None:
     stack = fault_stack
-    await dismiss_fuzz_failures(client)
     w = wl.build(4, "K4", date(2031, 4, 1))
     org_ids = await wl.create_catalog(client, w)
 
