@@ -12,6 +12,7 @@ awkward inputs.
 
 from __future__ import annotations
 
+import operator
 import re
 import uuid
 from collections.abc import Sequence
@@ -132,10 +133,37 @@ class RecordsReceived(_Envelope, kw_only=True, tag="usage.records_received"):
     """Schema 2, the gateway's: the records' seven fields as texts (`usage.recorded`'s form)."""
 
 
+class _PushedRecord(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A record of `POST /usage/records` as texts: checked a column at a time (each distinct
+    value once) and passed on as it came, never turned into dates and datetimes and back."""
+
+    service_line_number: str
+    date: str
+    priority_gb: str
+    opt_in_priority_gb: str = "0"
+    standard_gb: str = "0"
+    non_billable_gb: str = "0"
+    observed_at: str
+    record_id: Annotated[str, Meta(max_length=200)] | None = None
+
+
 class RecordsBody(Struct, forbid_unknown_fields=True):
     """`POST /usage/records`."""
 
-    records: Annotated[list[LineSnapshot], Meta(max_length=MAX_RECORDS_PER_MESSAGE)]
+    records: Annotated[list[_PushedRecord], Meta(max_length=MAX_RECORDS_PER_MESSAGE)]
+
+
+class PushedColumns:
+    """The clean records of a push as seven columns of texts (DAY_FIELDS order; instants in
+    UTC), the i-th value of each column one record's."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self, columns: list[list[str]]) -> None:
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
 
 
 class LineDay(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -286,19 +314,41 @@ def _fast(decoder: msgspec.json.Decoder[Any], raw: bytes) -> Any:
         return None
 
 
-def parse_records(raw: bytes) -> list[LineSnapshot] | None:
-    """The records of a clean `POST /usage/records` body; None when any check fails (the
-    gateway then validates with the models, record by record, with reasons)."""
+def parse_records(raw: bytes) -> PushedColumns | None:
+    """The records of a clean `POST /usage/records` body as columns; None when any check fails
+    (the gateway then validates with the models, record by record, with reasons). The checks
+    are `_checked`'s, made on the columns: a Python loop a distinct value, not a record."""
     body = _fast(_body, raw)
-    return body.records if body is not None and _checked(body.records) else None
+    if body is None:
+        return None
+    records = body.records
+    columns = [
+        [r.service_line_number for r in records],
+        [r.date for r in records],
+        [r.priority_gb for r in records],
+        [r.opt_in_priority_gb for r in records],
+        [r.standard_gb for r in records],
+        [r.non_billable_gb for r in records],
+        [r.observed_at for r in records],
+    ]
+    if not _columns_ok(columns):
+        return None
+    in_utc = {text: _utc_text(text) for text in set(columns[6])}
+    if any(text != utc for text, utc in in_utc.items()):
+        columns[6] = [in_utc[text] for text in columns[6]]
+    return PushedColumns(columns)
 
 
-def records_message(
-    records: Sequence[LineSnapshot], source: str, correlation_id: str | None
-) -> bytes:
-    """`UsageRecordsReceived` JSON, schema 2, from checked records (each `observed_at` a
-    datetime): the seven fields as texts, which the usage service hands to its SQL as they
-    come instead of decoding, checking and joining a struct a record."""
+def _utc_text(checked: str) -> str:
+    """A checked instant's text in UTC (as the model would write it)."""
+    found = _instant(checked)
+    return found.isoformat() if found is not None else checked
+
+
+def records_message(texts: Sequence[str], source: str, correlation_id: str | None) -> bytes:
+    """`UsageRecordsReceived` JSON, schema 2, from checked records' seven texts (DAY_FIELDS
+    order, each a field's values joined by commas), which the usage service hands to its SQL
+    as they come instead of decoding, checking and joining a struct a record."""
     return _encoder.encode(
         {
             "event_id": str(uuid.uuid4()),
@@ -307,7 +357,7 @@ def records_message(
             "schema_version": 2,
             "correlation_id": correlation_id or current(),
             "source": source,
-            "columns": dict(zip(DAY_FIELDS, text_columns(records), strict=True)),
+            "columns": dict(zip(DAY_FIELDS, texts, strict=True)),
         }
     )
 
@@ -381,22 +431,34 @@ def _checked_columns(columns: DayTexts) -> list[str] | None:
     split = [t.split(",") for t in texts]
     if len({len(values) for values in split}) != 1:
         return None
-    lines, dates, priority, opt_in, standard, non_billable, instants = split
+    return texts if _columns_ok(split) else None
+
+
+def _columns_ok(columns: list[list[str]]) -> bool:
+    """The checks `_checked` makes of each day, made on seven equally long columns of texts
+    (DAY_FIELDS order): each distinct value once."""
+    lines, dates, priority, opt_in, standard, non_billable, instants = columns
     if not all(_LINE.fullmatch(line) for line in set(lines)):
-        return None
+        return False
     if not all(_date_ok(d) for d in set(dates)):
-        return None
+        return False
     if not all(_instant(at) is not None for at in set(instants)):
-        return None
-    good = _good_gb
-    for figures in (priority, opt_in, standard, non_billable):
-        for text in set(figures):
-            if text not in good and not _gb_ok(text):
-                return None
-    for o, p in zip(opt_in, priority, strict=True):
-        if o != "0" and o != p and _gb_value(o) > _gb_value(p):
-            return None
-    return texts
+        return False
+    # the texts not seen before, found in C (a set less a dict): a Python step for those only
+    unseen = set(priority).union(opt_in, standard, non_billable).difference(_good_gb)
+    if not all(_gb_ok(text) for text in unseen):
+        return False
+    return _opt_in_within_priority(opt_in, priority)
+
+
+def _opt_in_within_priority(opt_in: list[str], priority: list[str]) -> bool:
+    """Each day's opt-in GB at most its priority GB, compared as the cached values of texts
+    checked just before, in C (`map`): no Python step a day."""
+    value = _good_gb.__getitem__
+    try:
+        return not any(map(operator.gt, map(value, opt_in), map(value, priority)))
+    except KeyError:  # the cache was cleared while these columns were checked
+        return all(_gb_value(o) <= _gb_value(p) for o, p in zip(opt_in, priority, strict=True))
 
 
 def _days_of_texts(texts: list[str]) -> list[Day]:

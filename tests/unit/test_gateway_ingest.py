@@ -1,8 +1,14 @@
 import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.gateway.ingest import group_by_partition, parse_records_body, validate_records
+from shared.events import usage_wire
 from shared.events.envelope import loads_exact
 from shared.events.topics import USAGE_RAW
+from shared.events.usage import DAY_FIELDS
 from shared.kafka import partition_for
 
 RAW = b"""[
@@ -116,3 +122,48 @@ def test_exponent_numbers_are_exact_in_a_batch_with_a_rejected_record() -> None:
     good, bad = parse_records_body(body, 10_000)
     assert [b.index for b in bad] == [1]
     assert good[0]["priority_gb"] == "0.0000001"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["AST-1-1-1", "AST-2-2-2", "AST-3", "AST-44", "KIT-9", "AST-7-7"]),
+            st.integers(1, 28),
+            st.sampled_from(["0", "1.5", "2", "0.000000001"]),
+            st.sampled_from(["2026-11-02T00:00:00Z", "2026-11-02T03:00:00+02:00"]),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_the_fast_path_groups_by_partition_as_the_models_do(
+    rows: list[tuple[str, int, str, str]],
+) -> None:
+    """Columns grouped by a sort of positions give the same messages (key, records in the
+    order received) as the models' records grouped one by one."""
+    body = json.dumps(
+        {
+            "records": [
+                {"service_line_number": line, "date": f"2026-11-{day:02d}", "priority_gb": gb,
+                 "observed_at": at}
+                for line, day, gb, at in rows
+            ]
+        }
+    ).encode()  # fmt: skip
+    fast, _ = parse_records_body(body, 10_000)
+    assert isinstance(fast, usage_wire.PushedColumns) and len(fast) == len(rows)
+    slow, _ = validate_records(loads_exact(body)["records"])
+
+    def contents(messages: list[tuple[str, bytes]]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+        found = []
+        for key, payload in messages:
+            event = USAGE_RAW.parse(payload)
+            records = [tuple(r.get(f, "0") for f in DAY_FIELDS) for r in event.line_snapshots()]
+            assert {partition_for(r[0]) for r in records} == {partition_for(key)}
+            found.append((key, records))
+        return found
+
+    assert contents(group_by_partition(fast, "s", "c")) == contents(
+        group_by_partition(slow, "s", "c")
+    )

@@ -217,28 +217,38 @@ def test_a_pushed_body_decodes_as_the_model(change: dict[str, Any]) -> None:
         assert fast is None
         return
     if fast is not None:
-        assert [_fields(s) for s in fast] == [
+        assert _pushed_rows(fast) == [
             tuple(r.get(f, "0") for f in usage_wire.DAY_FIELDS) for r in model
         ]
+
+
+def _pushed_rows(pushed: usage_wire.PushedColumns) -> list[tuple[Any, ...]]:
+    """The fast path's columns as the model's values, a record at a time."""
+    return [
+        (line, date.fromisoformat(day), p, o, s, n, datetime.fromisoformat(at))
+        for line, day, p, o, s, n, at in zip(*pushed.columns, strict=True)
+    ]
 
 
 def test_a_clean_push_becomes_a_raw_event_the_model_reads() -> None:
     second = {**RECORD, "service_line_number": "AST-7", "observed_at": "2026-11-02T03:00:00+02:00"}
     records = usage_wire.parse_records(json.dumps({"records": [RECORD, second]}).encode())
     assert records is not None
-    message = usage_wire.records_message(records, "records:tok", "c-2")
+    message = usage_wire.records_message(
+        [",".join(column) for column in records.columns], "records:tok", "c-2"
+    )
     wire = json.loads(message)
     assert (wire["schema_version"], "records" in wire) == (2, False)
     assert wire["columns"]["service_line_number"] == "AST-1-2-3,AST-7"
     assert wire["columns"]["observed_at"] == "2026-11-02T00:00:00+00:00,2026-11-02T01:00:00+00:00"
     event = USAGE_RAW.parse(message)
     assert (event.source, event.correlation_id) == ("records:tok", "c-2")
-    assert [_fields(usage_wire.LineSnapshot(**r)) for r in event.line_snapshots()] == [
-        _fields(r) for r in records
-    ]
+    assert [_fields(usage_wire.LineSnapshot(**r)) for r in event.line_snapshots()] == (
+        _pushed_rows(records)
+    )
     fast = usage_wire.parse_raw(message)
-    assert [_fields(d) for d in fast.days] == [_fields(r) for r in records]
-    assert (fast.size, fast.columns) == (2, usage_wire.text_columns(records))
+    assert [_fields(d) for d in fast.days] == _pushed_rows(records)
+    assert (fast.size, fast.columns) == (2, [",".join(column) for column in records.columns])
 
 
 def raw_v2(*records: dict[str, Any]) -> bytes:
