@@ -63,15 +63,22 @@ def carrying(key: str, value: str) -> Callable[[int], bool]:
     return lambda pid: entry in environ(pid)
 
 
-def sweep(match: Callable[[int], bool], rounds: int = 100) -> list[int]:
-    """SIGKILL every process `match` accepts, again until none is left (a process may fork
-    while we look). Returns the pids killed."""
+def sweep(match: Callable[[int], bool], rounds: int = 100, quiet: int = 3) -> list[int]:
+    """SIGKILL every process `match` accepts, again until `quiet` looks in a row find none (a
+    process may fork while we look, and one in the middle of `exec` shows no environment
+    yet). Returns the pids killed."""
     killed: list[int] = []
     me = os.getpid()
+    empty = 0
     for _ in range(rounds):
         found = [pid for pid in pids() if pid != me and match(pid)]
         if not found:
-            break
+            empty += 1
+            if empty >= quiet:
+                break
+            time.sleep(0.05)
+            continue
+        empty = 0
         for pid in found:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -146,18 +146,9 @@ def tail(path: Path | None, lines: int = 25) -> str:
 
 
 def stop_group(pid: int, timeout: float = 15.0) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after `timeout` seconds."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive(pid):
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+    """SIGTERM the process group; once its leader has ended (or after `timeout` seconds),
+    SIGKILL whatever is left of the group."""
+    stop_groups([pid], timeout)
 
 
 def stop_groups(pids: Sequence[int], timeout: float = 15.0) -> None:
@@ -170,7 +161,10 @@ def stop_groups(pids: Sequence[int], timeout: float = 15.0) -> None:
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
         left = [p for p in left if alive(p)]
-    for pid in left:
+    # The whole group, not only the leaders still running: a member may have been started
+    # after the SIGTERM (a notifier replacing its render workers, killed by that SIGTERM, while
+    # it shut down), and it outlives its leader as an orphan otherwise (seen in a test run).
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
 
