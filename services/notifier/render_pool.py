@@ -60,6 +60,7 @@ class RenderPool:
         self._workers = workers
         self._timeout = timeout
         self._memory_mb = memory_mb
+        self._closed = False
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -78,6 +79,8 @@ class RenderPool:
 
     async def pdf(self, html: str, xml: bytes | None = None) -> bytes:
         """The PDF/A-3b of `html`, carrying `xml` as its Factur-X when given."""
+        if self._closed:
+            raise TransientError("the PDF workers are stopping with the service; try again")
         loop = asyncio.get_running_loop()
         try:
             future = loop.run_in_executor(self._pool, _render, html, xml)
@@ -96,11 +99,20 @@ class RenderPool:
             raise TransientError("the PDF needed more memory than a worker may use") from None
 
     def _restart(self) -> None:
+        if self._closed:  # shutting down: no new workers to leave behind
+            return
         old, self._pool = self._pool, self._new_pool()
-        # A stuck render does not end on shutdown: end its worker (no public API for that).
-        for process in list(getattr(old, "_processes", {}).values()):
-            process.kill()
-        old.shutdown(wait=False, cancel_futures=True)
+        _end(old)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """End the workers now: a render still running would keep its worker (and the
+        forkserver) alive after the service."""
+        self._closed = True
+        _end(self._pool)
+
+
+def _end(pool: ProcessPoolExecutor) -> None:
+    # A stuck render does not end on shutdown: end its worker (no public API for that).
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)

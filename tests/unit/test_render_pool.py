@@ -52,3 +52,27 @@ async def test_a_render_past_its_time_ends_its_worker_and_the_pool_renders_again
         assert (await pool.pdf("<p>after</p>")).startswith(b"%PDF-")
     finally:
         pool.close()
+
+
+async def test_closing_ends_the_workers_and_starts_no_new_ones() -> None:
+    """A service shutting down ends its workers, even one busy rendering, and a render asked
+    for afterwards is a TransientError, not a new worker left behind the service."""
+    pool = RenderPool(CSS, workers=1, timeout=60, memory_mb=1024)
+    await pool.pdf("<p>ready</p>")
+    workers = list(pool._pool._processes.values())  # type: ignore[attr-defined]
+    busy = asyncio.ensure_future(
+        pool.pdf("<table>" + "<tr><td>row</td><td>cell</td></tr>" * 40_000 + "</table>")
+    )
+    await asyncio.sleep(0.5)
+    pool.close()
+    for worker in workers:
+        worker.join(timeout=10)
+        assert not worker.is_alive()
+    with pytest.raises(TransientError):
+        await busy
+    with pytest.raises(TransientError, match="stopping"):
+        await pool.pdf("<p>after</p>")
+    assert pool._pool._processes in (None, {}) or not any(  # type: ignore[attr-defined]
+        p.is_alive()
+        for p in pool._pool._processes.values()  # type: ignore[attr-defined]
+    )
