@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.db.text import storable
 from shared.events.usage_wire import Day, as_json, text_columns
 
 # Two services touching the same line at once is rare (a line's events share a partition), but
@@ -156,9 +157,9 @@ async def record_failure(
         " ON CONFLICT DO NOTHING RETURNING id",
         source[0],
         source[1],
-        service_line_number,
+        storable(service_line_number),
         as_json(days).decode(),
-        reason[:2000],
+        storable(reason[:2000]),
         event_id,
     )
     return kept is not None

@@ -109,6 +109,11 @@ async def test_malformed_messages_are_dead_lettered_once_with_their_reason(
         assert set(keys) == sent[topic.name], topic.name
         assert len(per_group) == len(set(per_group)), topic.name
         assert all(x["reason"] for x in found)
+        # our reasons, never a database's or the interpreter's (a NUL in a field name once
+        # made PostgreSQL refuse the failure row: CharacterNotInRepertoireError)
+        assert {x["error_type"] for x in found} <= {"ValidationFailed", "UsageNotApplied"}, (
+            topic.name
+        )
     health = await asyncio.to_thread(fault_stack.wait_healthy, 30)
     assert health["state"] == "up"
     # Garbage on usage.recorded is also an alarm in the usage check, message by message, until
