@@ -321,16 +321,7 @@ def parse_records(raw: bytes) -> PushedColumns | None:
     body = _fast(_body, raw)
     if body is None:
         return None
-    records = body.records
-    columns = [
-        [r.service_line_number for r in records],
-        [r.date for r in records],
-        [r.priority_gb for r in records],
-        [r.opt_in_priority_gb for r in records],
-        [r.standard_gb for r in records],
-        [r.non_billable_gb for r in records],
-        [r.observed_at for r in records],
-    ]
+    columns = [list(map(operator.attrgetter(f), body.records)) for f in DAY_FIELDS]
     if not _columns_ok(columns):
         return None
     in_utc = {text: _utc_text(text) for text in set(columns[6])}
