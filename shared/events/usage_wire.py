@@ -135,7 +135,9 @@ class RecordsReceived(_Envelope, kw_only=True, tag="usage.records_received"):
 
 class _PushedRecord(Struct, kw_only=True, forbid_unknown_fields=True):
     """A record of `POST /usage/records` as texts: checked a column at a time (each distinct
-    value once) and passed on as it came, never turned into dates and datetimes and back."""
+    value once) and passed on as it came, never turned into dates and datetimes and back.
+    The fields of `LineSnapshot` (schema 1 of `usage.raw`, whose days the consumers do need as
+    dates) with every type a text; `DAY_FIELDS` order is what the columns follow."""
 
     service_line_number: str
     date: str
