@@ -33,9 +33,11 @@ def postgres_pid(home: Path) -> int:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the stack on SIGTERM too
-    sign_us, verify_us = credential_bench.run()
+    sign_us, verify_us, sign_reused_us, verify_reused_us = credential_bench.run()
     figure("internal_credential_sign_us", sign_us, "us")
     figure("internal_credential_verify_us", verify_us, "us")
+    figure("internal_credential_sign_reused_us", sign_reused_us, "us")
+    figure("internal_credential_verify_reused_us", verify_reused_us, "us")
     wipe(HOME)
     replicas = parse_replicas(os.environ.get("BENCH_REPLICAS", ""))
     config = StackConfig.isolated(HOME, slot=2, admin_token=TOKEN, replicas=replicas)

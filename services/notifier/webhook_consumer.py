@@ -44,6 +44,11 @@ class Enqueued:
     """Deliveries queued for them."""
 
 
+GATHER_MS = 200
+"""A webhook leaves at most this much later, and a busy topic's events come in batches of that
+span: one transaction and one offset commit for many (see `shared.consumer.consume`)."""
+
+
 def consumer_name(topic: Topic[Any]) -> str:
     return f"{topic.name}->webhooks"
 
@@ -165,6 +170,7 @@ def router(runtime: Runtime, woken: Callable[[], None]) -> KafkaRouter:
             lambda: NotingDeadLetters(runtime, letters),
             runtime.settings.consumer_max_attempts,
             max_records=200,
+            gather_ms=GATHER_MS,
         )
 
     for topic in TOPICS:

@@ -106,3 +106,50 @@ async def test_subscriber_wiring_with_the_in_memory_broker() -> None:
         await test_broker.publish(b"{oops", "usage.raw", key=b"AST-1-2-3")
     assert parsed == [good]
     assert len(dlq.sent) == 1 and dlq.sent[0][1].startswith("not JSON")
+
+
+async def test_a_batch_reaches_its_handler_without_a_thread_hand_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing on the way from the broker to `process` runs on the thread pool: a plain
+    function there (a decoder, a `KafkaMessage` context parameter) costs a thread hand-off per
+    batch, on every consumer of every service."""
+    import anyio.to_thread
+
+    handed_off: list[Any] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
+        handed_off.append(func)
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    seen: list[bytes] = []
+
+    async def process(records: list[Any]) -> None:
+        seen.extend(r.value for r in records)
+
+    router = KafkaRouter()
+    consume(router, USAGE_RAW, "billport-test", process, FakeDeadLetters, max_attempts=2)
+    broker = KafkaBroker()
+    broker.include_router(router)
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(b"one", "usage.raw", key=b"k")
+        await test_broker.publish(b"two", "usage.raw", key=b"k")
+    assert seen == [b"one", b"two"]
+    assert handed_off == []
+
+
+def test_only_a_gathering_consumer_asks_the_broker_to_hold_its_fetch() -> None:
+    router = KafkaRouter()
+
+    async def process(records: list[Any]) -> None:
+        return None
+
+    consume(router, USAGE_RAW, "g", process, FakeDeadLetters, 2, gather_ms=200)
+    consume(router, USAGE_RAW, "h", process, FakeDeadLetters, 2)
+    # FastStream keeps the options it hands aiokafka's consumer here (0.7).
+    asked = {s.group_id: s._connection_args for s in router.subscribers}  # type: ignore[attr-defined]
+    gathering, prompt = asked["g.usage.raw"], asked["h.usage.raw"]
+    assert (gathering["fetch_max_wait_ms"], gathering["fetch_min_bytes"]) == (200, 1024 * 1024)
+    assert prompt["fetch_min_bytes"] == 1  # answered as soon as one record is there
