@@ -54,13 +54,16 @@ class KafkaProducer:
     """aiokafka's idempotent producer (acks=all): `send_all` returns once every record is
     acknowledged by the broker, so a caller may then commit or answer its client."""
 
-    def __init__(self, bootstrap: str, client_id: str) -> None:
+    def __init__(self, bootstrap: str, client_id: str, linger_ms: int = 5) -> None:
+        """`linger_ms`: how long a batch waits for more records. The gateway's usage pushes,
+        sent by concurrent requests, share batches that way; an outbox relay sends a whole
+        round at once and waits for it, so for it lingering only delays every event (0)."""
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             client_id=client_id,
             enable_idempotence=True,
             acks="all",
-            linger_ms=5,
+            linger_ms=linger_ms,
             max_batch_size=1024 * 1024,
             max_request_size=8 * 1024 * 1024,
             # zstd at its default level: aiokafka's lz4 is LZ4-HC (level 9), 1.6 us of CPU per

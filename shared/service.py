@@ -22,6 +22,7 @@ import asyncpg
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.telemetry import TelemetryConfig
 from faststream.kafka import KafkaBroker, KafkaRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import Headers, MutableHeaders
@@ -126,6 +127,9 @@ def freeze_startup_objects() -> None:
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
 
 
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
 def build_app(
     settings: ServiceSettings,
     service_dir: Path,
@@ -154,7 +158,9 @@ def build_app(
             applied = await migrate(conn, settings.db_schema, service_dir)
         if applied:
             log.info("migrations applied: %s", ", ".join(applied))
-        runtime._producer = KafkaProducer(settings.kafka_bootstrap, settings.group_id)
+        runtime._producer = KafkaProducer(
+            settings.kafka_bootstrap, settings.group_id, linger_ms=0 if door.outbox else 5
+        )
         await runtime.producer.start()
         runtime._dead_letters = DeadLetterer(runtime.producer, settings.group_id)
         async with contextlib.AsyncExitStack() as stack:
@@ -189,6 +195,10 @@ def build_app(
         description=door.description,
         version="1",
         lifespan=lifespan,
+        # No OpenTelemetry here (metrics are Prometheus' at /metrics): FastAPI otherwise asks
+        # on every request whether a tracer, meter or logger provider has been set (~1.5 %
+        # of the gateway's CPU under the payments bench).
+        telemetry=NO_TELEMETRY,
     )
     app.state.runtime = runtime
     app.add_middleware(_Correlate)
