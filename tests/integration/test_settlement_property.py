@@ -1,4 +1,4 @@
-"""Property (hypothesis), on the real PostgreSQL: postings applied as one batch (three
+"""Property (hypothesis), on the real PostgreSQL: postings applied as one batch (two
 statements, `settlement.payments_posted`), some of them delivered twice in it, leave the
 invoices, the postings and the status events exactly as the same postings applied once each,
 one at a time, in the same order; and the figures follow
