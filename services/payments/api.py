@@ -49,7 +49,7 @@ def router(runtime: Runtime, patience: Patience) -> APIRouter:
             async with runtime.pool.acquire() as conn:
                 return await postings.post(conn, invoice_id, body, key, caller.actor, caller.client)
 
-        # The known invoice, the common case, costs no look of its own: the posting's lock
+        # The known invoice, the common case, costs no look of its own: the posting's read
         # finds it. Only an invoice not known yet is waited for (`arrival`), then tried again.
         done = await attempt()
         if done is None:

@@ -1,11 +1,13 @@
-"""Posting and reversing payments, and following the invoices' amounts: each change is one
-transaction holding the invoice row's lock, writing the payment, its balanced ledger entries
-and its event (outbox) together."""
+"""Posting and reversing payments, and following the invoices' amounts. Each change writes the
+payment, its balanced ledger entries and its event (outbox) together: a posting in one
+statement guarded by the invoice figures it was checked against (or, when they moved, in a
+transaction holding the invoice row's lock), the others in a transaction holding that lock."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -50,6 +52,24 @@ def as_json(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Request:
+    invoice_id: str
+    body: PaymentIn
+    key: str
+    digest: str
+    actor: str
+    client_addr: str | None
+
+
+class _Moved:
+    """What an unlocked posting answers when its invoice changed between the read and the
+    write."""
+
+
+Posted = tuple[dict[str, Any], bool] | None
+
+
 async def post(
     conn: asyncpg.Connection,
     invoice_id: str,
@@ -57,40 +77,59 @@ async def post(
     key: str,
     actor: str,
     client_addr: str | None,
-) -> tuple[dict[str, Any], bool] | None:
+) -> Posted:
     """Post once per Idempotency-Key; answers (the posting, whether it was created now), or
-    None when this service does not know the invoice (yet: the caller may wait for it)."""
+    None when this service does not know the invoice (yet: the caller may wait for it).
+
+    Unlocked first: the invoice read as committed, the posting checked against it, then written
+    in one statement only while the invoice's figures are still those — two round trips, where
+    the lock takes four (BEGIN, lock, write, COMMIT), each a wait on a busy service. A posting
+    that raced another change of its invoice is done again under the invoice's lock, so
+    postings on one invoice never retry in turn."""
     digest = domain.request_hash(invoice_id, body)
+    request = _Request(invoice_id, body, key, digest, actor, client_addr)
     try:
+        invoice = await repository.read_for_posting(conn, invoice_id, key)
+        done = await _post_on(conn, invoice, request, guarded=True)
+        if not isinstance(done, _Moved):
+            return done
         async with conn.transaction():
-            return await _post_locked(conn, invoice_id, body, key, digest, actor, client_addr)
+            invoice = await repository.lock_for_posting(conn, invoice_id, key)
+            locked = await _post_on(conn, invoice, request, guarded=False)
+        assert not isinstance(locked, _Moved)  # under the lock nothing moves
+        return locked
     except asyncpg.UniqueViolationError:
         # The same key committed first, on another invoice's lock or while this one waited for
         # the lock (the key was read before it was granted): answer with it.
         return _replay(await repository.by_key(conn, key), digest), False
 
 
-async def _post_locked(
-    conn: asyncpg.Connection,
-    invoice_id: str,
-    body: PaymentIn,
-    key: str,
-    digest: str,
-    actor: str,
-    client_addr: str | None,
-) -> tuple[dict[str, Any], bool] | None:
-    # Two round trips inside the transaction: the invoice locked with its key checked, then
-    # everything the posting writes in one statement.
-    invoice = await repository.lock_for_posting(conn, invoice_id, key)
+async def _post_on(
+    conn: asyncpg.Connection, invoice: asyncpg.Record | None, request: _Request, guarded: bool
+) -> Posted | _Moved:
+    """Post `request` on `invoice` as read (locked, or unlocked when `guarded`)."""
     if invoice is None or invoice["key_used"]:
-        first = await repository.by_key(conn, key)
+        first = await repository.by_key(conn, request.key)
         if first is not None:
-            return _replay(first, digest), False
+            return _replay(first, request.digest), False
     if invoice is None:
         return None
+    body = request.body
     domain.check_posting(
-        invoice_id, body.amount, invoice["amount"], invoice["paid"], invoice["credited"]
+        request.invoice_id, body.amount, invoice["amount"], invoice["paid"], invoice["credited"]
     )
+    row = await repository.write_posting(
+        conn, _new_posting(invoice, request), invoice if guarded else None
+    )
+    if row is None:
+        return _Moved()
+    log.info("posted %s on %s as %s", body.amount, request.invoice_id, row["payment_id"])
+    return as_json(row), True
+
+
+def _new_posting(invoice: asyncpg.Record, request: _Request) -> repository.NewPosting:
+    """Everything the posting writes, its invoice's figures taken from `invoice`."""
+    body, invoice_id = request.body, request.invoice_id
     paid = invoice["paid"] + body.amount
     payment_id = f"pay_{uuid.uuid4().hex}"
     event = PaymentPosted(
@@ -102,36 +141,31 @@ async def _post_locked(
         method=body.method,
         reference=body.reference,
         note=body.note,
-        posted_by=actor,
+        posted_by=request.actor,
     )
-    row = await repository.write_posting(
-        conn,
-        repository.NewPosting(
-            payment={
-                "payment_id": payment_id,
-                "invoice_id": invoice_id,
-                "org_id": invoice["org_id"],
-                "amount": body.amount,
-                "received_on": body.received_on,
-                "method": body.method,
-                "reference": body.reference,
-                "note": body.note,
-                "posted_by": actor,
-                "client_addr": client_addr,
-                "balance_after": invoice["amount"] - invoice["credited"] - paid,
-                "idempotency_key": key,
-                "request_hash": digest,
-            },
-            paid=paid,
-            txn_id=f"pay:{payment_id}",
-            entries=domain.posting_entries(body.amount),
-            topic=PAYMENTS_EVENTS.name,
-            key=PAYMENTS_EVENTS.key_of(event).decode(),
-            payload=event.to_json(),
-        ),
+    return repository.NewPosting(
+        payment={
+            "payment_id": payment_id,
+            "invoice_id": invoice_id,
+            "org_id": invoice["org_id"],
+            "amount": body.amount,
+            "received_on": body.received_on,
+            "method": body.method,
+            "reference": body.reference,
+            "note": body.note,
+            "posted_by": request.actor,
+            "client_addr": request.client_addr,
+            "balance_after": invoice["amount"] - invoice["credited"] - paid,
+            "idempotency_key": request.key,
+            "request_hash": request.digest,
+        },
+        paid=paid,
+        txn_id=f"pay:{payment_id}",
+        entries=domain.posting_entries(body.amount),
+        topic=PAYMENTS_EVENTS.name,
+        key=PAYMENTS_EVENTS.key_of(event).decode(),
+        payload=event.to_json(),
     )
-    log.info("posted %s on %s as %s", body.amount, invoice_id, payment_id)
-    return as_json(row), True
 
 
 def _replay(first: asyncpg.Record | None, digest: str) -> dict[str, Any]:

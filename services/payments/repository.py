@@ -29,19 +29,28 @@ async def lock_invoice(conn: asyncpg.Connection, invoice_id: str) -> asyncpg.Rec
     )
 
 
+_FOR_POSTING = (
+    "SELECT invoice_id, org_id, amount, tax, credited, credited_tax, paid,"
+    " EXISTS (SELECT FROM payments WHERE idempotency_key = $2) AS key_used"
+    " FROM invoices WHERE invoice_id = $1"
+)
+
+
+async def read_for_posting(
+    conn: asyncpg.Connection, invoice_id: str, key: str
+) -> asyncpg.Record | None:
+    """The invoice row as committed now, unlocked, and whether `key` was used already: what an
+    optimistic posting checks, then writes guarded by (`write_posting(…, expected=…)`)."""
+    return await conn.fetchrow(_FOR_POSTING, invoice_id, key)
+
+
 async def lock_for_posting(
     conn: asyncpg.Connection, invoice_id: str, key: str
 ) -> asyncpg.Record | None:
     """The invoice row, locked, and whether `key` was used already, in one round trip. The key
     is read in the statement's snapshot, before the lock was granted: a posting with the same
     key that committed meanwhile shows up as the key's unique violation (`postings.post`)."""
-    return await conn.fetchrow(
-        "SELECT invoice_id, org_id, amount, tax, credited, credited_tax, paid,"
-        " EXISTS (SELECT FROM payments WHERE idempotency_key = $2) AS key_used"
-        " FROM invoices WHERE invoice_id = $1 FOR UPDATE",
-        invoice_id,
-        key,
-    )
+    return await conn.fetchrow(_FOR_POSTING + " FOR UPDATE", invoice_id, key)
 
 
 _WRITE_POSTING = f"""
@@ -62,6 +71,29 @@ WITH posted AS (
 SELECT * FROM posted
 """
 
+# The same writes, each drawn from the invoice's update, which happens only if the figures the
+# posting was checked against still stand: otherwise nothing is written (all the CTEs see one
+# snapshot and the update re-reads a row changed meanwhile), and the caller takes the lock.
+_WRITE_POSTING_IF_UNCHANGED = f"""
+WITH paid AS (
+    UPDATE invoices SET paid = $14, updated_at = now()
+    WHERE invoice_id = $2 AND paid = $21 AND amount = $22 AND credited = $23
+    RETURNING invoice_id
+), posted AS (
+    INSERT INTO payments (payment_id, invoice_id, org_id, amount, received_on, method, reference,
+        note, posted_by, client_addr, balance_after, idempotency_key, request_hash)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM paid
+    RETURNING {PAYMENT_COLUMNS}
+), entries AS (
+    INSERT INTO ledger_entries (txn_id, org_id, invoice_id, account, amount)
+    SELECT $15, $3, $2, e.account, e.amount
+    FROM paid, unnest($16::text[], $17::numeric[]) AS e (account, amount)
+), event AS (
+    INSERT INTO outbox (topic, key, payload) SELECT $18, $19, $20 FROM paid
+)
+SELECT * FROM posted
+"""
+
 
 @dataclass(frozen=True)
 class NewPosting:
@@ -77,13 +109,16 @@ class NewPosting:
     payload: bytes
 
 
-async def write_posting(conn: asyncpg.Connection, new: NewPosting) -> asyncpg.Record:
+async def write_posting(
+    conn: asyncpg.Connection, new: NewPosting, expected: asyncpg.Record | None = None
+) -> asyncpg.Record | None:
     """Write a posting in one round trip (a statement of data-modifying CTEs, all or nothing):
-    the payment, the invoice's paid, the balanced ledger entries and the outbox row."""
+    the payment, the invoice's paid, the balanced ledger entries and the outbox row. With
+    `expected` (the invoice as read, unlocked), only while its paid, amount and credited are
+    still those: None when they moved."""
     _check_balanced(new.txn_id, new.entries)
     p = new.payment
-    row = await conn.fetchrow(
-        _WRITE_POSTING,
+    args = [
         *(p[c] for c in POSTING_INSERT),
         new.paid,
         new.txn_id,
@@ -92,9 +127,13 @@ async def write_posting(conn: asyncpg.Connection, new: NewPosting) -> asyncpg.Re
         new.topic,
         new.key,
         new.payload,
-    )
-    assert row is not None
-    return row
+    ]
+    if expected is None:
+        row = await conn.fetchrow(_WRITE_POSTING, *args)
+        assert row is not None
+        return row
+    figures = (expected["paid"], expected["amount"], expected["credited"])
+    return await conn.fetchrow(_WRITE_POSTING_IF_UNCHANGED, *args, *figures)
 
 
 POSTING_INSERT = (

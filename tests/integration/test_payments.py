@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
 
 from devstack.stack import Stack
+from shared.api.responses import InvoiceDetail
 from tests.integration.helpers import eventually
 from tests.integration.payments_helpers import (
     ledger_balanced,
@@ -82,6 +84,40 @@ async def test_post_replay_refuse_and_reverse(gateway: httpx.AsyncClient) -> Non
         ("60.00", "REVERSED"),
     ]
     await ledger_balanced(gateway)
+    await the_detail_lists_the_postings(gateway, number, posted, rest)
+
+
+async def the_detail_lists_the_postings(
+    gateway: httpx.AsyncClient, number: str, first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    """The detail's postings as api.md lists them, in order, through the gateway that passes
+    the invoicing service's answer on as it came: every field `InvoiceDetail` declares is
+    there, and validating it changes nothing."""
+    detail = (await gateway.get(f"/api/v1/invoices/{number}")).json()
+    assert set(InvoiceDetail.model_fields) <= set(detail)
+    assert InvoiceDetail.model_validate(detail).model_dump(mode="json") == detail
+    posting = {"received_on": "2026-11-20", "method": "WIRE", "note": None, "applied": True}
+    assert detail["payments"] == [
+        {
+            **posting,
+            "payment_id": first["payment_id"],
+            "amount": "40.00",
+            "reference": "wire 7781",
+            "posted_by": first["posted_by"],
+            "reversed": False,
+            "reversal_reason": None,
+        },
+        {
+            **posting,
+            "payment_id": second["payment_id"],
+            "amount": "60.00",
+            "reference": None,
+            "posted_by": second["posted_by"],
+            "reversed": True,
+            "reversal_reason": "cheque bounced",
+        },
+    ]
+    assert detail["payments_total"] == "40.00"
 
 
 @pytest.mark.parametrize(
