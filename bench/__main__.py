@@ -93,6 +93,8 @@ def main() -> None:
         figure("payment_to_balance_p99_ms", paid.to_balance_p99_ms, "ms")
         figure("payment_to_balance_p50_ms", paid.to_balance_p50_ms, "ms")
         figure("payments_per_s", paid.payments_per_s, "payments/s")
+        figure("payment_to_balance_p99_at_half_ms", paid.at_half_p99_ms, "ms")
+        figure("payment_to_balance_p50_at_half_ms", paid.at_half_p50_ms, "ms")
 
         notifier_url = config.service_urls("notifier")[0]
         pdfs = asyncio.run(

@@ -153,3 +153,49 @@ def test_only_a_gathering_consumer_asks_the_broker_to_hold_its_fetch() -> None:
     gathering, prompt = asked["g.usage.raw"], asked["h.usage.raw"]
     assert (gathering["fetch_max_wait_ms"], gathering["fetch_min_bytes"]) == (200, 1024 * 1024)
     assert prompt["fetch_min_bytes"] == 1  # answered as soon as one record is there
+
+
+class FakeConsumer:
+    """aiokafka's consumer as a subscriber's read sees it: `getmany` answers what was fetched."""
+
+    def __init__(self, fetched: dict[str, list[Any]]) -> None:
+        self.fetched = fetched
+        self.asked: list[dict[str, int]] = []
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[str, list[Any]]:
+        self.asked.append({"timeout_ms": timeout_ms, "max_records": max_records})
+        return self.fetched
+
+
+async def test_a_read_that_finds_nothing_does_not_nap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faststream.kafka.subscriber.usecase import BatchSubscriber
+
+    # The method replaced is FastStream's, with the nap this avoids (0.7): if it moves, this
+    # fails instead of the replacement silently not applying.
+    assert "get_msg" in BatchSubscriber.__dict__
+    naps: list[float] = []
+
+    async def nap(seconds: float) -> None:
+        naps.append(seconds)
+
+    monkeypatch.setattr("anyio.sleep", nap)
+    monkeypatch.setattr("asyncio.sleep", nap)
+    router = KafkaRouter()
+
+    async def process(records: list[Any]) -> None:
+        return None
+
+    consume(router, USAGE_RAW, "g", process, FakeDeadLetters, 2, max_records=7)
+    (subscriber,) = router.subscribers
+    assert isinstance(subscriber, BatchSubscriber)
+    idle = FakeConsumer({})
+    assert await subscriber.get_msg(idle) == ()
+    assert naps == [] and idle.asked == [{"timeout_ms": 1000, "max_records": 7}]
+
+    a, b, c = rec(b"a", 0), rec(b"b", 1), rec(b"c", 0)
+    busy = FakeConsumer({"usage.raw-0": [a, b], "usage.raw-1": [c]})
+    assert await subscriber.get_msg(busy) == (a, b, c)
+
+    broker = KafkaBroker()
+    broker.include_router(router)  # the broker runs this very subscriber, the read with it
+    assert [s.get_msg for s in broker.subscribers] == [subscriber.get_msg]
