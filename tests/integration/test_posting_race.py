@@ -68,27 +68,40 @@ def payment(amount: str) -> PaymentIn:
     return PaymentIn.model_validate(body)
 
 
-async def test_a_posting_that_no_longer_fits_after_a_race_is_refused(
-    gateway: httpx.AsyncClient, payments_conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def raced_by_a_posting_of_70(
+    gateway: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, list[str]]:
+    """A new invoice of 100.00 on which a posting of 70.00 through the gateway lands right
+    after the next in-process posting's unlocked read; answers its number and the reads seen."""
     number = await one_time_invoice(gateway, "100.00")
     await known_to_payments(gateway, number)
 
     async def other_posting() -> None:
         assert (await pay(gateway, number, "70")).status_code == 201
 
-    calls = racing_read(monkeypatch, other_posting)
+    return number, racing_read(monkeypatch, other_posting)
+
+
+async def stored(conn: asyncpg.Connection, number: str) -> tuple[Decimal, int]:
+    """The invoice's paid and its number of postings, in the payments service."""
+    row = await conn.fetchrow(
+        "SELECT paid, (SELECT count(*) FROM payments WHERE invoice_id = $1) AS n"
+        " FROM invoices WHERE invoice_id = $1",
+        number,
+    )
+    return row["paid"], row["n"]
+
+
+async def test_a_posting_that_no_longer_fits_after_a_race_is_refused(
+    gateway: httpx.AsyncClient, payments_conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    number, calls = await raced_by_a_posting_of_70(gateway, monkeypatch)
     # Read unlocked: balance 100.00, so 40.00 fits; by the write it is 30.00.
     with pytest.raises(ValidationFailed) as refused:
         await postings.post(payments_conn, number, payment("40"), uuid.uuid4().hex, "t", None)
     assert refused.value.fields == {"amount": "must not exceed the balance 30.00"}
     assert calls == ["read"]  # the second look was the locked one
-    figures = await payments_conn.fetchrow(
-        "SELECT paid, (SELECT count(*) FROM payments WHERE invoice_id = $1) AS n"
-        " FROM invoices WHERE invoice_id = $1",
-        number,
-    )
-    assert (figures["paid"], figures["n"]) == (Decimal("70.00"), 1)
+    assert await stored(payments_conn, number) == (Decimal("70.00"), 1)
     assert await settled(gateway, number, Decimal(70)) == (
         "PARTIAL_PAID",
         "100.00",
@@ -101,20 +114,13 @@ async def test_a_posting_that_no_longer_fits_after_a_race_is_refused(
 async def test_a_posting_that_still_fits_after_a_race_is_written_on_the_new_figures(
     gateway: httpx.AsyncClient, payments_conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    number = await one_time_invoice(gateway, "100.00")
-    await known_to_payments(gateway, number)
-
-    async def other_posting() -> None:
-        assert (await pay(gateway, number, "70")).status_code == 201
-
-    racing_read(monkeypatch, other_posting)
+    number, _ = await raced_by_a_posting_of_70(gateway, monkeypatch)
     done = await postings.post(payments_conn, number, payment("20"), uuid.uuid4().hex, "t", None)
     assert done is not None
     posted, created = done
     # 100.00 - 70.00 - 20.00, not the 80.00 the unlocked read would have written.
     assert created and (posted["amount"], posted["balance_after"]) == ("20.00", "10.00")
-    paid = await payments_conn.fetchval("SELECT paid FROM invoices WHERE invoice_id = $1", number)
-    assert paid == Decimal("90.00")
+    assert await stored(payments_conn, number) == (Decimal("90.00"), 2)
     assert await settled(gateway, number, Decimal(90)) == (
         "PARTIAL_PAID",
         "100.00",
@@ -145,8 +151,5 @@ async def test_the_same_key_posted_meanwhile_is_answered_not_written_twice(
     assert done is not None
     again, created = done
     assert not created and again["payment_id"] == first["payment_id"]
-    count = await payments_conn.fetchval(
-        "SELECT count(*) FROM payments WHERE invoice_id = $1", number
-    )
-    assert count == 1
+    assert await stored(payments_conn, number) == (Decimal("25.00"), 1)
     await ledger_balanced(gateway)
