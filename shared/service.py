@@ -12,7 +12,7 @@ import contextlib
 import gc
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,7 @@ from shared.internal_auth import HEADER, Caller, check_secret, verify
 from shared.kafka import DeadLetterer, KafkaProducer, make_broker
 from shared.logs import setup_logging
 from shared.offsets import OffsetProbe
+from shared.route_order import Wanted, match_first
 from shared.routes import mount
 from shared.settings import ServiceSettings
 
@@ -137,10 +138,11 @@ def build_app(
     background: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None,
     readiness: Callable[[Runtime], Awaitable[dict[str, Any]]] | None = None,
     door: Door = Door(),
+    matched_first: Sequence[Wanted] = (),
 ) -> FastAPI:
     """`background`, when given, runs as a task while the service is up (a scheduler);
     `readiness` adds a `detail` to `/readyz` (alarms an operator must see, such as usage the
-    service could not apply)."""
+    service could not apply); `matched_first`, the routes answered most (`route_order`)."""
     setup_logging(settings.log_level, settings.service_name)
     runtime = Runtime(
         settings=settings,
@@ -207,6 +209,7 @@ def build_app(
     for api_router in api_routers:  # an internal route needs a signed credential
         mount(app, api_router, guard)
     mount(app, _ops_router(runtime, readiness, door))
+    match_first(app, matched_first)
     return app
 
 

@@ -85,6 +85,8 @@ def create_app(settings: InvoicingSettings | None = None) -> FastAPI:
         ),
         background=lambda rt: background(rt, settings),
         readiness=usage_copy.readiness,
+        # the detail, polled through the gateway for a balance (`shared.route_order`)
+        matched_first=[("GET", "/internal/invoices/{invoice_id}")],
     )
 
 

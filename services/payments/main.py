@@ -38,4 +38,5 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
         settings,
         Path(__file__).parent,
         lambda rt: ([handlers.router(rt)], [api.router(rt, patience)]),
+        matched_first=[("POST", "/internal/invoices/{invoice_id}/payments")],
     )
