@@ -28,6 +28,7 @@ def consume(
     max_attempts: int,
     max_records: int = 500,
     gather_ms: int | None = None,
+    prompt_wait_ms: int | None = None,
 ) -> None:
     """Register a batch subscriber of `topic` in the consumer group `<group_id>.<topic>`: one
     group per service and topic, so a service reading several topics does not rebalance all of
@@ -38,7 +39,8 @@ def consume(
     as one batch a `gather_ms` instead of one batch a message. Each batch costs a transaction,
     an offset commit and a fetch whatever its size; under the payments bench the webhook
     consumers, fed one event at a time, spent more CPU than the posting itself. Without it,
-    a fetch returns as soon as one record is there (the broker's minimum of one byte).
+    a fetch returns as soon as one record is there (the broker's minimum of one byte), or after
+    `prompt_wait_ms` (default PROMPT_WAIT_MS) when none came.
 
     `dead_letters` is called at delivery time: the producer behind it opens in the lifespan."""
 
@@ -51,7 +53,7 @@ def consume(
         ack_policy=ACK_POLICY,
         auto_offset_reset="earliest",
         decoder=raw_decoder,
-        fetch_max_wait_ms=gather_ms or PROMPT_WAIT_MS,
+        fetch_max_wait_ms=gather_ms or prompt_wait_ms or PROMPT_WAIT_MS,
         fetch_min_bytes=GATHER_BYTES if gather_ms else 1,
     )
     wait_for_records(subscriber, max_records)

@@ -44,8 +44,18 @@ def router(runtime: Runtime) -> KafkaRouter:
             runtime.dead_letters,
             runtime.settings.consumer_max_attempts,
             max_records=100,
+            prompt_wait_ms=SETTLE_WAIT_MS if topic is PAYMENTS_EVENTS else None,
         )
     return kafka
+
+
+SETTLE_WAIT_MS = 100
+"""The broker's wait for an empty fetch of payments: a posting is what a payer waits to see
+in the invoice's balance, and a record arriving on a partition that the fetch in flight left
+out (its records were still being read) waits until that fetch returns (see PROMPT_WAIT_MS).
+Ten fetches a second at rest instead of two, for one consumer. In alternating payments bench
+runs (`bench.payments_ab`, with the detail below written as bytes) the p99 at half load went
+183 → 152 ms."""
 
 
 def settle(runtime: Runtime, topic: Topic[Any]) -> Callable[[list[Any]], Awaitable[None]]:

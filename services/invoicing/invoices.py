@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import orjson
 
 from services.invoicing.billing import Draft, Line
 from services.invoicing.domain import Invoice
@@ -359,6 +360,13 @@ async def credit_notes_of(conn: asyncpg.Connection, invoice_id: str) -> list[dic
         invoice_id,
     )
     return [credit_note_json(r) for r in rows]
+
+
+def detail_json(detail: dict[str, Any]) -> bytes:
+    """An invoice's detail as JSON. Every value is already a string, number, bool or None (money
+    formatted to the cent, days as ISO text); anything else (a Decimal or a date left unformatted)
+    is a bug and raises (TypeError) instead of leaving in some default format."""
+    return orjson.dumps(detail, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
 def credit_note_json(r: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from faststream.kafka import KafkaBroker, KafkaRouter, TestKafkaBroker
 
+from services.invoicing import handlers as invoicing_handlers
 from shared.consumer import consume
 from shared.errors import ValidationFailed
 from shared.events.topics import USAGE_RAW
@@ -148,12 +149,33 @@ def test_only_a_gathering_consumer_asks_the_broker_to_hold_its_fetch() -> None:
 
     consume(router, USAGE_RAW, "g", process, FakeDeadLetters, 2, gather_ms=200)
     consume(router, USAGE_RAW, "h", process, FakeDeadLetters, 2)
+    consume(router, USAGE_RAW, "s", process, FakeDeadLetters, 2, prompt_wait_ms=100)
     # FastStream keeps the options it hands aiokafka's consumer here (0.7).
     asked = {s.group_id: s._connection_args for s in router.subscribers}  # type: ignore[attr-defined]
     gathering, prompt = asked["g.usage.raw"], asked["h.usage.raw"]
     assert (gathering["fetch_max_wait_ms"], gathering["fetch_min_bytes"]) == (200, 1024 * 1024)
     assert prompt["fetch_min_bytes"] == 1  # answered as soon as one record is there
     assert prompt["fetch_max_wait_ms"] == 500  # a partition left out of a fetch waits for it
+    shorter = asked["s.usage.raw"]
+    assert (shorter["fetch_max_wait_ms"], shorter["fetch_min_bytes"]) == (100, 1)
+
+
+def test_invoicing_waits_least_for_payments() -> None:
+    """The settle consumer of payments (what a payer waits on) asks for a short wait; the
+    others keep the default."""
+    runtime = SimpleNamespace(
+        settings=SimpleNamespace(group_id="billport-invoicing", consumer_max_attempts=3),
+        dead_letters=FakeDeadLetters,
+    )
+    kafka = invoicing_handlers.router(runtime)  # type: ignore[arg-type]
+    asked = {s.group_id: s._connection_args for s in kafka.subscribers}  # type: ignore[attr-defined]
+    waits = {group.split(".", 1)[1]: args["fetch_max_wait_ms"] for group, args in asked.items()}
+    assert waits == {
+        "usage.recorded": 500,
+        "payments.events": invoicing_handlers.SETTLE_WAIT_MS,
+        "notifier.events": 500,
+    }
+    assert invoicing_handlers.SETTLE_WAIT_MS == 100
 
 
 class FakeConsumer:
