@@ -54,7 +54,7 @@ SETTLE_WAIT_MS = 100
 in the invoice's balance, and a record arriving on a partition that the fetch in flight left
 out (its records were still being read) waits until that fetch returns (see PROMPT_WAIT_MS).
 Ten fetches a second at rest instead of two, for one consumer. In alternating payments bench
-runs (`bench.payments_ab`, with the detail below written as bytes) the p99 at half load went
+runs (`bench.payments_ab`, with the invoice detail written as bytes) the p99 at half load went
 183 → 152 ms."""
 
 
