@@ -12,6 +12,22 @@ OUTBOX_PUBLISHED = Counter("billport_outbox_published_total", "Outbox rows relay
 OUTBOX_DEAD = Counter(
     "billport_outbox_dead_total", "Outbox rows set aside: too large for Kafka", ["schema"]
 )
+OUTBOX_RELISTENS = Counter(
+    "billport_outbox_relistens_total",
+    "Times the outbox relay opened a new NOTIFY connection after PostgreSQL closed its own",
+    ["schema"],
+)
+CONSUMER_STALLED = Gauge(
+    "billport_consumer_stalled_seconds",
+    "How long this service's consumer group has had records waiting on the topic and committed"
+    " nothing",
+    ["topic"],
+)
+CONSUMER_RESTARTS = Counter(
+    "billport_consumer_restarts_total",
+    "Consumers restarted by the watch after their group stalled (shared.consumer_watch)",
+    ["topic"],
+)
 REJECTED = Counter("billport_rejected_total", "Input refused at the edge", ["route"])
 PROCESSING = Histogram(
     "billport_processing_seconds", "Time to process one delivery (message or batch)", ["topic"]

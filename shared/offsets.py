@@ -10,11 +10,13 @@ them. Opened at first use and closed with the service.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 POLL_SECONDS = 0.05
 
@@ -56,34 +58,54 @@ class OffsetProbe:
                     bootstrap_servers=self._bootstrap, client_id=f"{self._client_id}-offsets"
                 )
                 await consumer.start()
-                await admin.start()
+                try:
+                    await admin.start()
+                except BaseException:
+                    await consumer.stop()
+                    raise
                 self._consumer, self._admin = consumer, admin
             return self._consumer, self._admin
 
     async def close(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._admin is not None:
-            await self._admin.close()
+        consumer, admin = self._consumer, self._admin
         self._consumer = self._admin = None
+        if consumer is not None:
+            await consumer.stop()
+        if admin is not None:
+            await admin.close()
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
         """The offset the next record of each partition will get."""
         consumer, _ = await self._open()
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()  # a topic not yet in the metadata
-            partitions = consumer.partitions_for_topic(topic) or set()
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        try:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                await consumer._client.force_metadata_update()  # a topic not yet in the metadata
+                partitions = consumer.partitions_for_topic(topic) or set()
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        except KafkaError:
+            await self._reset()
+            raise
         return {tp.partition: offset for tp, offset in ends.items()}
 
     async def committed(self, group: str, topic: str) -> dict[int, int]:
         """The group's committed offsets on `topic` (a partition it never committed is 0)."""
         _, admin = await self._open()
-        offsets = await admin.list_consumer_group_offsets(group)
+        try:
+            offsets = await admin.list_consumer_group_offsets(group)
+        except KafkaError:
+            await self._reset()
+            raise
         return {
             tp.partition: max(0, meta.offset) for tp, meta in offsets.items() if tp.topic == topic
         }
+
+    async def _reset(self) -> None:
+        """Drop both clients after a failure: the next call opens new ones rather than trust
+        clients that may not have recovered from a broker restart."""
+        async with self._lock:
+            with contextlib.suppress(Exception):
+                await self.close()
 
     async def pending(self, group: str, topic: str, targets: dict[int, int]) -> Pending:
         done = await self.committed(group, topic)

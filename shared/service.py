@@ -29,6 +29,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import correlation, http_errors
+from shared.consumer_watch import ConsumerWatch
 from shared.db.migrate import migrate
 from shared.db.outbox import OutboxRelay
 from shared.db.pool import open_pool
@@ -177,6 +178,12 @@ def build_app(
             if kafka_routers:
                 await runtime.broker.start()
                 stack.push_async_callback(runtime.broker.stop)
+                watch = ConsumerWatch(
+                    lambda: list(runtime.broker.subscribers),
+                    runtime.offsets,
+                    settings.consumer_stall_seconds,
+                )
+                stack.push_async_callback(_cancel, asyncio.create_task(watch.run()))
             if background:
                 stack.push_async_callback(_cancel, asyncio.create_task(background(runtime)))
             freeze_startup_objects()

@@ -22,6 +22,9 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8100
     consumer_max_attempts: int = 5
     """Tries of one message before a non-transient failure sends it to the dead-letter topic."""
+    consumer_stall_seconds: float = Field(default=60.0, gt=0)
+    """How long a consumer group may have records waiting and commit nothing before this
+    process restarts its consumer of that topic and logs an error (`shared.consumer_watch`)."""
     outbox_batch: int = 500
     log_level: str = "INFO"
     internal_secret: SecretStr = Field(

@@ -21,7 +21,7 @@ import asyncpg
 from shared.events.envelope import Event
 from shared.events.topics import Topic
 from shared.kafka import MAX_MESSAGE_BYTES, KafkaProducer
-from shared.metrics import OUTBOX_DEAD, OUTBOX_PUBLISHED
+from shared.metrics import OUTBOX_DEAD, OUTBOX_PUBLISHED, OUTBOX_RELISTENS
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,32 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
 
+    @property
+    def _channel(self) -> str:
+        return f"{self._schema}_outbox"
+
     async def start(self) -> None:
         self._listener = await self._pool.acquire()
-        await self._listener.add_listener(f"{self._schema}_outbox", self._on_notify)
+        await self._listener.add_listener(self._channel, self._on_notify)
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
+
+    async def _listen_again_if_lost(self) -> None:
+        """Open a new listening connection when PostgreSQL closed the one NOTIFY came on (a
+        restart, a failover, an idle-session kill): no notification arrives on a closed one, so
+        without this every event would wait for the 1 s poll until the service restarted."""
+        if self._listener is None or not self._listener.is_closed():
+            return
+        fresh = await self._pool.acquire()
+        try:
+            await fresh.add_listener(self._channel, self._on_notify)
+        except BaseException:
+            await self._pool.release(fresh)
+            raise
+        lost, self._listener = self._listener, fresh
+        with contextlib.suppress(Exception):
+            await self._pool.release(lost)
+        OUTBOX_RELISTENS.labels(self._schema).inc()
+        log.info("outbox relay of %s listens again: its connection was closed", self._schema)
 
     async def stop(self) -> None:
         if self._task:
@@ -71,7 +93,7 @@ class OutboxRelay:
                 await self._task
         if self._listener is not None:
             with contextlib.suppress(Exception):
-                await self._listener.remove_listener(f"{self._schema}_outbox", self._on_notify)
+                await self._listener.remove_listener(self._channel, self._on_notify)
             await self._pool.release(self._listener)
 
     def _on_notify(self, *_: object) -> None:
@@ -84,6 +106,7 @@ class OutboxRelay:
             # after, it was lost and those rows waited for the 1 s poll.
             self._wake.clear()
             try:
+                await self._listen_again_if_lost()
                 published = await self.publish_once()
             except asyncio.CancelledError:
                 raise

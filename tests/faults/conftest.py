@@ -44,6 +44,8 @@ def fault_stack() -> Iterator[Stack]:
         {
             "BILLPORT_NOTIFIER_RETRY_BASE_SECONDS": "0.3",
             "BILLPORT_NOTIFIER_SEND_LEASE_SECONDS": "5",
+            # test_stalled_consumer stalls the payments consumer on purpose (60 s by default).
+            "BILLPORT_PAYMENTS_CONSUMER_STALL_SECONDS": "10",
             # Every test calls from 127.0.0.1 and many send wrong tokens on purpose: the
             # failed sign-in limit is tested on a gateway of its own (test_security_auth).
             "BILLPORT_GATEWAY_AUTH_MAX_FAILURES": "1000000",

@@ -21,6 +21,7 @@ async def until_answered(
     client: httpx.AsyncClient, method: str, url: str, ok: tuple[int, ...], **kw: Any
 ) -> httpx.Response:
     deadline = time.monotonic() + RETRY_FOR
+    last = "no answer"
     while True:
         try:
             r = await client.request(method, url, **kw)
@@ -28,10 +29,11 @@ async def until_answered(
                 return r
             if r.status_code not in (429, 502, 503, 504):
                 raise AssertionError(f"{method} {url}: {r.status_code} {r.text[:300]}")
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{method} {url} not answered within {RETRY_FOR}s")
+            last = f"{r.status_code} {r.text[:300]}"
+        except httpx.TransportError as exc:
+            last = repr(exc)
+        if time.monotonic() > deadline:  # the last answer says which part did not heal
+            raise AssertionError(f"{method} {url} not answered within {RETRY_FOR}s; last: {last}")
         await asyncio.sleep(0.25)
 
 

@@ -139,6 +139,21 @@ async def test_exact_totals_after_a_fault(
     )
     assert {r["state"]: r["n"] for r in states} == {"SENT": len(wanted_ids)}
     await usage_copy_consistent(client)
+    if fault == "postgres":  # each relay listens on a new connection, not on the 1 s poll alone
+        found = await relistens(stack)
+        assert min(found.values()) >= 1, found
+
+
+async def relistens(stack: Stack) -> dict[str, float]:
+    """`billport_outbox_relistens_total` of every service process."""
+    found: dict[str, float] = {}
+    async with httpx.AsyncClient() as plain:
+        for service in SERVICES:
+            for i, url in enumerate(stack.config.service_urls(service)):
+                text = (await plain.get(url + "/metrics")).text
+                lines = [x for x in text.splitlines() if x.startswith("billport_outbox_relistens_")]
+                found[f"{service}-{i}"] = sum(float(x.split()[-1]) for x in lines if "total{" in x)
+    return found
 
 
 async def usage_copy_consistent(client: httpx.AsyncClient) -> None:
