@@ -8,6 +8,12 @@ from __future__ import annotations
 import logging
 
 import asyncpg
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NotLeaderForPartitionError,
+    RequestTimedOutError,
+)
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -91,6 +97,28 @@ async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body("internal", "an unexpected error occurred; it was logged"), 500)
 
 
+TRANSIENT_TYPES: tuple[type[Exception], ...] = (
+    OSError,  # ConnectionError, TimeoutError
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions._base.InternalClientError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NotLeaderForPartitionError,
+    RequestTimedOutError,
+)
+"""The exceptions `is_transient` knows, each given the handler by its own class. Starlette
+answers an exception that only the catch-all `Exception` handler takes, then raises it again
+to the server, which logged a traceback at ERROR for every 503 while PostgreSQL restarted: a
+flood that buried the real errors. A handler of the class itself answers without raising.
+(`on_unexpected` still decides: a subclass `is_transient` does not name is a logged 500.)"""
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(BillPortError, on_billport_error)
     app.add_exception_handler(RequestValidationError, on_request_invalid)
@@ -98,4 +126,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(asyncpg.DataError, on_bad_data)
     app.add_exception_handler(asyncpg.IntegrityConstraintViolationError, on_broken_rule)
+    for transient in TRANSIENT_TYPES:
+        app.add_exception_handler(transient, on_unexpected)
     app.add_exception_handler(Exception, on_unexpected)
