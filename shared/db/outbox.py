@@ -68,20 +68,37 @@ class OutboxRelay:
         await self._listener.add_listener(self._channel, self._on_notify)
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
 
-    async def _listen_again_if_lost(self) -> None:
+    def _listening(self) -> bool:
+        """Whether the connection NOTIFY comes on is still open. When PostgreSQL closes a
+        pooled connection, asyncpg's pool takes it back and the proxy the relay holds then
+        refuses every call (InterfaceError), `is_closed` included: that is closed too."""
+        if self._listener is None:
+            return True  # not started (tests drive `_run` alone): nothing to reopen
+        try:
+            return not self._listener.is_closed()
+        except asyncpg.InterfaceError:
+            return False
+
+    async def _keep_listening(self) -> None:
         """Open a new listening connection when PostgreSQL closed the one NOTIFY came on (a
         restart, a failover, an idle-session kill): no notification arrives on a closed one, so
-        without this every event would wait for the 1 s poll until the service restarted."""
-        if self._listener is None or not self._listener.is_closed():
+        without this every event would wait for the 1 s poll until the service restarted.
+        Never in the way of publishing: failing (PostgreSQL still away), it is tried again at
+        the next round and the poll goes on."""
+        if self._listening():
             return
-        fresh = await self._pool.acquire()
         try:
-            await fresh.add_listener(self._channel, self._on_notify)
-        except BaseException:
-            await self._pool.release(fresh)
-            raise
+            fresh = await self._pool.acquire()
+            try:
+                await fresh.add_listener(self._channel, self._on_notify)
+            except BaseException:
+                await self._pool.release(fresh)
+                raise
+        except Exception as exc:
+            log.warning("outbox relay of %s cannot listen yet: %r", self._schema, exc)
+            return
         lost, self._listener = self._listener, fresh
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # the pool may have taken it back already
             await self._pool.release(lost)
         OUTBOX_RELISTENS.labels(self._schema).inc()
         log.info("outbox relay of %s listens again: its connection was closed", self._schema)
@@ -92,9 +109,10 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._listener is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # closed, or taken back by the pool
                 await self._listener.remove_listener(self._channel, self._on_notify)
-            await self._pool.release(self._listener)
+            with contextlib.suppress(Exception):
+                await self._pool.release(self._listener)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
@@ -105,8 +123,8 @@ class OutboxRelay:
             # (rows committed after its SELECT) must start the next round at once; cleared
             # after, it was lost and those rows waited for the 1 s poll.
             self._wake.clear()
+            await self._keep_listening()
             try:
-                await self._listen_again_if_lost()
                 published = await self.publish_once()
             except asyncio.CancelledError:
                 raise

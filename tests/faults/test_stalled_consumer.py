@@ -51,7 +51,11 @@ async def test_a_stalled_consumer_is_restarted_then_applies_what_waited(
         headers={"Idempotency-Key": f"watch-{number}"},
     )
     assert r.json()["amount"] == "2.00"
-    log = (stack.config.home / "logs" / "payments-0.log").read_text()
-    assert f"made no progress on {TOPIC}" in log and f"consumer of {TOPIC} restarted" in log
+    said = (f"made no progress on {TOPIC}", f"consumer of {TOPIC} restarted")
+
+    async def log() -> str:  # the process's output reaches its file a moment later
+        return (stack.config.home / "logs" / "payments-0.log").read_text()
+
+    await eventually(log, lambda text: all(s in text for s in said), timeout=30)
     copy = (await client.get("/api/v1/payments/invoice-check", timeout=300)).json()
     assert copy["consistent"], copy["differences"][:5]
