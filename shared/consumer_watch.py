@@ -41,7 +41,8 @@ class Watch:
 
     committed: dict[int, int]
     moving_since: float
-    """When the group was last seen caught up or moving (monotonic seconds)."""
+    """When the group was last seen caught up or moving: a `time.monotonic()` instant in
+    seconds, not money."""
 
 
 def judge(
@@ -49,13 +50,15 @@ def judge(
 ) -> Watch:
     """The group's watch after one more look: the clock restarts whenever nothing is waiting
     for it or its committed offsets moved."""
-    waiting = any(end > committed.get(p, 0) for p, end in ends.items())
+    waiting = waiting_records(committed, ends) > 0
     if not waiting or previous is None or committed != previous.committed:
         return Watch(committed, now)
     return previous
 
 
 def waiting_records(committed: dict[int, int], ends: dict[int, int]) -> int:
+    """Records on the topic the group has not committed past (a partition never committed
+    counts from 0)."""
     return sum(max(0, end - committed.get(p, 0)) for p, end in ends.items())
 
 
